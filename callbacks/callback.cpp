@@ -1,0 +1,122 @@
+#include "hookline/callbacks/callback.hpp"
+
+#include "hookline/core/checkpoint.hpp"
+#include "hookline/core/trainer.hpp"
+
+namespace hookline {
+
+void Callback::subscribe(Sink& sink) {
+  const auto opts = [&] { return SubscribeOptions().named(name_).priority(priority_); };
+  // Every hook gets (trainer, module) first; a hook's veto(...) becomes its verdict.
+  const auto hook = [this](auto&& call) {
+    return [this, call](auto& e) -> Verdict {
+      call(*e.trainer, *e.module, e);
+      return take_verdict();
+    };
+  };
+  sink.on<Setup>(hook([this](Trainer& t, Module& m, const Setup& e) { setup(t, m, e.stage); }),
+                 opts());
+  sink.on<Teardown>(
+      hook([this](Trainer& t, Module& m, const Teardown& e) { teardown(t, m, e.stage); }), opts());
+  sink.on<FitStart>(hook([this](Trainer& t, Module& m, auto&) { on_fit_start(t, m); }), opts());
+  sink.on<FitEnd>(hook([this](Trainer& t, Module& m, auto&) { on_fit_end(t, m); }), opts());
+  sink.on<SanityCheckStart>(
+      hook([this](Trainer& t, Module& m, auto&) { on_sanity_check_start(t, m); }), opts());
+  sink.on<SanityCheckEnd>(hook([this](Trainer& t, Module& m, auto&) { on_sanity_check_end(t, m); }),
+                          opts());
+  sink.on<TrainStart>(hook([this](Trainer& t, Module& m, auto&) { on_train_start(t, m); }), opts());
+  sink.on<TrainEnd>(hook([this](Trainer& t, Module& m, auto&) { on_train_end(t, m); }), opts());
+  sink.on<ValidationStart>(
+      hook([this](Trainer& t, Module& m, auto&) { on_validation_start(t, m); }), opts());
+  sink.on<ValidationEnd>(hook([this](Trainer& t, Module& m, auto&) { on_validation_end(t, m); }),
+                         opts());
+  sink.on<TestStart>(hook([this](Trainer& t, Module& m, auto&) { on_test_start(t, m); }), opts());
+  sink.on<TestEnd>(hook([this](Trainer& t, Module& m, auto&) { on_test_end(t, m); }), opts());
+  sink.on<PredictStart>(hook([this](Trainer& t, Module& m, auto&) { on_predict_start(t, m); }),
+                        opts());
+  sink.on<PredictEnd>(hook([this](Trainer& t, Module& m, auto&) { on_predict_end(t, m); }), opts());
+  sink.on<TrainEpochStart>(
+      hook([this](Trainer& t, Module& m, auto&) { on_train_epoch_start(t, m); }), opts());
+  sink.on<TrainEpochEnd>(hook([this](Trainer& t, Module& m, auto&) { on_train_epoch_end(t, m); }),
+                         opts());
+  sink.on<ValidationEpochStart>(
+      hook([this](Trainer& t, Module& m, auto&) { on_validation_epoch_start(t, m); }), opts());
+  sink.on<ValidationEpochEnd>(
+      hook([this](Trainer& t, Module& m, auto&) { on_validation_epoch_end(t, m); }), opts());
+  sink.on<TestEpochStart>(hook([this](Trainer& t, Module& m, auto&) { on_test_epoch_start(t, m); }),
+                          opts());
+  sink.on<TestEpochEnd>(hook([this](Trainer& t, Module& m, auto&) { on_test_epoch_end(t, m); }),
+                        opts());
+  sink.on<PredictEpochStart>(
+      hook([this](Trainer& t, Module& m, auto&) { on_predict_epoch_start(t, m); }), opts());
+  sink.on<PredictEpochEnd>(
+      hook([this](Trainer& t, Module& m, auto&) { on_predict_epoch_end(t, m); }), opts());
+  sink.on<TrainBatchStart>(hook([this](Trainer& t, Module& m, const TrainBatchStart& e) {
+                             on_train_batch_start(t, m, e.batch, e.batch_idx);
+                           }),
+                           opts());
+  sink.on<TrainBatchEnd>(hook([this](Trainer& t, Module& m, const TrainBatchEnd& e) {
+                           on_train_batch_end(t, m, e.outputs, e.batch, e.batch_idx);
+                         }),
+                         opts());
+  sink.on<ValidationBatchStart>(hook([this](Trainer& t, Module& m, const ValidationBatchStart& e) {
+                                  on_validation_batch_start(t, m, e.batch, e.batch_idx,
+                                                            e.dataloader_idx);
+                                }),
+                                opts());
+  sink.on<ValidationBatchEnd>(hook([this](Trainer& t, Module& m, const ValidationBatchEnd& e) {
+                                on_validation_batch_end(t, m, e.outputs, e.batch, e.batch_idx,
+                                                        e.dataloader_idx);
+                              }),
+                              opts());
+  sink.on<TestBatchStart>(hook([this](Trainer& t, Module& m, const TestBatchStart& e) {
+                            on_test_batch_start(t, m, e.batch, e.batch_idx, e.dataloader_idx);
+                          }),
+                          opts());
+  sink.on<TestBatchEnd>(hook([this](Trainer& t, Module& m, const TestBatchEnd& e) {
+                          on_test_batch_end(t, m, e.outputs, e.batch, e.batch_idx,
+                                            e.dataloader_idx);
+                        }),
+                        opts());
+  sink.on<PredictBatchStart>(hook([this](Trainer& t, Module& m, const PredictBatchStart& e) {
+                               on_predict_batch_start(t, m, e.batch, e.batch_idx, e.dataloader_idx);
+                             }),
+                             opts());
+  sink.on<PredictBatchEnd>(hook([this](Trainer& t, Module& m, const PredictBatchEnd& e) {
+                             on_predict_batch_end(t, m, e.outputs, e.batch, e.batch_idx,
+                                                  e.dataloader_idx);
+                           }),
+                           opts());
+  sink.on<BeforeZeroGrad>(hook([this](Trainer& t, Module& m, const BeforeZeroGrad& e) {
+                            on_before_zero_grad(t, m, *e.optimizer);
+                          }),
+                          opts());
+  sink.on<BeforeBackward>(hook([this](Trainer& t, Module& m, const BeforeBackward& e) {
+                            on_before_backward(t, m, e.loss);
+                          }),
+                          opts());
+  sink.on<AfterBackward>(hook([this](Trainer& t, Module& m, auto&) { on_after_backward(t, m); }),
+                         opts());
+  sink.on<BeforeOptimizerStep>(hook([this](Trainer& t, Module& m, const BeforeOptimizerStep& e) {
+                                 on_before_optimizer_step(t, m, *e.optimizer);
+                               }),
+                               opts());
+  sink.on<ExceptionRaised>(hook([this](Trainer& t, Module& m, const ExceptionRaised& e) {
+                             on_exception(t, m, e.exception);
+                           }),
+                           opts());
+  sink.on<StateDict>([this](const StateDict& e) { state_dict(*e.checkpoint); }, opts());
+  sink.on<LoadStateDict>([this](const LoadStateDict& e) { load_state_dict(*e.checkpoint); },
+                         opts());
+  sink.on<SaveCheckpoint>(hook([this](Trainer& t, Module& m, const SaveCheckpoint& e) {
+                            on_save_checkpoint(t, m, *e.checkpoint);
+                          }),
+                          opts());
+  sink.on<LoadCheckpoint>(hook([this](Trainer& t, Module& m, const LoadCheckpoint& e) {
+                            on_load_checkpoint(t, m, *e.checkpoint);
+                          }),
+                          opts());
+  subscribe_extra(sink);
+}
+
+}  // namespace hookline

@@ -1,0 +1,52 @@
+# Shared settings for hookline's own targets: warnings as errors, sanitizers, fast linking, PCH.
+
+# Prefer lld, then gold: linking LibTorch programs with bfd is slow.
+include(CheckCXXSourceCompiles)
+if(NOT DEFINED HOOKLINE_LINKER_FLAG)
+  set(HOOKLINE_LINKER_FLAG "")
+  foreach(candidate lld gold)
+    set(CMAKE_REQUIRED_LINK_OPTIONS "-fuse-ld=${candidate}")
+    check_cxx_source_compiles("int main() { return 0; }" HOOKLINE_HAS_LD_${candidate})
+    unset(CMAKE_REQUIRED_LINK_OPTIONS)
+    if(HOOKLINE_HAS_LD_${candidate})
+      set(HOOKLINE_LINKER_FLAG "-fuse-ld=${candidate}")
+      break()
+    endif()
+  endforeach()
+  set(HOOKLINE_LINKER_FLAG "${HOOKLINE_LINKER_FLAG}" CACHE INTERNAL "")
+endif()
+
+# Applies hookline's compile/link policy to one of our own targets.
+function(hookline_configure_target target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wno-error=deprecated-declarations)
+  # GCC 12 reports false -Wrestrict positives inside libstdc++'s std::string at -O3 (GCC PR 105329).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    target_compile_options(${target} PRIVATE -Wno-restrict)
+  endif()
+  if(HOOKLINE_LINKER_FLAG)
+    target_link_options(${target} PRIVATE ${HOOKLINE_LINKER_FLAG})
+  endif()
+  if(HOOKLINE_SANITIZE)
+    target_compile_options(${target} PUBLIC -fsanitize=${HOOKLINE_SANITIZE} -fno-omit-frame-pointer
+                                            -fno-sanitize-recover=all)
+    target_link_options(${target} PUBLIC -fsanitize=${HOOKLINE_SANITIZE})
+    if(HOOKLINE_SANITIZE MATCHES "thread" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      # Boost.Asio uses std::atomic_thread_fence, which GCC warns TSan cannot model.
+      target_compile_options(${target} PRIVATE -Wno-tsan)
+    endif()
+  endif()
+endfunction()
+
+# One precompiled LibTorch header, built once and shared by every heavy target.
+function(hookline_precompile_torch target)
+  if(NOT HOOKLINE_PCH)
+    return()
+  endif()
+  get_property(first GLOBAL PROPERTY HOOKLINE_PCH_OWNER)
+  if(NOT first)
+    set_property(GLOBAL PROPERTY HOOKLINE_PCH_OWNER ${target})
+    target_precompile_headers(${target} PRIVATE <torch/torch.h>)
+  else()
+    target_precompile_headers(${target} REUSE_FROM ${first})
+  endif()
+endfunction()

@@ -1,0 +1,120 @@
+#include <hookline/core/data/dataloader.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/randperm.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace hookline::data {
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), options_(options) {
+  if (!dataset_)
+    throw std::invalid_argument("DataLoader: dataset is null; pass a std::make_shared<...>(...)");
+  const std::int64_t n = dataset_->size();
+  const std::int64_t batch = options_.batch_size();
+  if (n <= 0)
+    throw std::invalid_argument(
+        "DataLoader: the dataset is empty (size() == " + std::to_string(n) +
+        "); check that it was loaded (right directory or split) before building the loader");
+  if (batch <= 0)
+    throw std::invalid_argument("DataLoader: batch_size must be > 0 (got " + std::to_string(batch) +
+                                "); set e.g. DataLoaderOptions().batch_size(32)");
+  if (options_.drop_last() && batch > n)
+    throw std::invalid_argument(
+        "DataLoader: batch_size (" + std::to_string(batch) + ") exceeds the dataset size (" +
+        std::to_string(n) +
+        ") with drop_last(true), so every sample would be dropped; lower batch_size or set "
+        "drop_last(false)");
+  num_batches_ = options_.drop_last() ? n / batch : (n + batch - 1) / batch;
+}
+
+at::Tensor DataLoader::epoch_order(std::int64_t epoch) const {
+  const std::int64_t n = dataset_->size();
+  if (!options_.shuffle()) return at::arange(n, at::kLong);
+  auto generator =
+      at::make_generator<at::CPUGeneratorImpl>(options_.seed() + static_cast<std::uint64_t>(epoch));
+  return at::randperm(n, generator, at::kLong);
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  if (resume_pending_) {
+    resume_pending_ = false;  // resume at (epoch_, cursor_)
+  } else if (cursor_ > 0) {
+    ++epoch_;  // the previous pass was abandoned part-way: start the next epoch
+    cursor_ = 0;
+  }
+  ++pass_;
+  order_ = epoch_order(epoch_);
+  return Iterator(this, pass_);
+}
+
+void DataLoader::set_epoch(std::int64_t epoch) {
+  if (epoch < 0)
+    throw std::invalid_argument("DataLoader::set_epoch: epoch must be >= 0 (got " +
+                                std::to_string(epoch) + ")");
+  if (resume_pending_ && epoch == epoch_) return;  // keep the restored position
+  ++pass_;                                         // invalidate a live pass
+  epoch_ = epoch;
+  cursor_ = 0;
+  resume_pending_ = false;
+}
+
+DataLoaderState DataLoader::state() const {
+  return {epoch_, cursor_, options_.seed()};
+}
+
+void DataLoader::load_state(const DataLoaderState& state) {
+  if (state.epoch < 0)
+    throw std::invalid_argument("DataLoader::load_state: epoch must be >= 0 (got " +
+                                std::to_string(state.epoch) + "); the state is corrupt");
+  if (state.batches_yielded < 0 || state.batches_yielded > num_batches_)
+    throw std::invalid_argument(
+        "DataLoader::load_state: batches_yielded (" + std::to_string(state.batches_yielded) +
+        ") is outside [0, " + std::to_string(num_batches_) +
+        "]; the state was saved by a loader with another dataset size, batch_size or drop_last");
+  ++pass_;
+  options_.seed(state.seed);
+  epoch_ = state.epoch;
+  cursor_ = state.batches_yielded;
+  resume_pending_ = true;
+}
+
+DataLoader::Iterator::Iterator(DataLoader* loader, std::uint64_t pass)
+    : loader_(loader), pass_(pass) {
+  fetch();
+}
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+  if (loader_ == nullptr)
+    throw std::logic_error("DataLoader::Iterator: incremented past the end of the pass");
+  fetch();
+  return *this;
+}
+
+void DataLoader::Iterator::fetch() {
+  DataLoader& loader = *loader_;
+  if (loader.pass_ != pass_)
+    throw std::logic_error(
+        "DataLoader::Iterator: this pass was superseded by begin(), set_epoch() or load_state(); "
+        "use one pass at a time");
+  if (loader.cursor_ >= loader.num_batches_) {
+    ++loader.epoch_;  // the pass ran to the end
+    loader.cursor_ = 0;
+    loader.order_ = at::Tensor();
+    loader_ = nullptr;
+    batch_ = Batch();
+    return;
+  }
+  const std::int64_t batch = loader.options_.batch_size();
+  const std::int64_t start = loader.cursor_ * batch;
+  const std::int64_t length = std::min(batch, loader.dataset_->size() - start);
+  batch_ = loader.dataset_->get_batch(loader.order_.narrow(0, start, length));
+  ++loader.cursor_;
+}
+
+}  // namespace hookline::data

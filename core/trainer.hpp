@@ -1,0 +1,194 @@
+// hookline: Trainer, the loops of fit / validate / test / predict.
+//
+// The trainer knows no particular callback: every hook is an event on its bus, and the module,
+// the data module and the callbacks are subscribers in their priority bands. With default
+// options the sequence of hooks equals Lightning 2.2's (docs/lightning-hook-order.md).
+//
+//   Trainer trainer(TrainerOptions().max_epochs(3), {std::make_shared<MyCallback>()});
+//   trainer.fit(model, data);            // or fit(model) with the module's own dataloaders
+//   trainer.callback_metrics().at("val_loss");
+//
+// Verdicts (see README "Verdicts"): SkipBatch and SkipRestOfEpoch from on_train_batch_start,
+// StopFit from the events that accept it (it sets should_stop).
+//
+// Errors: options are validated before any hook runs; an exception inside a run is sent to the
+// on_exception hook and then rethrown with its original type and message.
+#pragma once
+
+#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/data_module.hpp"
+#include "hookline/core/metrics.hpp"
+#include "hookline/core/module.hpp"
+#include "hookline/core/trainer_options.hpp"
+#include "hookline/events/bus.hpp"
+#include "hookline/events/hooks.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hookline {
+
+/// Where a run is: Lightning's TrainerStatus.
+enum class Status { initializing, running, finished, interrupted };
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerOptions options = {},
+                   std::vector<std::shared_ptr<Callback>> callbacks = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // ---- runs ---------------------------------------------------------------------------------
+  void fit(Module& module, DataModule* data = nullptr);
+  void fit(Module& module, DataModule& data) { fit(module, &data); }
+  /// Returns callback_metrics after the run (Lightning returns one dict per loader).
+  MetricMap validate(Module& module, DataModule* data = nullptr);
+  MetricMap test(Module& module, DataModule* data = nullptr);
+  /// Returns every predict_step output, loader by loader.
+  std::vector<StepOutput> predict(Module& module, DataModule* data = nullptr);
+
+  // ---- callbacks ----------------------------------------------------------------------------
+  /// Adds a callback; allowed during a run (it sees the events emitted after this call).
+  void add_callback(std::shared_ptr<Callback> callback);
+  /// Removes a callback and all its subscriptions; returns false if it was not added.
+  bool remove_callback(const Callback& callback);
+  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+
+  // ---- state --------------------------------------------------------------------------------
+  const TrainerOptions& options() const { return options_; }
+  Bus& bus() { return bus_; }
+  Status status() const { return status_; }
+  Stage stage() const { return stage_; }
+  bool training() const { return training_; }
+  bool sanity_checking() const { return sanity_checking_; }
+  bool validating() const { return validating_; }
+  bool testing() const { return stage_ == Stage::test && running_; }
+  bool predicting() const { return stage_ == Stage::predict && running_; }
+  /// Epochs completed (Lightning's current_epoch).
+  std::int64_t current_epoch() const { return current_epoch_; }
+  /// Optimizer steps taken.
+  std::int64_t global_step() const { return global_step_; }
+  bool should_stop() const { return should_stop_; }
+  void set_should_stop(bool stop, std::string reason = "set_should_stop");
+  /// Who asked the run to stop, and why (empty if nobody did).
+  const std::string& stop_reason() const { return stop_reason_; }
+  std::int64_t num_training_batches() const { return num_training_batches_; }
+  const std::vector<std::int64_t>& num_val_batches() const { return num_val_batches_; }
+  const std::vector<std::int64_t>& num_sanity_val_batches() const { return num_sanity_batches_; }
+
+  const MetricMap& callback_metrics() const { return metrics_.callback_metrics(); }
+  const MetricMap& logged_metrics() const { return metrics_.logged_metrics(); }
+  const MetricMap& progress_bar_metrics() const { return metrics_.progress_bar_metrics(); }
+
+  Module& module() const;
+  DataModule* data_module() const { return data_; }
+  OptimizerConfig& optimizer_config() { return optimizer_config_; }
+
+  /// Emits `event` with this trainer's context, tracking the hook for log() and should_stop.
+  template <Event E>
+  Outcome emit(E& event) {
+    if constexpr (std::is_base_of_v<HookEvent, E>) {
+      event.trainer = this;
+      event.module = module_;
+    }
+    HookScope scope(*this, event_info<E>());
+    Outcome out = bus_.emit(event);
+    if (out.action == Action::StopFit) [[unlikely]]
+      set_should_stop(true, out.veto ? out.veto->subscriber + ": " + out.veto->reason : "");
+    return out;
+  }
+
+ private:
+  friend class Module;
+  friend class ManualOptimizer;
+
+  // The hook being dispatched (innermost), for log() checks; a stack because hooks nest.
+  class HookScope {
+   public:
+    HookScope(Trainer& t, const EventInfo& info) : trainer_(t), previous_(t.current_hook_) {
+      if (info.log != LogRule::inherit) t.current_hook_ = &info;
+    }
+    ~HookScope() { trainer_.current_hook_ = previous_; }
+    HookScope(const HookScope&) = delete;
+    HookScope& operator=(const HookScope&) = delete;
+
+   private:
+    Trainer& trainer_;
+    const EventInfo* previous_;
+  };
+
+  struct RunGuard;
+  void run(Stage stage, Module& module, DataModule* data);
+  void run_stage(Stage stage);
+  void attach(Module& module, DataModule* data);
+  void detach();
+  void connect_callback(Callback& callback);
+  void handle_exception(std::exception_ptr error);
+
+  // fit
+  void fit_loop();
+  void train_epoch();
+  bool run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_last);
+  void automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last, StepOutput& outputs);
+  void manual_step(Batch& batch, std::int64_t batch_idx, StepOutput& outputs);
+  void update_lr_schedulers(Interval interval, std::int64_t batch_idx, bool plateau_pass);
+  bool fit_done() const;
+  bool can_stop_early() const;
+  bool time_is_up() const;
+  bool should_check_val_epoch() const;
+  void run_sanity_check();
+
+  // evaluation
+  enum class EvalKind { validation, test, predict };
+  void evaluation_loop(EvalKind kind, bool sanity);
+  DataLoaders request_loaders(EvalKind kind);
+  void ensure_train_loader();
+  void ensure_val_loaders();
+  Batch transfer(Batch batch, std::int64_t dataloader_idx);
+  std::vector<std::int64_t> limit_batches(const DataLoaders& loaders,
+                                          const BatchAmount& limit) const;
+
+  // logging from Module::log
+  void log_metric(const std::string& name, double value, const LogOptions& options);
+  void after_optimizer_step();
+
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<std::shared_ptr<Callback>> run_callbacks_;  // from configure_callbacks()
+  Bus bus_;
+  MetricStore metrics_;
+  OptimizerConfig optimizer_config_;
+
+  Module* module_ = nullptr;
+  DataModule* data_ = nullptr;
+  const EventInfo* current_hook_ = nullptr;
+  Status status_ = Status::initializing;
+  Stage stage_ = Stage::fit;
+  bool running_ = false;
+  bool training_ = false;
+  bool sanity_checking_ = false;
+  bool validating_ = false;
+  bool should_stop_ = false;
+  std::string stop_reason_;
+  std::int64_t current_epoch_ = 0;
+  std::int64_t global_step_ = 0;
+  std::int64_t batches_that_stepped_ = 0;
+  std::int64_t current_batch_size_ = 1;
+  std::int64_t current_batch_idx_ = 0;
+  std::int64_t num_training_batches_ = 0;
+  std::int64_t val_check_batch_ = 1;
+  std::vector<std::int64_t> num_val_batches_;
+  std::vector<std::int64_t> num_sanity_batches_;
+  DataLoaders train_loaders_;
+  DataLoaders val_loaders_;
+  bool val_loaders_requested_ = false;
+  std::vector<StepOutput> predictions_;
+  std::chrono::steady_clock::time_point fit_started_;
+};
+
+}  // namespace hookline

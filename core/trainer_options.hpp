@@ -1,0 +1,108 @@
+// hookline: TrainerOptions, Lightning's Trainer arguments as a value with chainable setters.
+//
+//   Trainer trainer(TrainerOptions().max_epochs(10).limit_val_batches(0.25).gradient_clip_val(1));
+//
+// Batch limits and val_check_interval take a count (integer) or a fraction (floating point), as
+// in Lightning: limit_train_batches(2) is two batches, limit_train_batches(0.5) half the loader.
+// validate() rejects bad values with a message naming the option; the Trainer calls it before
+// any hook runs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "hookline/events/hooks.hpp"
+
+namespace hookline {
+
+/// A number of batches (count) or a fraction of a loader.
+class BatchAmount {
+ public:
+  BatchAmount() : value_(1.0) {}
+  BatchAmount(std::int64_t count) : value_(count) {}  // NOLINT: implicit by design
+  BatchAmount(int count) : value_(static_cast<std::int64_t>(count)) {}  // NOLINT
+  BatchAmount(double fraction) : value_(fraction) {}                    // NOLINT
+  bool is_count() const { return std::holds_alternative<std::int64_t>(value_); }
+  std::int64_t count() const { return std::get<std::int64_t>(value_); }
+  double fraction() const { return std::get<double>(value_); }
+  /// How many of `available` batches this amount selects (fractions round down, at least 1
+  /// when the fraction is > 0 and a batch exists).
+  std::int64_t of(std::int64_t available) const;
+  std::string describe() const;
+
+ private:
+  std::variant<std::int64_t, double> value_;
+};
+
+enum class Precision { fp32, bf16_mixed };
+
+#define HOOKLINE_OPTION(type, name, init) \
+ public:                                  \
+  TrainerOptions& name(type value) {      \
+    name##_ = std::move(value);           \
+    return *this;                         \
+  }                                       \
+  const type& name() const {              \
+    return name##_;                       \
+  }                                       \
+                                          \
+ private:                                 \
+  type name##_ = init;
+
+class TrainerOptions {
+  /// Stop after this many epochs (default: 1000 when max_steps is -1, else unlimited).
+  HOOKLINE_OPTION(std::optional<std::int64_t>, max_epochs, std::nullopt)
+  /// Run at least this many epochs before a stop request is honoured.
+  HOOKLINE_OPTION(std::optional<std::int64_t>, min_epochs, std::nullopt)
+  /// Stop after this many optimizer steps (-1: no limit).
+  HOOKLINE_OPTION(std::int64_t, max_steps, -1)
+  /// Run at least this many optimizer steps before a stop request is honoured (-1: none).
+  HOOKLINE_OPTION(std::int64_t, min_steps, -1)
+  /// Stop at the first batch boundary after this much training time.
+  HOOKLINE_OPTION(std::optional<std::chrono::milliseconds>, max_time, std::nullopt)
+  HOOKLINE_OPTION(BatchAmount, limit_train_batches, BatchAmount(1.0))
+  HOOKLINE_OPTION(BatchAmount, limit_val_batches, BatchAmount(1.0))
+  HOOKLINE_OPTION(BatchAmount, limit_test_batches, BatchAmount(1.0))
+  HOOKLINE_OPTION(BatchAmount, limit_predict_batches, BatchAmount(1.0))
+  /// Validate every n training batches (count) or this fraction of an epoch.
+  HOOKLINE_OPTION(BatchAmount, val_check_interval, BatchAmount(1.0))
+  /// Validate every n epochs.
+  HOOKLINE_OPTION(std::int64_t, check_val_every_n_epoch, 1)
+  /// Validation batches per loader before training (-1: all, 0: no sanity check).
+  HOOKLINE_OPTION(std::int64_t, num_sanity_val_steps, 2)
+  HOOKLINE_OPTION(std::int64_t, accumulate_grad_batches, 1)
+  HOOKLINE_OPTION(std::optional<double>, gradient_clip_val, std::nullopt)
+  HOOKLINE_OPTION(std::optional<ClipAlgorithm>, gradient_clip_algorithm, std::nullopt)
+  /// Send step metrics to logged_metrics every n optimizer steps (0: never).
+  HOOKLINE_OPTION(std::int64_t, log_every_n_steps, 50)
+  /// Run n batches of every loop once, with no sanity check (0: off).
+  HOOKLINE_OPTION(std::int64_t, fast_dev_run, 0)
+  /// Train and validate on the first n (or this fraction of) training batches, unshuffled.
+  HOOKLINE_OPTION(BatchAmount, overfit_batches, BatchAmount(std::int64_t{0}))
+  HOOKLINE_OPTION(std::int64_t, reload_dataloaders_every_n_epochs, 0)
+  /// Deterministic algorithms (torch) for reproducible runs.
+  HOOKLINE_OPTION(bool, deterministic, false)
+  /// Seed torch's global generator at the start of every run.
+  HOOKLINE_OPTION(std::optional<std::uint64_t>, seed, std::nullopt)
+  HOOKLINE_OPTION(std::string, default_root_dir, ".")
+  HOOKLINE_OPTION(Precision, precision, Precision::fp32)
+  /// Evaluate (validate/test/predict) under torch inference mode instead of no_grad.
+  HOOKLINE_OPTION(bool, inference_mode, true)
+  /// Torch intra-op threads (default: the machine's cores).
+  HOOKLINE_OPTION(std::optional<int>, num_threads, std::nullopt)
+  /// Device the module and batches live on.
+  HOOKLINE_OPTION(c10::Device, device, c10::Device(c10::kCPU))
+
+ public:
+  /// Throws std::invalid_argument naming the first bad option and how to fix it.
+  void validate() const;
+  /// The max_epochs in force (Lightning's defaults applied), or -1 for none.
+  std::int64_t effective_max_epochs() const;
+};
+
+#undef HOOKLINE_OPTION
+
+}  // namespace hookline

@@ -1,0 +1,339 @@
+#include "hookline/events/bus.hpp"
+
+#include <boost/signals2/connection.hpp>
+#include <boost/signals2/shared_connection_block.hpp>
+#include <boost/signals2/signal.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace hookline {
+
+namespace detail {
+
+std::size_t next_event_id(std::string_view name) {
+  static std::atomic<std::size_t> next{0};
+  const std::size_t id = next.fetch_add(1, std::memory_order_relaxed);
+  if (id >= kMaxEventTypes)
+    throw std::length_error("too many event types (limit " + std::to_string(kMaxEventTypes) +
+                            ") when registering '" + std::string(name) +
+                            "'; raise hookline::kMaxEventTypes");
+  return id;
+}
+
+// The Signals2 side of one subscription: its connection, and the blocks held on it.
+struct Registration {
+  boost::signals2::connection connection;
+  std::vector<boost::signals2::shared_connection_block> blocks;
+  std::mutex mutex;  // guards blocks
+};
+
+Entry::Entry() : registration(std::make_unique<Registration>()) {}
+Entry::~Entry() = default;
+
+// The Signals2 signal that holds a channel's subscriptions. Invoking it with a list collects the
+// connected, unblocked, unexpired slots in group (priority) order: that is how snapshots are built.
+using Collected = std::vector<std::shared_ptr<Entry>>;
+struct Channel::Registry {
+  boost::signals2::signal<void(Collected&), boost::signals2::optional_last_value<void>, int> signal;
+};
+
+Channel::Channel(const EventInfo& info) : info_(&info), registry_(std::make_unique<Registry>()) {}
+Channel::~Channel() = default;
+
+void Channel::add(const std::shared_ptr<Entry>& entry) {
+  std::lock_guard lock(mutex_);
+  using Slot = decltype(registry_->signal)::slot_type;
+  Slot slot([entry](Collected& out) { out.push_back(entry); });
+  if (entry->tracked) slot.track_foreign(entry->track);
+  entry->registration->connection =
+      registry_->signal.connect(entry->info.priority, slot, boost::signals2::at_back);
+  entry->channel = weak_from_this();
+  members_.push_back(entry);
+  stale_ = true;
+  hint_.store(-1, std::memory_order_release);
+}
+
+void Channel::remove(Entry& entry) {
+  std::lock_guard lock(mutex_);
+  entry.registration->connection.disconnect();
+  std::erase_if(members_, [&](const auto& m) { return m.get() == &entry; });
+  stale_ = true;
+  if (members_.empty()) snapshot_.reset();  // nothing left to call: release handlers now
+  hint_.store(members_.empty() ? 0 : -1, std::memory_order_release);
+}
+
+void Channel::invalidate() {
+  std::lock_guard lock(mutex_);
+  stale_ = true;
+  hint_.store(-1, std::memory_order_release);
+}
+
+std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) {
+  std::lock_guard lock(mutex_);
+  if (!stale_ && snapshot_) return snapshot_;
+  Collected collected;
+  registry_->signal(collected);
+  // Signals2 dropped expired tracked slots while collecting; forget them here too.
+  std::erase_if(members_, [](const auto& m) {
+    if (m->registration->connection.connected()) return false;
+    m->state.fetch_or(Entry::kDisconnected, std::memory_order_acq_rel);
+    return true;
+  });
+  std::vector<Placement> order;
+  order.reserve(collected.size());
+  for (std::size_t i = 0; i < collected.size(); ++i)
+    order.push_back(Placement{&collected[i]->info, collected[i]->info.lane, i});
+  policy.arrange(*info_, order);
+  auto snap = std::make_shared<Snapshot>();
+  snap->slots.reserve(order.size());
+  for (const Placement& p : order) {
+    if (p.slot >= collected.size())
+      throw std::logic_error(std::string(policy.name()) + " changed Placement::slot for '" +
+                             std::string(info_->name) +
+                             "'; policies may only reorder and set lanes");
+    auto& entry = collected[p.slot];
+    if (p.lane == Lane::async && (!entry->can_run_async || entry->returns_verdict))
+      throw std::invalid_argument(
+          "subscriber '" + entry->info.name + "' of '" + std::string(info_->name) +
+          "' was put on the async lane by " + std::string(policy.name()) +
+          " but cannot run there: async handlers take `const E&` and return void");
+    snap->slots.push_back(Slot{entry, p.lane});
+  }
+  snapshot_ = std::move(snap);
+  stale_ = false;
+  hint_.store(static_cast<int>(snapshot_->slots.size()), std::memory_order_release);
+  return snapshot_;
+}
+
+std::size_t Channel::disconnect_owner(const void* owner) {
+  std::vector<std::shared_ptr<Entry>> victims;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& m : members_)
+      if (m->info.owner == owner) victims.push_back(m);
+  }
+  for (const auto& v : victims) Connection::disconnect_entry(*v);
+  return victims.size();
+}
+
+std::size_t Channel::disconnect_all() {
+  std::vector<std::shared_ptr<Entry>> victims;
+  {
+    std::lock_guard lock(mutex_);
+    victims = members_;
+  }
+  for (const auto& v : victims) Connection::disconnect_entry(*v);
+  return victims.size();
+}
+
+std::size_t Channel::size() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& m : members_)
+    if (m->state.load(std::memory_order_acquire) == 0) ++n;
+  return n;
+}
+
+std::vector<SubscriptionInfo> Channel::subscribers(const DispatchPolicy& policy) {
+  auto snap = snapshot(policy);
+  std::vector<SubscriptionInfo> out;
+  for (const auto& slot : snap->slots) {
+    if (slot.entry->state.load(std::memory_order_acquire) != 0) continue;
+    out.push_back(slot.entry->info);
+    out.back().lane = slot.lane;
+  }
+  return out;
+}
+
+void expired(Entry& entry) {
+  if (auto channel = entry.channel.lock()) channel->invalidate();
+}
+
+void throw_bad_verdict(const EventInfo& event, const Entry& entry, Action action) {
+  throw std::logic_error("subscriber '" + entry.info.name + "' returned " +
+                         std::string(to_string(action)) + " from '" + std::string(event.name) +
+                         "', which accepts only: " + event.vetoes.describe() +
+                         "; return Verdict::proceed() there or veto from another hook");
+}
+
+}  // namespace detail
+
+// ---- Connection -----------------------------------------------------------------------------
+
+void Connection::disconnect_entry(detail::Entry& entry) {
+  const auto before = entry.state.fetch_or(detail::Entry::kDisconnected, std::memory_order_acq_rel);
+  if (before & detail::Entry::kDisconnected) return;
+  {
+    std::lock_guard lock(entry.registration->mutex);
+    entry.registration->blocks.clear();
+  }
+  if (auto channel = entry.channel.lock()) {
+    channel->remove(entry);
+  } else {
+    entry.registration->connection.disconnect();
+  }
+}
+
+void Connection::disconnect() {
+  if (auto entry = entry_.lock()) disconnect_entry(*entry);
+}
+
+bool Connection::connected() const {
+  auto entry = entry_.lock();
+  return entry &&
+         (entry->state.load(std::memory_order_acquire) & detail::Entry::kDisconnected) == 0 &&
+         !(entry->tracked && entry->track.expired());
+}
+
+void Connection::block() {
+  auto entry = entry_.lock();
+  if (!entry || !connected()) return;
+  entry->state.fetch_add(detail::Entry::kBlockUnit, std::memory_order_acq_rel);
+  {
+    std::lock_guard lock(entry->registration->mutex);
+    entry->registration->blocks.emplace_back(entry->registration->connection);
+  }
+  if (auto channel = entry->channel.lock()) channel->invalidate();
+}
+
+void Connection::unblock() {
+  auto entry = entry_.lock();
+  if (!entry) return;
+  {
+    std::lock_guard lock(entry->registration->mutex);
+    if (entry->registration->blocks.empty()) return;
+    entry->registration->blocks.pop_back();
+  }
+  entry->state.fetch_sub(detail::Entry::kBlockUnit, std::memory_order_acq_rel);
+  if (auto channel = entry->channel.lock()) channel->invalidate();
+}
+
+bool Connection::blocked() const {
+  auto entry = entry_.lock();
+  return entry && entry->state.load(std::memory_order_acquire) >= detail::Entry::kBlockUnit;
+}
+
+SubscriptionInfo Connection::info() const {
+  auto entry = entry_.lock();
+  return entry ? entry->info : SubscriptionInfo{};
+}
+
+// ---- Bus ------------------------------------------------------------------------------------
+
+Bus::Bus() : Bus(Options{}) {}
+
+Bus::Bus(Options options)
+    : policy_(options.policy ? std::move(options.policy) : std::make_shared<LightningOrder>()),
+      async_options_(options.async) {}
+
+Bus::~Bus() {
+  if (async_) {
+    try {
+      async_->flush();
+    } catch (...) {
+      // A failure nobody flushed for: the bus is going away and cannot report it any more.
+    }
+  }
+  disconnect_all();
+  async_.reset();
+}
+
+detail::Channel& Bus::channel(const EventInfo& info) {
+  if (auto* ch = channels_[info.id].load(std::memory_order_acquire)) return *ch;
+  std::lock_guard lock(mutex_);
+  if (auto* ch = channels_[info.id].load(std::memory_order_acquire)) return *ch;
+  auto ch = std::make_shared<detail::Channel>(info);
+  owned_channels_.push_back(ch);
+  channels_[info.id].store(ch.get(), std::memory_order_release);
+  return *ch;
+}
+
+Connection Bus::attach(const EventInfo& info, std::shared_ptr<detail::Entry> entry,
+                       SubscribeOptions options) {
+  if (options.lane_ == Lane::async && !entry->can_run_async)
+    throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
+                                "' asks for the async lane but takes the event by non-const "
+                                "reference; async subscribers observe a copy: take `const E&`");
+  if (options.lane_ == Lane::async && entry->returns_verdict)
+    throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
+                                "' asks for the async lane but returns a Verdict; async "
+                                "subscribers observe and cannot veto: return void");
+  if (options.tracked_ && options.track_.expired())
+    throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
+                                "' tracks an object that has expired");
+  options.filter_.check_event(info.id, info.name);
+  entry->info = SubscriptionInfo{std::move(options.name_), options.priority_, options.lane_,
+                                 options.owner_, serial_.fetch_add(1) + 1};
+  entry->filter = std::move(options.filter_);
+  entry->filtered = !entry->filter.empty();
+  entry->tracked = options.tracked_;
+  entry->track = std::move(options.track_);
+  channel(info).add(entry);
+  return Connection(entry);
+}
+
+void Bus::post_async(detail::Entry& entry, std::function<void()> task) {
+  AsyncLane& lane = async_lane();
+  std::call_once(entry.strand_once, [&] { entry.strand = lane.make_strand(); });
+  lane.post(*entry.strand, std::move(task), entry.info.name);
+}
+
+std::size_t Bus::disconnect_owner(const void* owner) {
+  std::vector<std::shared_ptr<detail::Channel>> channels;
+  {
+    std::lock_guard lock(mutex_);
+    channels = owned_channels_;
+  }
+  std::size_t n = 0;
+  for (const auto& ch : channels) n += ch->disconnect_owner(owner);
+  return n;
+}
+
+std::size_t Bus::disconnect_all() {
+  std::vector<std::shared_ptr<detail::Channel>> channels;
+  {
+    std::lock_guard lock(mutex_);
+    channels = owned_channels_;
+  }
+  std::size_t n = 0;
+  for (const auto& ch : channels) n += ch->disconnect_all();
+  return n;
+}
+
+void Bus::set_policy(std::shared_ptr<const DispatchPolicy> policy) {
+  if (!policy) throw std::invalid_argument("Bus::set_policy: policy is null");
+  std::vector<std::shared_ptr<detail::Channel>> channels;
+  {
+    std::lock_guard lock(mutex_);
+    policy_ = std::move(policy);
+    channels = owned_channels_;
+  }
+  for (const auto& ch : channels) ch->invalidate();
+}
+
+void Bus::set_tracer(std::shared_ptr<Tracer> tracer) {
+  if (async_raw_.load(std::memory_order_acquire)) flush();
+  tracer_raw_.store(tracer.get(), std::memory_order_release);
+  tracer_ = std::move(tracer);
+}
+
+void Bus::flush() {
+  if (auto* lane = async_raw_.load(std::memory_order_acquire)) lane->flush();
+}
+
+AsyncLane& Bus::async_lane() {
+  if (auto* lane = async_raw_.load(std::memory_order_acquire)) return *lane;
+  std::lock_guard lock(mutex_);
+  if (!async_) {
+    async_ = std::make_unique<AsyncLane>(async_options_);
+    async_raw_.store(async_.get(), std::memory_order_release);
+  }
+  return *async_;
+}
+
+Sink Bus::sink(const void* owner) {
+  return Sink(*this, owner);
+}
+
+}  // namespace hookline

@@ -1,0 +1,462 @@
+// hookline: the typed event bus.
+//
+// One channel per event type. The subscriptions of a channel live in a Boost.Signals2 signal,
+// which owns their order (integer groups = priorities, ties in registration order), connections,
+// blocking and tracking. Emissions do not go through Signals2's invocation machinery: the bus
+// flattens the signal's current slots into a snapshot (ordered by the DispatchPolicy) when the
+// subscriptions change, and an emission walks that snapshot. So subscribing stays Signals2, and an
+// emission costs about as much as a loop of std::function calls.
+//
+// Rules an emission follows:
+//   - Sync subscribers run in the emitting thread, in dispatch order; their verdicts fold into the
+//     returned Outcome (strongest action wins, first in order keeps the credit). An exception from
+//     a sync subscriber propagates out of emit() at once; later subscribers are not called.
+//   - Async subscribers get a copy of the event on their own strand (see async_lane.hpp); they
+//     observe and cannot veto.
+//   - Subscribing during an emission (from a handler or another thread) takes effect from the
+//     next emission. Disconnecting or blocking takes effect at once: a subscriber not yet reached
+//     by a running emission is skipped. A handler already running in another thread is not
+//     interrupted, so owners that die must disconnect first (or use `track`).
+//   - With no subscribers and no tracer, emit() returns after two loads; use wants<E>() or
+//     emit_new<E>(...) to skip building the payload too.
+#pragma once
+
+#include "hookline/events/async_lane.hpp"
+#include "hookline/events/bands.hpp"
+#include "hookline/events/dispatch_policy.hpp"
+#include "hookline/events/event.hpp"
+#include "hookline/events/filter.hpp"
+#include "hookline/events/tracer.hpp"
+#include "hookline/events/verdict.hpp"
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace hookline {
+
+/// How to subscribe. Chainable: `SubscribeOptions().named("ckpt").priority(band::checkpoint)`.
+struct SubscribeOptions {
+  std::string name_ = "anonymous";
+  int priority_ = band::callback;
+  Lane lane_ = Lane::sync;
+  const void* owner_ = nullptr;
+  Filter filter_;
+  std::weak_ptr<const void> track_;
+  bool tracked_ = false;
+
+  SubscribeOptions& named(std::string name) {
+    name_ = std::move(name);
+    return *this;
+  }
+  SubscribeOptions& priority(int p) {
+    priority_ = p;
+    return *this;
+  }
+  SubscribeOptions& lane(Lane l) {
+    lane_ = l;
+    return *this;
+  }
+  /// Groups subscriptions so Bus::disconnect_owner(owner) removes them together.
+  SubscribeOptions& owner(const void* o) {
+    owner_ = o;
+    return *this;
+  }
+  SubscribeOptions& filter(Filter f) {
+    filter_ = std::move(f);
+    return *this;
+  }
+  /// Disconnects automatically once `object` has expired (Signals2 tracking).
+  SubscribeOptions& track(std::weak_ptr<const void> object) {
+    track_ = std::move(object);
+    tracked_ = true;
+    return *this;
+  }
+};
+
+class Bus;
+
+namespace detail {
+
+class Channel;
+struct Registration;  // the Signals2 connection; defined in bus.cpp
+
+// The non-template part of one subscription.
+struct Entry {
+  Entry();
+  ~Entry();
+  Entry(const Entry&) = delete;
+  Entry& operator=(const Entry&) = delete;
+
+  static constexpr std::uint32_t kDisconnected = 1;
+  static constexpr std::uint32_t kBlockUnit = 2;
+
+  SubscriptionInfo info;
+  Filter filter;
+  bool filtered = false;
+  bool tracked = false;
+  bool can_run_async = false;  // the handler takes the event by const reference (or nothing)
+  bool returns_verdict = false;
+  std::weak_ptr<const void> track;
+  std::atomic<std::uint32_t> state{0};    // kDisconnected | blocks * kBlockUnit
+  std::atomic<std::uint64_t> reached{0};  // emissions that reached it, for counting filters
+  std::once_flag strand_once;
+  std::shared_ptr<AsyncLane::Strand> strand;  // set once, on first async delivery
+  std::weak_ptr<Channel> channel;
+  std::unique_ptr<Registration> registration;
+};
+
+template <class E>
+struct TypedEntry final : Entry {
+  std::function<Verdict(E&)> handler;
+};
+
+// One element of a channel's flattened dispatch order.
+struct Slot {
+  std::shared_ptr<Entry> entry;
+  Lane lane;
+};
+
+struct Snapshot {
+  std::vector<Slot> slots;
+};
+
+class Channel : public std::enable_shared_from_this<Channel> {
+ public:
+  explicit Channel(const EventInfo& info);
+  ~Channel();
+
+  const EventInfo& info() const { return *info_; }
+  // Number of slots in the current snapshot, or -1 when subscriptions changed since.
+  int hint() const { return hint_.load(std::memory_order_acquire); }
+  // The current dispatch order, rebuilt first if stale.
+  std::shared_ptr<const Snapshot> snapshot(const DispatchPolicy& policy);
+
+  void add(const std::shared_ptr<Entry>& entry);
+  void remove(Entry& entry);
+  void invalidate();
+  std::size_t disconnect_owner(const void* owner);
+  std::size_t disconnect_all();
+  std::size_t size() const;
+  std::vector<SubscriptionInfo> subscribers(const DispatchPolicy& policy);
+
+ private:
+  struct Registry;  // the Boost.Signals2 signal
+  const EventInfo* info_;
+  std::unique_ptr<Registry> registry_;
+  std::atomic<int> hint_{0};
+  mutable std::mutex mutex_;
+  bool stale_ = false;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::vector<std::shared_ptr<Entry>> members_;
+};
+
+// A tracked object of `entry` expired: rebuild the snapshot so Signals2 drops the slot.
+void expired(Entry& entry);
+[[noreturn]] void throw_bad_verdict(const EventInfo& event, const Entry& entry, Action action);
+
+template <class E, class F>
+std::function<Verdict(E&)> adapt_handler(F&& f, Entry& entry) {
+  using Fn = std::decay_t<F>;
+  if constexpr (std::is_invocable_v<Fn&, E&>) {
+    entry.can_run_async = std::is_invocable_v<Fn&, const E&>;
+    using R = std::invoke_result_t<Fn&, E&>;
+    entry.returns_verdict = std::is_same_v<R, Verdict>;
+    if constexpr (std::is_same_v<R, Verdict>) {
+      return std::function<Verdict(E&)>(std::forward<F>(f));
+    } else {
+      static_assert(std::is_void_v<R>, "a handler returns void or hookline::Verdict");
+      return [fn = Fn(std::forward<F>(f))](E& e) mutable -> Verdict {
+        fn(e);
+        return {};
+      };
+    }
+  } else {
+    static_assert(std::is_invocable_v<Fn&>,
+                  "a handler takes the event (E& or const E&) or nothing");
+    entry.can_run_async = true;
+    using R = std::invoke_result_t<Fn&>;
+    entry.returns_verdict = std::is_same_v<R, Verdict>;
+    if constexpr (std::is_same_v<R, Verdict>) {
+      return [fn = Fn(std::forward<F>(f))](E&) mutable -> Verdict { return fn(); };
+    } else {
+      static_assert(std::is_void_v<R>, "a handler returns void or hookline::Verdict");
+      return [fn = Fn(std::forward<F>(f))](E&) mutable -> Verdict {
+        fn();
+        return {};
+      };
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Handle on one subscription. Copyable; does not disconnect when destroyed (see ScopedConnection).
+class Connection {
+ public:
+  Connection() = default;
+  /// Removes the subscription. Safe to call twice, from a handler, or from another thread.
+  void disconnect();
+  bool connected() const;
+  /// Blocks the subscriber until `unblock()`; blocks nest (two blocks need two unblocks).
+  void block();
+  void unblock();
+  bool blocked() const;
+  /// Name, priority, lane, owner and registration serial (empty info once disconnected).
+  SubscriptionInfo info() const;
+
+ private:
+  friend class Bus;
+  friend class detail::Channel;
+  explicit Connection(std::weak_ptr<detail::Entry> entry) : entry_(std::move(entry)) {}
+  static void disconnect_entry(detail::Entry& entry);
+  std::weak_ptr<detail::Entry> entry_;
+};
+
+/// Disconnects when destroyed. Movable, not copyable.
+class ScopedConnection {
+ public:
+  ScopedConnection() = default;
+  ScopedConnection(Connection c) : connection_(std::move(c)) {}  // NOLINT: implicit by design
+  ~ScopedConnection() { connection_.disconnect(); }
+  ScopedConnection(ScopedConnection&&) noexcept = default;
+  ScopedConnection& operator=(ScopedConnection&& other) noexcept {
+    if (this != &other) {
+      connection_.disconnect();
+      connection_ = std::move(other.connection_);
+      other.connection_ = Connection();
+    }
+    return *this;
+  }
+  ScopedConnection(const ScopedConnection&) = delete;
+  ScopedConnection& operator=(const ScopedConnection&) = delete;
+  const Connection& connection() const { return connection_; }
+  /// Gives up ownership: the subscription stays.
+  Connection release() { return std::exchange(connection_, Connection()); }
+
+ private:
+  Connection connection_;
+};
+
+/// Blocks a subscription for its lifetime (like Signals2's shared_connection_block).
+class BlockGuard {
+ public:
+  explicit BlockGuard(Connection c) : connection_(std::move(c)) { connection_.block(); }
+  ~BlockGuard() { connection_.unblock(); }
+  BlockGuard(const BlockGuard&) = delete;
+  BlockGuard& operator=(const BlockGuard&) = delete;
+
+ private:
+  Connection connection_;
+};
+
+class Sink;
+
+class Bus {
+ public:
+  struct Options {
+    std::shared_ptr<const DispatchPolicy> policy;  ///< default: LightningOrder
+    AsyncLane::Options async;                      ///< the async lane (created on first use)
+  };
+
+  Bus();
+  explicit Bus(Options options);
+  /// Runs pending async work, then disconnects everything.
+  ~Bus();
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+
+  /// Subscribes `handler` to E. The handler takes `E&`, `const E&` or nothing and returns void
+  /// or Verdict. Async subscribers must take `const E&` (or nothing).
+  template <Event E, class F>
+  Connection on(F&& handler, SubscribeOptions options = {}) {
+    auto entry = std::make_shared<detail::TypedEntry<E>>();
+    entry->handler = detail::adapt_handler<E>(std::forward<F>(handler), *entry);
+    return attach(event_info<E>(), std::move(entry), std::move(options));
+  }
+
+  /// Whether an emission of E would reach anyone (a subscriber or the tracer).
+  template <Event E>
+  bool wants() const {
+    const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
+    return tracer_raw_.load(std::memory_order_acquire) != nullptr || (ch && ch->hint() != 0);
+  }
+
+  /// Emits `event` and folds the sync subscribers' verdicts.
+  template <Event E>
+  Outcome emit(E& event) {
+    detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
+    Tracer* tracer = tracer_raw_.load(std::memory_order_acquire);
+    if (tracer != nullptr) return emit_traced(ch, event, *tracer);
+    if (ch == nullptr || ch->hint() == 0) return {};
+    return dispatch(*ch->snapshot(*policy_), event, nullptr, 0);
+  }
+  template <Event E>
+  requires(!std::is_lvalue_reference_v<E>) Outcome emit(E&& event) {
+    E local = std::move(event);
+    return emit(local);
+  }
+  /// Builds E from `args` only if someone wants it, then emits it.
+  template <Event E, class... Args>
+  Outcome emit_new(Args&&... args) {
+    if (!wants<E>()) return {};
+    E event{std::forward<Args>(args)...};
+    return emit(event);
+  }
+
+  /// Removes every subscription made with `SubscribeOptions::owner(owner)`; returns how many.
+  std::size_t disconnect_owner(const void* owner);
+  /// Removes every subscription of every event type.
+  std::size_t disconnect_all();
+
+  /// Connected, unblocked subscribers of E, in dispatch order with their effective lanes.
+  template <Event E>
+  std::vector<SubscriptionInfo> subscribers() {
+    detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
+    return ch ? ch->subscribers(*policy_) : std::vector<SubscriptionInfo>{};
+  }
+  template <Event E>
+  std::size_t subscriber_count() const {
+    const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
+    return ch ? ch->size() : 0;
+  }
+
+  /// Replaces the dispatch policy; takes effect at the next emission of each event type.
+  /// Call it while nothing emits.
+  void set_policy(std::shared_ptr<const DispatchPolicy> policy);
+  const DispatchPolicy& policy() const { return *policy_; }
+
+  /// The process rank, for Filter::rank_zero (set by the strategy). Default 0.
+  void set_rank(int rank) { rank_.store(rank, std::memory_order_relaxed); }
+  int rank() const { return rank_.load(std::memory_order_relaxed); }
+
+  /// Attaches (or, with nullptr, detaches) the trace interceptor. Set it while nothing emits.
+  void set_tracer(std::shared_ptr<Tracer> tracer);
+  std::shared_ptr<Tracer> tracer() const { return tracer_; }
+
+  /// Waits for the async lane; rethrows the first async subscriber failure since the last flush.
+  void flush();
+  /// The async lane (created on first use).
+  AsyncLane& async_lane();
+
+  /// A subscribe-only view of this bus, tagging subscriptions with `owner`.
+  Sink sink(const void* owner = nullptr);
+
+ private:
+  Connection attach(const EventInfo& info, std::shared_ptr<detail::Entry> entry,
+                    SubscribeOptions options);
+  detail::Channel& channel(const EventInfo& info);
+  void post_async(detail::Entry& entry, std::function<void()> task);
+
+  template <class E>
+  Outcome emit_traced(detail::Channel* ch, E& event, Tracer& tracer) {
+    const std::uint64_t seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+    tracer.on_emit(event_info<E>(), &event, seq);
+    Outcome out;
+    if (ch != nullptr && ch->hint() != 0)
+      out = dispatch(*ch->snapshot(*policy_), event, &tracer, seq);
+    tracer.on_emit_end(event_info<E>(), seq, out);
+    return out;
+  }
+
+  template <class E>
+  Outcome dispatch(const detail::Snapshot& snap, E& event, Tracer* tracer, std::uint64_t seq) {
+    Outcome out;
+    const detail::Slot* winner = nullptr;
+    Verdict winning;
+    std::shared_ptr<const E> copy;
+    const int rank = rank_.load(std::memory_order_relaxed);
+    for (const detail::Slot& slot : snap.slots) {
+      detail::Entry& entry = *slot.entry;
+      if (entry.state.load(std::memory_order_acquire) != 0) continue;
+      std::shared_ptr<const void> alive;
+      if (entry.tracked) {
+        alive = entry.track.lock();
+        if (!alive) {
+          detail::expired(entry);
+          continue;
+        }
+      }
+      if (entry.filtered) {
+        const auto n = entry.reached.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (!entry.filter.admits(n, rank, &event)) continue;
+      }
+      auto& handler = static_cast<detail::TypedEntry<E>&>(entry).handler;
+      if (slot.lane == Lane::async) {
+        if (!copy) copy = std::make_shared<const E>(event);
+        post_async(entry, [&handler, copy, keep = slot.entry, tracer, seq] {
+          const auto start = Tracer::Clock::now();
+          handler(const_cast<E&>(*copy));  // async handlers take const E& (checked at subscribe)
+          if (tracer)
+            tracer->on_call(event_info<E>(), keep->info, Lane::async, seq, copy.get(), start,
+                            Tracer::Clock::now(), Action::Continue);
+        });
+        continue;
+      }
+      if (tracer == nullptr) {
+        Verdict v = handler(event);
+        if (v.action > out.action) [[unlikely]] {
+          fold(event_info<E>(), slot, std::move(v), out, winner, winning);
+        }
+      } else {
+        const auto start = Tracer::Clock::now();
+        Verdict v = handler(event);
+        tracer->on_call(event_info<E>(), entry.info, slot.lane, seq, &event, start,
+                        Tracer::Clock::now(), v.action);
+        if (v.action > out.action) fold(event_info<E>(), slot, std::move(v), out, winner, winning);
+      }
+    }
+    if (winner != nullptr) [[unlikely]]
+      out.veto = std::make_shared<const Veto>(Veto{out.action, winner->entry->info.name,
+                                                   std::move(winning.reason),
+                                                   winner->entry->info.priority});
+    return out;
+  }
+
+  static void fold(const EventInfo& info, const detail::Slot& slot, Verdict&& v, Outcome& out,
+                   const detail::Slot*& winner, Verdict& winning) {
+    if (!info.vetoes.contains(v.action)) detail::throw_bad_verdict(info, *slot.entry, v.action);
+    out.action = v.action;
+    winner = &slot;
+    winning = std::move(v);
+  }
+
+  std::array<std::atomic<detail::Channel*>, kMaxEventTypes> channels_{};
+  std::vector<std::shared_ptr<detail::Channel>> owned_channels_;
+  mutable std::mutex mutex_;  // guards owned_channels_, policy changes, async lane creation
+  std::shared_ptr<const DispatchPolicy> policy_;
+  std::atomic<int> rank_{0};
+  std::shared_ptr<Tracer> tracer_;
+  std::atomic<Tracer*> tracer_raw_{nullptr};
+  std::atomic<std::uint64_t> seq_{0};
+  std::atomic<std::uint64_t> serial_{0};
+  AsyncLane::Options async_options_;
+  std::unique_ptr<AsyncLane> async_;
+  std::atomic<AsyncLane*> async_raw_{nullptr};
+};
+
+/// Subscribe-only view of a Bus, given to callbacks and packs: they can listen, not emit.
+class Sink {
+ public:
+  Sink(Bus& bus, const void* owner) : bus_(&bus), owner_(owner) {}
+  /// Like Bus::on; the owner defaults to this sink's owner.
+  template <Event E, class F>
+  Connection on(F&& handler, SubscribeOptions options = {}) {
+    if (options.owner_ == nullptr) options.owner(owner_);
+    return bus_->on<E>(std::forward<F>(handler), std::move(options));
+  }
+  const void* owner() const { return owner_; }
+  int rank() const { return bus_->rank(); }
+
+ private:
+  Bus* bus_;
+  const void* owner_;
+};
+
+}  // namespace hookline

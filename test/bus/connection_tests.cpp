@@ -1,0 +1,257 @@
+// Connections: disconnect, scoped connections, blocking, owners, tracking, and changes made while
+// an event is being emitted (from a handler and from another thread).
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include "test_events.hpp"
+
+#include <atomic>
+#include <thread>
+
+using namespace hookline;
+using namespace test_events;
+
+BOOST_AUTO_TEST_SUITE(connections)
+
+BOOST_AUTO_TEST_CASE(disconnect_stops_delivery) {
+  Bus bus;
+  int calls = 0;
+  Connection c = bus.on<Ping>([&] { ++calls; });
+  BOOST_TEST(c.connected());
+  bus.emit(Ping{});
+  c.disconnect();
+  BOOST_TEST(!c.connected());
+  bus.emit(Ping{});
+  c.disconnect();  // twice is fine
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(bus.subscriber_count<Ping>() == 0u);
+  BOOST_TEST(!Connection().connected());
+}
+
+BOOST_AUTO_TEST_CASE(scoped_connection_disconnects_at_scope_end) {
+  Bus bus;
+  int calls = 0;
+  {
+    ScopedConnection scoped = bus.on<Ping>([&] { ++calls; });
+    bus.emit(Ping{});
+    ScopedConnection moved = std::move(scoped);
+    bus.emit(Ping{});
+  }
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 2);
+  Connection kept;
+  {
+    ScopedConnection scoped = bus.on<Ping>([&] { ++calls; });
+    kept = scoped.release();
+  }
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 3);
+  BOOST_TEST(kept.connected());
+}
+
+BOOST_AUTO_TEST_CASE(blocking_nests_and_guards_restore) {
+  Bus bus;
+  int calls = 0;
+  Connection c = bus.on<Ping>([&] { ++calls; });
+  c.block();
+  c.block();
+  BOOST_TEST(c.blocked());
+  bus.emit(Ping{});
+  c.unblock();
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 0);
+  c.unblock();
+  BOOST_TEST(!c.blocked());
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 1);
+  {
+    BlockGuard guard(c);
+    bus.emit(Ping{});
+    BOOST_TEST(bus.subscribers<Ping>().empty());
+  }
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 2);
+  c.unblock();  // unbalanced unblock is ignored
+  BOOST_TEST(!c.blocked());
+}
+
+BOOST_AUTO_TEST_CASE(disconnect_owner_removes_a_whole_pack) {
+  Bus bus;
+  int pack = 0, other = 0;
+  int owner_tag = 0;
+  Sink sink = bus.sink(&owner_tag);
+  sink.on<Ping>([&] { ++pack; });
+  sink.on<Gate>([&] { ++pack; });
+  sink.on<SpanEnd>([&] { ++pack; }, SubscribeOptions().named("mine"));
+  bus.on<Ping>([&] { ++other; });
+  BOOST_TEST(sink.owner() == &owner_tag);
+  bus.emit(Ping{});
+  bus.emit(Gate{});
+  bus.emit(SpanEnd{});
+  BOOST_TEST(pack == 3);
+  BOOST_TEST(bus.disconnect_owner(&owner_tag) == 3u);
+  bus.emit(Ping{});
+  bus.emit(Gate{});
+  bus.emit(SpanEnd{});
+  BOOST_TEST(pack == 3);
+  BOOST_TEST(other == 2);
+  BOOST_TEST(bus.disconnect_owner(&owner_tag) == 0u);
+  BOOST_TEST(bus.disconnect_all() == 1u);
+  bus.emit(Ping{});
+  BOOST_TEST(other == 2);
+}
+
+BOOST_AUTO_TEST_CASE(handler_disconnects_itself_during_emission) {
+  Bus bus;
+  int calls = 0;
+  Connection self;
+  self = bus.on<Ping>([&] {
+    ++calls;
+    self.disconnect();
+  });
+  bus.emit(Ping{});
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(disconnect_of_a_later_subscriber_takes_effect_at_once) {
+  Bus bus;
+  Journal j;
+  Connection later;
+  bus.on<Ping>(
+      [&] {
+        j.add("first");
+        later.disconnect();
+      },
+      SubscribeOptions().priority(1));
+  later = bus.on<Ping>([&] { j.add("later"); }, SubscribeOptions().priority(2));
+  bus.emit(Ping{});
+  BOOST_TEST(j.entries() == Labels{"first"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(block_of_a_later_subscriber_takes_effect_at_once) {
+  Bus bus;
+  Journal j;
+  Connection later;
+  bool blocked_once = false;
+  bus.on<Ping>(
+      [&] {
+        if (!std::exchange(blocked_once, true)) later.block();
+      },
+      SubscribeOptions().priority(1));
+  later = bus.on<Ping>([&] { j.add("later"); }, SubscribeOptions().priority(2));
+  bus.emit(Ping{});
+  BOOST_TEST(j.entries().empty());
+  later.unblock();
+  bus.emit(Ping{});
+  BOOST_TEST(j.entries() == Labels{"later"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(subscribing_during_emission_applies_from_next_emission) {
+  Bus bus;
+  Journal j;
+  bool added = false;
+  bus.on<Ping>([&] {
+    j.add("outer");
+    if (!added) {
+      added = true;
+      bus.on<Ping>([&] { j.add("inner"); }, SubscribeOptions().priority(-100));
+    }
+  });
+  bus.emit(Ping{});
+  BOOST_TEST(j.entries() == Labels{"outer"}, boost::test_tools::per_element());
+  bus.emit(Ping{});
+  BOOST_TEST(j.entries() == (Labels{"outer", "inner", "outer"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(reentrant_emission_of_the_same_event) {
+  Bus bus;
+  int depth = 0, max_depth = 0;
+  bus.on<Ping>([&](Ping& p) {
+    ++depth;
+    max_depth = std::max(max_depth, depth);
+    if (p.value < 3) bus.emit(Ping{p.value + 1});
+    --depth;
+  });
+  bus.emit(Ping{0});
+  BOOST_TEST(max_depth == 4);
+}
+
+BOOST_AUTO_TEST_CASE(tracked_subscription_ends_with_its_object) {
+  Bus bus;
+  int calls = 0;
+  auto owner = std::make_shared<int>(1);
+  auto c = bus.on<Ping>([&] { ++calls; }, SubscribeOptions().track(owner));
+  bus.emit(Ping{});
+  owner.reset();
+  bus.emit(Ping{});
+  BOOST_TEST(calls == 1);
+  bus.emit(Ping{});
+  BOOST_TEST(!c.connected());
+  BOOST_TEST(bus.subscriber_count<Ping>() == 0u);
+  std::weak_ptr<int> dead;
+  BOOST_CHECK_THROW(bus.on<Ping>([] {}, SubscribeOptions().track(dead)), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(disconnected_handlers_are_released) {
+  Bus bus;
+  auto resource = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = resource;
+  Connection c = bus.on<Ping>([r = std::move(resource)] { (void)*r; });
+  Connection other = bus.on<Ping>([] {});
+  bus.emit(Ping{});
+  c.disconnect();
+  bus.emit(Ping{});  // rebuilds the snapshot, dropping the last reference
+  BOOST_TEST(watch.expired());
+  auto second = std::make_shared<int>(8);
+  watch = second;
+  Connection last = bus.on<Ping>([r = std::move(second)] { (void)*r; });
+  bus.emit(Ping{});
+  other.disconnect();
+  last.disconnect();  // the channel is empty now: released without another emission
+  BOOST_TEST(watch.expired());
+}
+
+BOOST_AUTO_TEST_CASE(connect_and_disconnect_from_another_thread_while_emitting) {
+  Bus bus;
+  std::atomic<long> steady{0}, churn{0};
+  std::atomic<bool> stop{false};
+  bus.on<Ping>([&] { steady.fetch_add(1, std::memory_order_relaxed); });
+  std::thread other([&] {
+    int round = 0;
+    while (!stop.load()) {
+      Connection c = bus.on<Ping>([&] { churn.fetch_add(1, std::memory_order_relaxed); },
+                                  SubscribeOptions().priority(round % 7));
+      if (round % 3 == 0) c.block();
+      c.disconnect();
+      ++round;
+    }
+  });
+  constexpr long kEmits = 20000;
+  for (long i = 0; i < kEmits; ++i) bus.emit(Ping{});
+  stop = true;
+  other.join();
+  BOOST_TEST(steady.load() == kEmits);  // the steady subscriber never missed one
+  BOOST_TEST(bus.subscriber_count<Ping>() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(disconnect_from_another_thread_during_a_slow_handler) {
+  Bus bus;
+  std::atomic<bool> inside{false}, release{false};
+  std::atomic<int> second_calls{0};
+  bus.on<Ping>(
+      [&] {
+        inside = true;
+        while (!release.load()) std::this_thread::yield();
+      },
+      SubscribeOptions().priority(1));
+  Connection second = bus.on<Ping>([&] { ++second_calls; }, SubscribeOptions().priority(2));
+  std::thread emitter([&] { bus.emit(Ping{}); });
+  while (!inside.load()) std::this_thread::yield();
+  second.disconnect();  // while the emission is running, before it reaches `second`
+  release = true;
+  emitter.join();
+  BOOST_TEST(second_calls.load() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

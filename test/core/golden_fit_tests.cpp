@@ -1,0 +1,72 @@
+// Golden traces: the hook sequence of a run equals Lightning 2.2's, hook for hook and argument for
+// argument (completion order, as tests/tests_pytorch/models/test_hooks.py records it; see
+// docs/lightning-hook-order.md). The module is "lm", one plain callback is "cb".
+// nn.Module calls that Lightning's test also lists (forward, zero_grad, train, clip_gradients)
+// are not hooks and are not emitted.
+#include <boost/test/unit_test.hpp>
+
+#include "golden.hpp"
+
+using namespace hookline;
+using namespace test_support;
+using golden::Lines;
+
+BOOST_AUTO_TEST_SUITE(golden_fit)
+
+BOOST_AUTO_TEST_CASE(fit_with_sanity_check_two_epochs) {
+  Lines expected = golden::fit_prologue();
+  golden::append(expected, golden::sanity_check(2));
+  golden::append(expected, {"lm.train_dataloader", "cb+lm.on_train_start"});
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    golden::append(expected, {"cb+lm.on_train_epoch_start"});
+    for (int i = 0; i < 2; ++i) golden::append(expected, golden::train_batch(epoch, i));
+    golden::append(expected, {"lm.on_validation_model_zero_grad"});
+    golden::append(expected, golden::val_run(2, false));
+    golden::append(expected, {"cb+lm.on_train_epoch_end"});
+  }
+  golden::append(expected, golden::fit_epilogue());
+
+  BoringModel model;
+  auto trace = golden::run_fit(
+      model, TrainerOptions().max_epochs(2).limit_train_batches(2).limit_val_batches(2));
+  golden::check(trace, expected);
+}
+
+BOOST_AUTO_TEST_CASE(validate) {
+  Lines expected = golden::stage_prologue("validate");
+  golden::append(expected, golden::val_run(2, true));
+  golden::append(expected, golden::stage_epilogue("validate"));
+  BoringModel model;
+  auto trace = golden::run(model, TrainerOptions().limit_val_batches(2), Stage::validate);
+  golden::check(trace, expected);
+}
+
+BOOST_AUTO_TEST_CASE(test) {
+  Lines expected = golden::stage_prologue("test");
+  golden::append(expected, golden::eval_run("test", "test", 2, true, "y"));
+  golden::append(expected, golden::stage_epilogue("test"));
+  BoringModel model;
+  auto trace = golden::run(model, TrainerOptions().limit_test_batches(2), Stage::test);
+  golden::check(trace, expected);
+}
+
+BOOST_AUTO_TEST_CASE(predict) {
+  Lines expected = golden::stage_prologue("predict");
+  golden::append(expected, {"lm.predict_dataloader", "lm.on_predict_model_eval",
+                            "cb+lm.on_predict_start", "cb+lm.on_predict_epoch_start"});
+  for (int i = 0; i < 2; ++i) {
+    golden::append(expected, golden::transfer(0));
+    const std::string idx = "batch_idx=" + std::to_string(i);
+    golden::append(expected,
+                   {"cb+lm.on_predict_batch_start(batch(n=4), " + idx + ")",
+                    "lm.predict_step(batch(n=4), " + idx + ")",
+                    "cb+lm.on_predict_batch_end(outputs{prediction}, batch(n=4), " + idx + ")"});
+  }
+  golden::append(expected, {"cb+lm.on_predict_epoch_end", "cb+lm.on_predict_end"});
+  golden::append(expected, golden::stage_epilogue("predict"));
+  BoringModel model;
+  auto trace = golden::run(model, TrainerOptions().limit_predict_batches(2), Stage::predict);
+  golden::check(trace, expected);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

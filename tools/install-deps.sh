@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hookline needs, skipping those already present.
+# Safe to run again; uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ lld pkg-config
+  libtorch-dev           # LibTorch 1.13 (CPU, with c10d and Gloo)
+  libgloo-dev            # headers c10d's Gloo backend includes
+  libopenblas0-openmp    # fast BLAS: Debian's LibTorch otherwise uses the reference BLAS
+  libboost-dev libboost-test-dev
+  libspdlog-dev
+  zlib1g-dev             # reads the gzip-compressed IDX files
+  libbenchmark-dev       # bench/
+  dataset-fashion-mnist  # the main example's data, as a Debian package
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "install-deps: done"
