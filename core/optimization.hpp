@@ -48,6 +48,12 @@ struct SchedulerConfig {
     return *this;
   }
 
+  /// A scheduler given as a function of the monitored metric.
+  static SchedulerConfig custom(std::function<void(std::optional<double> metric)> step_fn) {
+    SchedulerConfig c;
+    c.step = std::move(step_fn);
+    return c;
+  }
   /// Wraps any scheduler with a `step()` method (e.g. torch::optim::StepLR).
   template <class S>
   static SchedulerConfig from(std::shared_ptr<S> scheduler) {

@@ -12,6 +12,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -266,6 +267,12 @@ void Trainer::run_stage(Stage stage) {
   module_->to(options_.device());
 
   if (stage == Stage::fit) {
+    std::error_code error;
+    std::filesystem::create_directories(options_.default_root_dir(), error);
+    if (error)
+      throw std::runtime_error("TrainerOptions::default_root_dir('" + options_.default_root_dir() +
+                               "') cannot be created: " + error.message() +
+                               "; choose a writable directory");
     optimizer_config_ = OptimizerConfig{};
     ConfigureOptimizers optimizers;
     optimizers.config = &optimizer_config_;

@@ -138,3 +138,64 @@ void check(const Lines& actual, const Lines& expected_with_pairs) {
 }
 
 }  // namespace golden
+
+// ---- additions for golden_loop_tests.cpp --------------------------------------------------------
+namespace golden {
+
+Lines accumulating_batch(int epoch, int batch_idx, bool zero_grad, bool step,
+                         const std::string& clip_val, int n) {
+  const std::string b = "batch(n=" + std::to_string(n) + ")";
+  const std::string idx = "batch_idx=" + std::to_string(batch_idx);
+  const std::string e = "epoch=" + std::to_string(epoch);
+  Lines out = transfer(0, n);
+  append(out, {"cb+lm.on_train_batch_start(" + b + ", " + idx + ")",
+               "lm.training_step(" + b + ", " + idx + ")"});
+  if (zero_grad)
+    append(out, {"cb+lm.on_before_zero_grad(optimizer=0)",
+                 "lm.optimizer_zero_grad(" + e + ", " + idx + ", optimizer=0)"});
+  append(out, {"cb+lm.on_before_backward(loss)", "lm.backward(loss)", "cb+lm.on_after_backward"});
+  if (step)
+    append(out, {"cb+lm.on_before_optimizer_step(optimizer=0)",
+                 "lm.configure_gradient_clipping(optimizer=0, gradient_clip_val=" + clip_val +
+                     ", gradient_clip_algorithm=none)",
+                 "lm.optimizer_step(" + e + ", " + idx + ", optimizer=0, closure)"});
+  out.push_back("cb+lm.on_train_batch_end(outputs{loss}, " + b + ", " + idx + ")");
+  return out;
+}
+
+Lines manual_batch(int batch_idx, int n) {
+  const std::string b = "batch(n=" + std::to_string(n) + ")";
+  const std::string idx = "batch_idx=" + std::to_string(batch_idx);
+  Lines out = transfer(0, n);
+  append(out,
+         {"cb+lm.on_train_batch_start(" + b + ", " + idx + ")", "cb+lm.on_before_backward(loss)",
+          "lm.backward(loss)", "cb+lm.on_after_backward",
+          "cb+lm.on_before_optimizer_step(optimizer=0)", "lm.training_step(" + b + ", " + idx + ")",
+          "cb+lm.on_train_batch_end(outputs{loss}, " + b + ", " + idx + ")"});
+  return out;
+}
+
+Lines train_start(bool request_val_loader) {
+  Lines out{"lm.train_dataloader"};
+  if (request_val_loader) out.push_back("lm.val_dataloader");
+  out.push_back("cb+lm.on_train_start");
+  return out;
+}
+
+Lines fit_validation(int batches, bool request_loader, int loaders) {
+  Lines out{"lm.on_validation_model_zero_grad"};
+  append(out, val_run(batches, request_loader, loaders));
+  return out;
+}
+
+std::shared_ptr<test_support::HookRecorder> record(hookline::Trainer& trainer) {
+  auto recorder = std::make_shared<test_support::HookRecorder>();
+  trainer.bus().set_tracer(recorder);
+  return recorder;
+}
+
+std::size_t count(const Lines& lines, const std::string& line) {
+  return static_cast<std::size_t>(std::count(lines.begin(), lines.end(), line));
+}
+
+}  // namespace golden

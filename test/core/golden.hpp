@@ -50,3 +50,28 @@ inline Lines run_fit(hookline::Module& model, hookline::TrainerOptions options) 
 void check(const Lines& actual, const Lines& expected_with_pairs);
 
 }  // namespace golden
+
+// ---- additions for golden_loop_tests.cpp --------------------------------------------------------
+namespace golden {
+
+/// One automatic-optimization training batch under gradient accumulation (§2.f): `zero_grad`
+/// says whether the closure runs the zero-grad hooks (batch_idx % N == 0), `step` whether the
+/// batch steps (window full or last batch). `clip_val` is how the trace prints
+/// gradient_clip_val ("none", or std::to_string of the value).
+Lines accumulating_batch(int epoch, int batch_idx, bool zero_grad, bool step,
+                         const std::string& clip_val = "none", int n = 4);
+/// One manual-optimization batch (§2.k) whose training_step runs opt.zero_grad(),
+/// manual_backward(loss) and opt.step() on optimizer 0: the backward hooks and
+/// on_before_optimizer_step complete before training_step does.
+Lines manual_batch(int batch_idx, int n = 4);
+/// train_dataloader, [val_dataloader], on_train_start: the start of a fit loop without a sanity
+/// check (§2.a notes: val_dataloader is requested before on_train_start when epoch 0 validates).
+Lines train_start(bool request_val_loader);
+/// In-training validation after a stepping batch: on_validation_model_zero_grad, then a VAL_RUN.
+Lines fit_validation(int batches, bool request_loader, int loaders = 1);
+/// Subscribes a fresh HookRecorder to `trainer`'s bus and returns it.
+std::shared_ptr<test_support::HookRecorder> record(hookline::Trainer& trainer);
+/// How many times `line` occurs in `lines`.
+std::size_t count(const Lines& lines, const std::string& line);
+
+}  // namespace golden

@@ -1,0 +1,320 @@
+// µs per training step of the hookline Trainer beside a hand-written LibTorch loop doing the same
+// work, measured in one run, interleaved round by round so both see the same machine state.
+//
+//   ./build/release/bench/bench_trainer              # 7 rounds (after one warm-up round)
+//   ./build/release/bench/bench_trainer --rounds 11 --scale 2
+//
+// Workloads: (a) MLP 32 -> 64 -> 2 at batch 32, (b) MLP 784 -> 256 -> 10 at batch 64; cross-entropy
+// on random in-memory data, plain SGD (lr 0.01), one epoch of a fixed number of batches, no
+// shuffle.
+//
+// The hand loop iterates the same hookline::data::DataLoader (so data handling costs the same) and
+// does, per batch: zero_grad, forward, loss, backward, step.
+// The trainer runs TrainerOptions().max_epochs(1).limit_train_batches(steps).limit_val_batches(0)
+// .num_sanity_val_steps(0).num_threads(1); its time is taken between the module's on_train_start
+// and on_train_end hooks (the module is subscribed to every hook anyway, so this adds no event).
+// "fit()" is the whole fit() call per step, set-up (configure_optimizers, hooks...) included.
+//
+// Both run with one torch intra-op thread (torch::set_num_threads(1); the trainer's num_threads(1))
+// to reduce noise. Each variant's figure is the median over the rounds; the ratio is
+// median(hookline) / median(hand).
+//
+// Events per step come from separate, untimed runs with a counting Tracer: (count at 2k steps -
+// count at k steps) / k, so set-up and teardown events cancel out.
+#include <hookline/callbacks/callback.hpp>
+#include <hookline/core/data/dataloader.hpp>
+#include <hookline/core/data/dataset.hpp>
+#include <hookline/core/module.hpp>
+#include <hookline/core/trainer.hpp>
+#include <hookline/events/tracer.hpp>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using hookline::Batch;
+using hookline::StepOutput;
+
+double micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
+
+struct Workload {
+  const char* name;
+  std::int64_t in, hidden, out, batch, steps;
+};
+
+std::shared_ptr<hookline::data::TensorDataset> random_data(const Workload& w, std::int64_t steps) {
+  torch::Generator gen = at::detail::createCPUGenerator(7);
+  const std::int64_t n = steps * w.batch;
+  return std::make_shared<hookline::data::TensorDataset>(
+      Batch{{"x", torch::randn({n, w.in}, gen)},
+            {"y", torch::randint(0, w.out, {n}, gen, torch::kLong)}});
+}
+
+std::shared_ptr<hookline::data::DataLoader> make_loader(
+    std::shared_ptr<const hookline::data::Dataset> data, const Workload& w) {
+  return std::make_shared<hookline::data::DataLoader>(
+      std::move(data), hookline::data::DataLoaderOptions().batch_size(w.batch).shuffle(false));
+}
+
+// The MLP, used by both loops. As a hookline Module it also records when the training loop starts
+// and ends, and optionally logs its loss every step.
+class Net : public hookline::Module {
+ public:
+  Net(const Workload& w, std::shared_ptr<hookline::data::TensorDataset> data, bool log_loss)
+      : Module("net"), workload_(w), data_(std::move(data)), log_loss_(log_loss) {
+    fc1 = register_module("fc1", torch::nn::Linear(w.in, w.hidden));
+    fc2 = register_module("fc2", torch::nn::Linear(w.hidden, w.out));
+  }
+
+  at::Tensor loss(const Batch& batch) {
+    return torch::nn::functional::cross_entropy(fc2(torch::relu(fc1(batch["x"]))), batch["y"]);
+  }
+
+  StepOutput training_step(const Batch& batch, std::int64_t) override {
+    at::Tensor l = loss(batch);
+    if (log_loss_) log("train_loss", l);
+    return {{"loss", l}};
+  }
+  hookline::OptimizerConfig configure_optimizers() override {
+    return hookline::OptimizerConfig().add(
+        std::make_shared<torch::optim::SGD>(parameters(), torch::optim::SGDOptions(0.01)));
+  }
+  hookline::DataLoaders train_dataloader() override { return {make_loader(data_, workload_)}; }
+  void on_train_start() override { loop_start = Clock::now(); }
+  void on_train_end() override { loop_end = Clock::now(); }
+
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  Clock::time_point loop_start, loop_end;
+
+ private:
+  Workload workload_;
+  std::shared_ptr<hookline::data::TensorDataset> data_;
+  bool log_loss_;
+};
+
+struct Timing {
+  double loop_us = 0;  // per step, training loop only
+  double fit_us = 0;   // per step, whole fit() (or whole hand run)
+};
+
+Timing hand_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data) {
+  const auto begin = Clock::now();
+  torch::manual_seed(0);
+  Net net(w, data, false);
+  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
+  auto loader = make_loader(data, w);
+  std::int64_t steps = 0;
+  const auto start = Clock::now();
+  for (const Batch& batch : *loader) {
+    optimizer.zero_grad();
+    at::Tensor loss = net.loss(batch);
+    loss.backward();
+    optimizer.step();
+    if (++steps == w.steps) break;
+  }
+  const auto end = Clock::now();
+  return {micros(end - start) / steps, micros(end - begin) / steps};
+}
+
+hookline::TrainerOptions bench_options(std::int64_t steps) {
+  return hookline::TrainerOptions()
+      .max_epochs(1)
+      .limit_train_batches(steps)
+      .limit_val_batches(0)
+      .num_sanity_val_steps(0)
+      .num_threads(1);
+}
+
+std::vector<std::shared_ptr<hookline::Callback>> noop_callbacks(int n) {
+  std::vector<std::shared_ptr<hookline::Callback>> out;
+  for (int i = 0; i < n; ++i)
+    out.push_back(std::make_shared<hookline::Callback>("noop" + std::to_string(i)));
+  return out;
+}
+
+Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data,
+                      int callbacks, bool log_loss) {
+  const auto begin = Clock::now();
+  torch::manual_seed(0);
+  Net net(w, data, log_loss);
+  hookline::Trainer trainer(bench_options(w.steps), noop_callbacks(callbacks));
+  trainer.fit(net);
+  const auto end = Clock::now();
+  if (trainer.global_step() != w.steps)
+    throw std::logic_error("expected " + std::to_string(w.steps) + " steps, the trainer took " +
+                           std::to_string(trainer.global_step()));
+  return {micros(net.loop_end - net.loop_start) / static_cast<double>(w.steps),
+          micros(end - begin) / static_cast<double>(w.steps)};
+}
+
+// Counts emissions and subscriber calls, per event name.
+class CountingTracer final : public hookline::Tracer {
+ public:
+  void on_emit(const hookline::EventInfo& event, const void*, std::uint64_t) override {
+    std::lock_guard lock(mutex_);
+    ++emits_[std::string(event.name)];
+  }
+  void on_call(const hookline::EventInfo& event, const hookline::SubscriptionInfo&, hookline::Lane,
+               std::uint64_t, const void*, Clock::time_point, Clock::time_point,
+               hookline::Action) override {
+    std::lock_guard lock(mutex_);
+    ++calls_[std::string(event.name)];
+  }
+  void on_emit_end(const hookline::EventInfo&, std::uint64_t, const hookline::Outcome&) override {}
+
+  std::map<std::string, std::int64_t> emits_, calls_;
+
+ private:
+  std::mutex mutex_;
+};
+
+struct EventCounts {
+  double emits_per_step = 0, calls_per_step = 0;
+  std::map<std::string, double> emits_by_event;  // per step
+};
+
+EventCounts count_events(const Workload& w, int callbacks) {
+  const std::int64_t k = 20;
+  auto run = [&](std::int64_t steps) {
+    Workload small = w;
+    small.steps = steps;
+    auto tracer = std::make_shared<CountingTracer>();
+    Net net(small, random_data(small, steps), false);
+    hookline::Trainer trainer(bench_options(steps), noop_callbacks(callbacks));
+    trainer.bus().set_tracer(tracer);
+    trainer.fit(net);
+    trainer.bus().set_tracer(nullptr);
+    return tracer;
+  };
+  auto one = run(k);
+  auto two = run(2 * k);
+  EventCounts out;
+  std::int64_t emits = 0, calls = 0;
+  for (const auto& [name, n] : two->emits_) {
+    const std::int64_t diff = n - one->emits_[name];
+    emits += diff;
+    if (diff != 0) out.emits_by_event[name] = static_cast<double>(diff) / k;
+  }
+  for (const auto& [name, n] : two->calls_) calls += n - one->calls_[name];
+  out.emits_per_step = static_cast<double>(emits) / k;
+  out.calls_per_step = static_cast<double>(calls) / k;
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct Variant {
+  std::string name;
+  int callbacks = 0;  // -1: the hand loop
+  bool log_loss = false;
+  std::vector<double> loop_us, fit_us;
+};
+
+void bench(const Workload& w, int rounds) {
+  auto data = random_data(w, w.steps);
+  std::vector<Variant> variants = {
+      {"hand loop", -1, false, {}, {}},
+      {"hookline, 0 callbacks", 0, false, {}, {}},
+      {"hookline, 10 no-op callbacks", 10, false, {}, {}},
+      {"hookline, 0 callbacks, log(loss)", 0, true, {}, {}},
+  };
+  // Round 0 warms up (allocator, lazy init) and is not recorded; odd rounds run in reverse order
+  // so no variant always goes first.
+  for (int round = 0; round <= rounds; ++round) {
+    for (std::size_t j = 0; j < variants.size(); ++j) {
+      Variant& v = variants[round % 2 == 1 ? variants.size() - 1 - j : j];
+      const Timing t =
+          v.callbacks < 0 ? hand_round(w, data) : hookline_round(w, data, v.callbacks, v.log_loss);
+      if (round == 0) continue;
+      v.loop_us.push_back(t.loop_us);
+      v.fit_us.push_back(t.fit_us);
+    }
+  }
+
+  const EventCounts c0 = count_events(w, 0), c10 = count_events(w, 10);
+  const double hand = median(variants[0].loop_us);
+  std::printf("\n(%s) MLP %lld -> %lld -> %lld, batch %lld, %lld steps per run, %d rounds\n",
+              w.name, static_cast<long long>(w.in), static_cast<long long>(w.hidden),
+              static_cast<long long>(w.out), static_cast<long long>(w.batch),
+              static_cast<long long>(w.steps), rounds);
+  std::printf("  %-34s %10s %8s %8s %10s %10s %12s\n", "variant", "µs/step", "min", "max", "ratio",
+              "+µs/step", "fit() µs/st");
+  for (const Variant& v : variants) {
+    const double m = median(v.loop_us);
+    std::printf("  %-34s %10.1f %8.1f %8.1f %10.3f %10.1f %12.1f\n", v.name.c_str(), m,
+                *std::min_element(v.loop_us.begin(), v.loop_us.end()),
+                *std::max_element(v.loop_us.begin(), v.loop_us.end()), m / hand, m - hand,
+                median(v.fit_us));
+  }
+  std::printf(
+      "  events per step: %.0f emissions; subscriber calls %.0f (0 callbacks), %.0f (10 "
+      "callbacks)\n",
+      c0.emits_per_step, c0.calls_per_step, c10.calls_per_step);
+  std::printf("  emitted per step:");
+  for (const auto& [name, n] : c0.emits_by_event) {
+    if (n == 1)
+      std::printf(" %s", name.c_str());
+    else
+      std::printf(" %s(x%g)", name.c_str(), n);
+  }
+  std::printf("\n");
+  const double extra10 = median(variants[2].loop_us) - median(variants[1].loop_us);
+  const double calls10 = c10.calls_per_step - c0.calls_per_step;
+  if (calls10 > 0)
+    std::printf(
+        "  10 no-op callbacks: %+.1f µs/step for %.0f more subscriber calls = %.0f ns/call\n",
+        extra10, calls10, 1000 * extra10 / calls10);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  int rounds = 7;
+  double scale = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--scale" && i + 1 < argc) {
+      scale = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: bench_trainer [--rounds N] [--scale X (steps multiplier)]\n");
+      return 2;
+    }
+  }
+  torch::set_num_threads(1);  // the trainer's num_threads(1) sets the same
+  const auto steps = [&](std::int64_t n) {
+    return std::max<std::int64_t>(10, static_cast<std::int64_t>(static_cast<double>(n) * scale));
+  };
+  std::printf("torch intra-op threads: %d (hand loop and trainer alike)\n",
+              torch::get_num_threads());
+  std::printf(
+      "µs/step: median over rounds of the training loop's time per step; ratio: "
+      "hookline / hand loop\n");
+  bench({"a", 32, 64, 2, 32, steps(1000)}, rounds);
+  bench({"b", 784, 256, 10, 64, steps(300)}, rounds);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_trainer: %s\n", e.what());
+  return 1;
+}

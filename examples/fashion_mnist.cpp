@@ -1,0 +1,361 @@
+// Fashion-MNIST with hookline: the example to read first.
+//
+// A small perceptron (784 -> 256 -> 10) learns to tell apart ten kinds of clothing from 28x28
+// grey images. The program trains it, validates it after every epoch, then tests it.
+//
+//   ./build/release/examples/fashion_mnist                       # 2 epochs, batches of 64
+//   ./build/release/examples/fashion_mnist --epochs 5 --batch-size 128
+//   ./build/release/examples/fashion_mnist --limit-train-batches 0.1 --trace trace.jsonl
+//   ./build/release/examples/fashion_mnist --threads 2               # torch threads (default 1)
+//
+// The data comes from Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
+// --data-dir points elsewhere.
+//
+// What it shows, top to bottom:
+//   1. a Module: the network, what one training / validation / test step does, what it logs, and
+//      its optimizer and learning-rate schedule;
+//   2. a DataModule: loads the files once and hands out a loader for each stage;
+//   3. a Callback: prints one line per epoch from trainer.callback_metrics();
+//   4. a plain bus subscriber on the async lane: counts training batches off the training thread;
+//   5. a Tracer (--trace FILE): one JSON line for every subscriber call the bus makes.
+#include <hookline/callbacks/callback.hpp>
+#include <hookline/core/data/dataloader.hpp>
+#include <hookline/core/data/dataset.hpp>
+#include <hookline/core/data/fashion_mnist.hpp>
+#include <hookline/core/data_module.hpp>
+#include <hookline/core/module.hpp>
+#include <hookline/core/trainer.hpp>
+#include <hookline/events/bus.hpp>
+#include <hookline/events/hooks.hpp>
+#include <hookline/events/tracer.hpp>
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+using hookline::Batch;
+using hookline::LogOptions;
+using hookline::StepOutput;
+
+namespace {
+
+// ---- 1. the model -------------------------------------------------------------------------------
+
+class FashionClassifier : public hookline::Module {
+ public:
+  FashionClassifier() : Module("classifier") {
+    hidden = register_module("hidden", torch::nn::Linear(28 * 28, 256));
+    output = register_module("output", torch::nn::Linear(256, 10));
+  }
+
+  // Logits of a batch of flattened images [N, 784].
+  at::Tensor forward(const at::Tensor& images) { return output(torch::relu(hidden(images))); }
+
+  StepOutput training_step(const Batch& batch, std::int64_t /*batch_idx*/) override {
+    at::Tensor loss = torch::nn::functional::cross_entropy(forward(batch["x"]), batch["y"]);
+    // In training steps log() keeps the latest value (on_step) by default; on_epoch(true) also
+    // averages it over the epoch, as "train_loss_epoch".
+    log("train_loss", loss, LogOptions().prog_bar(true).on_epoch(true));
+    return {{"loss", loss}};  // the trainer runs backward() and the optimizer on "loss"
+  }
+
+  StepOutput validation_step(const Batch& batch, std::int64_t, std::int64_t) override {
+    auto [loss, accuracy] = evaluate(batch);
+    // In validation and test steps log() averages over the epoch (on_epoch) by default.
+    log("val_loss", loss, LogOptions().on_epoch(true));
+    log("val_acc", accuracy, LogOptions().on_epoch(true).prog_bar(true));
+    return {{"loss", loss}};
+  }
+
+  StepOutput test_step(const Batch& batch, std::int64_t, std::int64_t) override {
+    auto [loss, accuracy] = evaluate(batch);
+    log("test_loss", loss);
+    log("test_acc", accuracy);
+    return {{"loss", loss}};
+  }
+
+  hookline::OptimizerConfig configure_optimizers() override {
+    auto sgd = std::make_shared<torch::optim::SGD>(parameters(),
+                                                   torch::optim::SGDOptions(0.05).momentum(0.9));
+    // Halve the learning rate after every epoch (SchedulerConfig steps it at epoch ends).
+    auto halve = std::make_shared<torch::optim::StepLR>(*sgd, /*step_size=*/1, /*gamma=*/0.5);
+    return hookline::OptimizerConfig().add(sgd).add_scheduler(
+        hookline::SchedulerConfig::from(halve).interval(hookline::Interval::epoch).name("halve"));
+  }
+
+  torch::nn::Linear hidden{nullptr};
+  torch::nn::Linear output{nullptr};
+
+ private:
+  std::pair<at::Tensor, at::Tensor> evaluate(const Batch& batch) {
+    at::Tensor logits = forward(batch["x"]);
+    at::Tensor loss = torch::nn::functional::cross_entropy(logits, batch["y"]);
+    at::Tensor accuracy = logits.argmax(1).eq(batch["y"]).to(torch::kFloat).mean();
+    return {loss, accuracy};
+  }
+};
+
+// ---- 2. the data --------------------------------------------------------------------------------
+
+// The 60000 training images split 55000 / 5000 into training and validation sets (a fixed random
+// split), and the 10000 "t10k" images for testing.
+class FashionMnistData : public hookline::DataModule {
+ public:
+  FashionMnistData(std::filesystem::path dir, std::int64_t batch_size)
+      : DataModule("fashion_mnist"), dir_(std::move(dir)), batch_size_(batch_size) {}
+
+  // setup() runs at the start of every fit / validate / test; load each split only once.
+  void setup(hookline::Stage stage) override {
+    namespace data = hookline::data;
+    if (stage != hookline::Stage::test && !train_) {
+      const data::TensorDataset all = data::load_fashion_mnist(dir_, data::Split::kTrain);
+      at::Tensor order =
+          torch::randperm(all.size(), at::detail::createCPUGenerator(/*seed=*/0), torch::kLong);
+      train_ = std::make_shared<data::TensorDataset>(all.get_batch(order.slice(0, 0, 55000)));
+      val_ = std::make_shared<data::TensorDataset>(all.get_batch(order.slice(0, 55000)));
+    }
+    if (stage == hookline::Stage::test && !test_)
+      test_ =
+          std::make_shared<data::TensorDataset>(data::load_fashion_mnist(dir_, data::Split::kTest));
+  }
+
+  hookline::DataLoaders train_dataloader() override {
+    return {loader(train_, /*shuffle=*/true)};  // a new permutation every epoch
+  }
+  hookline::DataLoaders val_dataloader() override { return {loader(val_, false)}; }
+  hookline::DataLoaders test_dataloader() override { return {loader(test_, false)}; }
+
+ private:
+  std::shared_ptr<hookline::data::DataLoader> loader(
+      std::shared_ptr<const hookline::data::Dataset> dataset, bool shuffle) const {
+    return std::make_shared<hookline::data::DataLoader>(
+        std::move(dataset),
+        hookline::data::DataLoaderOptions().batch_size(batch_size_).shuffle(shuffle).seed(0));
+  }
+
+  std::filesystem::path dir_;
+  std::int64_t batch_size_;
+  std::shared_ptr<hookline::data::TensorDataset> train_, val_, test_;
+};
+
+// ---- 3. a callback ------------------------------------------------------------------------------
+
+// Prints "epoch 1/2  train_loss ...  val_loss ...  val_acc ...  lr ...  (2.0 s)" when an epoch
+// ends. The epoch's validation has run by then, so its metrics are in callback_metrics().
+class EpochSummary : public hookline::Callback {
+ public:
+  EpochSummary() : Callback("epoch_summary") {}
+
+  void on_train_epoch_start(hookline::Trainer&, hookline::Module&) override {
+    started_ = std::chrono::steady_clock::now();
+  }
+
+  void on_train_epoch_end(hookline::Trainer& trainer, hookline::Module&) override {
+    const hookline::MetricMap& metrics = trainer.callback_metrics();
+    const auto get = [&](const std::string& name) {
+      auto it = metrics.find(name);
+      return it == metrics.end() ? std::nan("") : it->second;
+    };
+    // The learning rate this epoch trained with (the StepLR steps right after this hook).
+    const double lr =
+        trainer.optimizer_config().optimizers.at(0)->param_groups()[0].options().get_lr();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
+    std::printf("epoch %lld/%lld  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %g  (%.1f s)\n",
+                static_cast<long long>(trainer.current_epoch() + 1),
+                static_cast<long long>(trainer.options().effective_max_epochs()),
+                get("train_loss_epoch"), get("val_loss"), get("val_acc"), lr, took.count());
+    std::fflush(stdout);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point started_;
+};
+
+// ---- 5. a tracer --------------------------------------------------------------------------------
+
+// Writes one JSON object per line for every subscriber call:
+//   {"seq":12,"event":"training_step","subscriber":"classifier","lane":"sync",
+//    "duration_ns":41250,"verdict":"Continue"}
+// "seq" numbers the emissions, so calls of one emission share it. Lines are in completion order:
+// a hook that runs inside another (training_step runs inside optimizer_step) comes first.
+// Async subscribers are traced from the async lane's thread, hence the mutex.
+class JsonLinesTracer final : public hookline::Tracer {
+ public:
+  explicit JsonLinesTracer(const std::filesystem::path& path) : out_(path) {
+    if (!out_) throw std::runtime_error("--trace: cannot write '" + path.string() + "'");
+  }
+
+  void on_emit(const hookline::EventInfo&, const void*, std::uint64_t) override {}
+  void on_emit_end(const hookline::EventInfo&, std::uint64_t, const hookline::Outcome&) override {}
+
+  void on_call(const hookline::EventInfo& event, const hookline::SubscriptionInfo& subscriber,
+               hookline::Lane lane, std::uint64_t seq, const void* /*payload*/,
+               Clock::time_point start, Clock::time_point end, hookline::Action verdict) override {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count();
+    std::lock_guard lock(mutex_);
+    out_ << "{\"seq\":" << seq << ",\"event\":" << quoted(event.name)
+         << ",\"subscriber\":" << quoted(subscriber.name)
+         << ",\"lane\":" << (lane == hookline::Lane::async ? "\"async\"" : "\"sync\"")
+         << ",\"duration_ns\":" << ns << ",\"verdict\":" << quoted(hookline::to_string(verdict))
+         << "}\n";
+    ++lines_;
+  }
+
+  std::uint64_t lines() {
+    std::lock_guard lock(mutex_);
+    out_.flush();
+    return lines_;
+  }
+
+ private:
+  static std::string quoted(std::string_view text) {
+    std::string s = "\"";
+    for (char c : text) {
+      if (c == '"' || c == '\\') {
+        s += '\\';
+        s += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+        s += escaped;
+      } else {
+        s += c;
+      }
+    }
+    return s + "\"";
+  }
+
+  std::mutex mutex_;
+  std::ofstream out_;
+  std::uint64_t lines_ = 0;
+};
+
+// ---- command line -------------------------------------------------------------------------------
+
+struct Args {
+  std::int64_t epochs = 2;
+  std::int64_t batch_size = 64;
+  hookline::BatchAmount limit_train_batches = 1.0;  // all of them
+  std::filesystem::path data_dir{hookline::data::kFashionMnistDir};
+  std::optional<std::filesystem::path> trace;
+  // Torch intra-op threads. The trainer's default is one per core, but a model this small gains
+  // little from more than one, and when other programs keep the cores busy, OpenMP's spinning
+  // worker threads can make two threads ten times slower than one.
+  int threads = 1;
+};
+
+constexpr const char* kUsage =
+    "usage: fashion_mnist [--epochs N] [--batch-size N] [--limit-train-batches N|FRACTION]\n"
+    "                     [--data-dir DIR] [--trace FILE] [--threads N (default 1)]\n";
+
+std::int64_t positive(const std::string& flag, const std::string& text) {
+  std::size_t used = 0;
+  const long long n = std::stoll(text, &used);
+  if (used != text.size() || n <= 0)
+    throw std::invalid_argument(flag + " wants a positive integer (got '" + text + "')");
+  return n;
+}
+
+Args parse_args(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    std::string value;
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (auto eq = flag.find('='); eq != std::string::npos) {  // --flag=value
+      value = flag.substr(eq + 1);
+      flag.resize(eq);
+    } else if (i + 1 < argc) {  // --flag value
+      value = argv[++i];
+    } else {
+      throw std::invalid_argument(flag + " needs a value\n" + kUsage);
+    }
+    if (flag == "--epochs") {
+      args.epochs = positive(flag, value);
+    } else if (flag == "--batch-size") {
+      args.batch_size = positive(flag, value);
+    } else if (flag == "--limit-train-batches") {
+      // "0.25" is a fraction of the epoch, "100" a number of batches (as in Lightning).
+      if (value.find_first_of(".eE") != std::string::npos)
+        args.limit_train_batches = std::stod(value);
+      else
+        args.limit_train_batches = positive(flag, value);
+    } else if (flag == "--data-dir") {
+      args.data_dir = value;
+    } else if (flag == "--trace") {
+      args.trace = value;
+    } else if (flag == "--threads") {
+      args.threads = static_cast<int>(positive(flag, value));
+    } else {
+      throw std::invalid_argument("unknown option '" + flag + "'\n" + kUsage);
+    }
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args args = parse_args(argc, argv);
+  torch::manual_seed(0);  // the same initial weights every run
+
+  FashionClassifier model;
+  FashionMnistData data(args.data_dir, args.batch_size);
+  hookline::Trainer trainer(hookline::TrainerOptions()
+                                .max_epochs(args.epochs)
+                                .limit_train_batches(args.limit_train_batches)
+                                .num_threads(args.threads),
+                            {std::make_shared<EpochSummary>()});
+
+  // ---- 4. a subscriber on the async lane --------------------------------------------------------
+  // Anything can listen on the trainer's bus, not only callbacks. An async subscriber gets its own
+  // copy of each event on a background thread, so it never holds up the training loop (and it
+  // cannot veto). The trainer waits for the async lane before fit() returns.
+  std::atomic<std::int64_t> batches_seen{0};
+  trainer.bus().on<hookline::TrainBatchEnd>(
+      [&batches_seen](const hookline::TrainBatchEnd&) {
+        batches_seen.fetch_add(1, std::memory_order_relaxed);
+      },
+      hookline::SubscribeOptions().named("batch_counter").lane(hookline::Lane::async));
+
+  std::shared_ptr<JsonLinesTracer> tracer;
+  if (args.trace) {
+    tracer = std::make_shared<JsonLinesTracer>(*args.trace);
+    trainer.bus().set_tracer(tracer);
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  trainer.fit(model, data);
+  const hookline::MetricMap results = trainer.test(model, &data);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+
+  std::printf("test_acc %.4f  test_loss %.4f\n", results.at("test_acc"), results.at("test_loss"));
+  std::printf("%lld optimizer steps; the async batch counter saw %lld training batches\n",
+              static_cast<long long>(trainer.global_step()),
+              static_cast<long long>(batches_seen.load()));
+  if (tracer)
+    std::printf("trace: %llu subscriber calls written to %s\n",
+                static_cast<unsigned long long>(tracer->lines()), args.trace->c_str());
+  std::printf("fit + test took %.1f s\n", took.count());
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+  return 1;
+}

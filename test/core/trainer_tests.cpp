@@ -1,0 +1,575 @@
+// Trainer behaviour: configuration errors, verdicts, logging, schedulers, exceptions, callbacks
+// added and removed at runtime, data modules, and numerical parity with a hand-written loop.
+#include <boost/test/unit_test.hpp>
+
+#include "trace_recorder.hpp"
+
+#include <hookline/core/data/torch_dataset_adapter.hpp>
+
+#include <torch/optim/schedulers/step_lr.h>
+
+using namespace hookline;
+using namespace test_support;
+
+namespace {
+
+TrainerOptions quiet() {
+  return TrainerOptions().num_sanity_val_steps(0).limit_val_batches(0);
+}
+
+bool mentions(const std::exception& e, const std::string& text) {
+  return std::string(e.what()).find(text) != std::string::npos;
+}
+
+template <class Ex>
+auto says(std::string text) {
+  return [text](const Ex& e) { return mentions(e, text); };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(trainer_config)
+
+BOOST_AUTO_TEST_CASE(bad_options_are_rejected_naming_the_option) {
+  using E = std::invalid_argument;
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().max_epochs(-5)), E, says<E>("max_epochs"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().limit_train_batches(1.5)), E,
+                        says<E>("limit_train_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().limit_val_batches(-1)), E,
+                        says<E>("limit_val_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().val_check_interval(0.0)), E,
+                        says<E>("val_check_interval"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().accumulate_grad_batches(0)), E,
+                        says<E>("accumulate_grad_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().check_val_every_n_epoch(0)), E,
+                        says<E>("check_val_every_n_epoch"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().num_sanity_val_steps(-2)), E,
+                        says<E>("num_sanity_val_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().min_epochs(5).max_epochs(2)), E,
+                        says<E>("min_epochs"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().max_steps(3).min_steps(4)), E,
+                        says<E>("min_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().gradient_clip_val(-1)), E,
+                        says<E>("gradient_clip_val"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().gradient_clip_algorithm(ClipAlgorithm::value)), E,
+                        says<E>("gradient_clip_algorithm"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().log_every_n_steps(-1)), E,
+                        says<E>("log_every_n_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().overfit_batches(2.0)), E,
+                        says<E>("overfit_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().max_time(std::chrono::milliseconds(0))), E,
+                        says<E>("max_time"));
+}
+
+BOOST_AUTO_TEST_CASE(val_check_interval_larger_than_the_epoch_is_rejected_before_training) {
+  BoringModel model;
+  auto recorder = std::make_shared<HookRecorder>(false);
+  Trainer trainer(TrainerOptions().max_epochs(1).limit_train_batches(3).val_check_interval(5));
+  trainer.bus().set_tracer(recorder);
+  BOOST_CHECK_EXCEPTION(trainer.fit(model), std::invalid_argument,
+                        says<std::invalid_argument>("val_check_interval(5)"));
+  for (const auto& line : recorder->calls())
+    BOOST_TEST(line.find("training_step") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(missing_dataloaders_and_optimizers) {
+  class Empty final : public Module {
+   public:
+    Empty() { w = register_parameter("w", torch::zeros({1})); }
+    StepOutput training_step(const Batch&, std::int64_t) override { return {}; }
+    OptimizerConfig configure_optimizers() override { return {}; }
+    torch::Tensor w;
+  } empty;
+  BOOST_CHECK_EXCEPTION(
+      Trainer().fit(empty), std::invalid_argument,
+      says<std::invalid_argument>("configure_optimizers() returned no optimizer"));
+  class NoData final : public BoringModel {
+    DataLoaders train_dataloader() override { return {}; }
+  } no_data;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet()).fit(no_data), std::invalid_argument,
+                        says<std::invalid_argument>("train dataloader"));
+  class NoTest final : public BoringModel {
+    DataLoaders test_dataloader() override { return {}; }
+  } no_test;
+  BOOST_CHECK_EXCEPTION(Trainer().test(no_test), std::invalid_argument,
+                        says<std::invalid_argument>("test_dataloader"));
+  class NoStep final : public Module {
+   public:
+    NoStep() { w = register_parameter("w", torch::zeros({1})); }
+    StepOutput training_step(const Batch&, std::int64_t) override { return {}; }
+    DataLoaders test_dataloader() override { return {loader(8)}; }
+    torch::Tensor w;
+  } no_step;
+  BOOST_CHECK_EXCEPTION(Trainer().test(no_step), std::logic_error,
+                        says<std::logic_error>("does not override test_step"));
+}
+
+BOOST_AUTO_TEST_CASE(manual_optimization_rejects_automatic_only_options) {
+  class Manual final : public BoringModel {
+   public:
+    Manual() { set_automatic_optimization(false); }
+  } model;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().accumulate_grad_batches(2)).fit(model),
+                        std::invalid_argument,
+                        says<std::invalid_argument>("accumulate_grad_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().gradient_clip_val(1.0)).fit(model), std::invalid_argument,
+                        says<std::invalid_argument>("gradient_clip_val"));
+}
+
+BOOST_AUTO_TEST_CASE(callbacks_need_distinct_state_keys) {
+  Trainer trainer;
+  trainer.add_callback(std::make_shared<NamedCallback>("same"));
+  BOOST_CHECK_EXCEPTION(trainer.add_callback(std::make_shared<NamedCallback>("same")),
+                        std::invalid_argument, says<std::invalid_argument>("state_key"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- verdicts -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(trainer_verdicts)
+
+namespace {
+class Judge final : public Callback {
+ public:
+  Judge(Action action, std::int64_t at_batch) : Callback("judge"), action_(action), at_(at_batch) {}
+  void on_train_batch_start(Trainer& t, Module&, const Batch&, std::int64_t i) override {
+    if (i == at_ && t.current_epoch() == 0) veto(action_, "judged");
+  }
+
+ private:
+  Action action_;
+  std::int64_t at_;
+};
+
+struct Steps final : BoringModel {
+  StepOutput training_step(const Batch& b, std::int64_t i) override {
+    stepped.push_back(i);
+    return BoringModel::training_step(b, i);
+  }
+  void on_train_batch_end(const StepOutput&, const Batch&, std::int64_t i) override {
+    ended.push_back(i);
+  }
+  void on_validation_start() override {
+    if (!trainer().sanity_checking()) val_epochs.push_back(trainer().current_epoch());
+  }
+  std::vector<std::int64_t> stepped, ended, val_epochs;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
+  Steps model;
+  Trainer trainer(TrainerOptions()
+                      .num_sanity_val_steps(0)
+                      .max_epochs(1)
+                      .limit_train_batches(4)
+                      .limit_val_batches(1),
+                  {std::make_shared<Judge>(Action::SkipBatch, 1)});
+  trainer.fit(model);
+  BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 2, 3}),
+             boost::test_tools::per_element());
+  BOOST_TEST(model.ended == (std::vector<std::int64_t>{0, 2, 3}), boost::test_tools::per_element());
+  BOOST_TEST(trainer.global_step() == 3);
+  BOOST_TEST(model.val_epochs.size() == 1u);  // validation still runs at the epoch end
+}
+
+BOOST_AUTO_TEST_CASE(skip_rest_of_epoch_is_lightnings_minus_one) {
+  Steps model;
+  Trainer trainer(TrainerOptions()
+                      .num_sanity_val_steps(0)
+                      .max_epochs(2)
+                      .limit_train_batches(4)
+                      .limit_val_batches(1),
+                  {std::make_shared<Judge>(Action::SkipRestOfEpoch, 2)});
+  trainer.fit(model);
+  BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 1, 0, 1, 2, 3}),
+             boost::test_tools::per_element());
+  BOOST_TEST(trainer.global_step() == 6);
+  BOOST_TEST(model.val_epochs == std::vector<std::int64_t>{1}, boost::test_tools::per_element());
+  BOOST_TEST(trainer.current_epoch() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(module_minus_one_and_epoch_scheduler) {
+  class MinusOne final : public BoringModel {
+   public:
+    Verdict on_train_batch_start(const Batch&, std::int64_t i) override {
+      return i == 1 && trainer().current_epoch() == 0 ? Verdict::skip_rest_of_epoch("-1")
+                                                      : Verdict{};
+    }
+    OptimizerConfig configure_optimizers() override {
+      auto config = BoringModel::configure_optimizers();
+      config.add_scheduler(
+          SchedulerConfig::custom([this](std::optional<double>) { ++scheduler_steps; }));
+      return config;
+    }
+    int scheduler_steps = 0;
+  } model;
+  Trainer trainer(quiet().max_epochs(2).limit_train_batches(3));
+  trainer.fit(model);
+  BOOST_TEST(trainer.global_step() == 4);  // 1 in epoch 0, 3 in epoch 1
+  BOOST_TEST(model.scheduler_steps == 1);  // the aborted epoch does not step the epoch scheduler
+}
+
+BOOST_AUTO_TEST_CASE(stop_fit_in_on_fit_start_skips_training) {
+  class StopEarly final : public Callback {
+   public:
+    StopEarly() : Callback("early") {}
+    void on_fit_start(Trainer&, Module&) override { veto(Action::StopFit, "nothing to do"); }
+  };
+  auto recorder = std::make_shared<HookRecorder>(false);
+  BoringModel model;
+  Trainer trainer(quiet(), {std::make_shared<StopEarly>()});
+  trainer.bus().set_tracer(recorder);
+  trainer.fit(model);
+  const auto calls = recorder->calls_of("lm");
+  BOOST_TEST(std::count(calls.begin(), calls.end(), "train_dataloader") == 1);
+  BOOST_TEST(std::count(calls.begin(), calls.end(), "on_train_start") == 0);
+  BOOST_TEST(std::count(calls.begin(), calls.end(), "on_train_end") == 0);
+  BOOST_TEST(std::count(calls.begin(), calls.end(), "on_fit_end") == 1);
+  BOOST_TEST(trainer.stop_reason() == "early: nothing to do");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- logging --------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(trainer_logging)
+
+BOOST_AUTO_TEST_CASE(step_and_epoch_values) {
+  class Logs final : public BoringModel {
+   public:
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      log("constant", 2.0 * static_cast<double>(i), LogOptions().on_epoch(true).prog_bar(true));
+      return BoringModel::training_step(b, i);
+    }
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("val_metric", static_cast<double>(i));
+      log("val_sum", 1.0, LogOptions().reduce_fx(Reduce::sum));
+      log("val_max", static_cast<double>(i), LogOptions().reduce_fx(Reduce::max));
+      return BoringModel::validation_step(b, i, d);
+    }
+  } model;
+  Trainer trainer(TrainerOptions()
+                      .num_sanity_val_steps(0)
+                      .max_epochs(1)
+                      .limit_train_batches(4)
+                      .limit_val_batches(3)
+                      .log_every_n_steps(1));
+  trainer.fit(model);
+  const auto& cm = trainer.callback_metrics();
+  BOOST_TEST(cm.at("constant_step") == 6.0);
+  BOOST_TEST(cm.at("constant_epoch") == 3.0);  // mean of 0, 2, 4, 6
+  BOOST_TEST(cm.at("constant") == 3.0);
+  BOOST_TEST(cm.at("val_metric") == 1.0);  // mean of 0, 1, 2
+  BOOST_TEST(cm.at("val_sum") == 3.0);
+  BOOST_TEST(cm.at("val_max") == 2.0);
+  BOOST_TEST(trainer.logged_metrics().at("constant_step") == 6.0);
+  BOOST_TEST(trainer.progress_bar_metrics().count("constant_epoch") == 1u);
+  BOOST_TEST(trainer.progress_bar_metrics().count("val_metric") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(mean_is_weighted_by_batch_size) {
+  class Weighted final : public BoringModel {
+   public:
+    DataLoaders val_dataloader() override {  // 10 samples in batches of 4: 4, 4, 2
+      return {std::make_shared<data::DataLoader>(random_dataset(10),
+                                                 data::DataLoaderOptions().batch_size(4))};
+    }
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("v", i == 2 ? 10.0 : 0.0);
+      return BoringModel::validation_step(b, i, d);
+    }
+  } model;
+  Trainer trainer;
+  auto metrics = trainer.validate(model);
+  BOOST_TEST(metrics.at("v") == 2.0);  // (0*4 + 0*4 + 10*2) / 10
+}
+
+BOOST_AUTO_TEST_CASE(log_where_lightning_forbids_it_is_a_clear_error) {
+  class LogsInSetup final : public BoringModel {
+    void setup(Stage) override { log("x", 1.0); }
+  } in_setup;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet()).fit(in_setup), std::logic_error,
+                        says<std::logic_error>("'setup'"));
+  class LogsOnStepInEpochEnd final : public BoringModel {
+    void on_train_epoch_end() override { log("x", 1.0, LogOptions().on_step(true)); }
+  } on_step;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().max_epochs(1).limit_train_batches(1)).fit(on_step),
+                        std::logic_error, says<std::logic_error>("on_step=True"));
+  class LogsVector final : public BoringModel {
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      log("vec", torch::ones({3}));
+      return BoringModel::training_step(b, i);
+    }
+  } vector;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().max_epochs(1).limit_train_batches(1)).fit(vector),
+                        std::invalid_argument, says<std::invalid_argument>("one element"));
+  BoringModel detached;
+  BOOST_CHECK_EXCEPTION(detached.log("x", 1.0), std::logic_error,
+                        says<std::logic_error>("not attached"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- schedulers -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(trainer_schedulers)
+
+namespace {
+class Scheduled final : public BoringModel {
+ public:
+  explicit Scheduled(SchedulerConfig config) : config_(std::move(config)) {}
+  OptimizerConfig configure_optimizers() override {
+    auto optimizer =
+        std::make_shared<torch::optim::SGD>(parameters(), torch::optim::SGDOptions(1.0));
+    auto step_lr = std::make_shared<torch::optim::StepLR>(*optimizer, 1, 0.5);
+    optimizer_ = optimizer;
+    SchedulerConfig config = SchedulerConfig::from(step_lr);
+    config.interval(config_.interval_).frequency(config_.frequency_);
+    keep_ = step_lr;
+    return OptimizerConfig().add(optimizer).add_scheduler(config);
+  }
+  double lr() const {
+    return static_cast<const torch::optim::SGDOptions&>(optimizer_->param_groups()[0].options())
+        .lr();
+  }
+  SchedulerConfig config_;
+  std::shared_ptr<torch::optim::SGD> optimizer_;
+  std::shared_ptr<torch::optim::StepLR> keep_;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(epoch_interval) {
+  Scheduled model(SchedulerConfig().interval(Interval::epoch));
+  Trainer(quiet().max_epochs(3).limit_train_batches(2)).fit(model);
+  // Three steps; LibTorch's StepLR treats its first step() as the start (Python steps once in its
+  // constructor), so the rate halves twice.
+  BOOST_TEST(model.lr() == 0.25);
+}
+
+BOOST_AUTO_TEST_CASE(step_interval_with_frequency) {
+  Scheduled model(SchedulerConfig().interval(Interval::step).frequency(2));
+  Trainer(quiet().max_epochs(1).limit_train_batches(6)).fit(model);
+  BOOST_TEST(model.lr() == 0.25);  // stepped after batches 1, 3, 5 (the first step is the start)
+}
+
+BOOST_AUTO_TEST_CASE(monitored_scheduler_gets_the_metric) {
+  class Plateau final : public BoringModel {
+   public:
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("val_loss", 0.5);
+      return BoringModel::validation_step(b, i, d);
+    }
+    OptimizerConfig configure_optimizers() override {
+      auto config = BoringModel::configure_optimizers();
+      config.add_scheduler(SchedulerConfig::custom([this](std::optional<double> m) {
+                             metrics.push_back(m.value_or(-1));
+                           }).monitor("val_loss"));
+      return config;
+    }
+    std::vector<double> metrics;
+  } model;
+  Trainer(TrainerOptions()
+              .num_sanity_val_steps(0)
+              .max_epochs(2)
+              .limit_train_batches(2)
+              .limit_val_batches(1))
+      .fit(model);
+  BOOST_TEST(model.metrics == (std::vector<double>{0.5, 0.5}), boost::test_tools::per_element());
+  class Unlogged final : public BoringModel {
+    OptimizerConfig configure_optimizers() override {
+      auto config = BoringModel::configure_optimizers();
+      config.add_scheduler(SchedulerConfig::custom([](std::optional<double>) {}).monitor("nope"));
+      return config;
+    }
+  } unlogged;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().max_epochs(1).limit_train_batches(1)).fit(unlogged),
+                        std::invalid_argument, says<std::invalid_argument>("'nope'"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- exceptions, runtime callbacks, data modules ------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(trainer_runs)
+
+namespace {
+struct DiskFull : std::runtime_error {
+  using std::runtime_error::runtime_error;
+  int code = 28;
+};
+class Failing final : public Callback {
+ public:
+  Failing() : Callback("failing") {}
+  void on_train_epoch_start(Trainer&, Module&) override { throw DiskFull("no space left"); }
+  void on_exception(Trainer&, Module&, const std::exception_ptr& e) override {
+    try {
+      std::rethrow_exception(e);
+    } catch (const DiskFull& d) {
+      seen = d.what();
+    }
+  }
+  std::string seen;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(exceptions_keep_their_type_and_message) {
+  auto failing = std::make_shared<Failing>();
+  BoringModel model;
+  Trainer trainer(quiet().max_epochs(1), {failing});
+  BOOST_CHECK_EXCEPTION(trainer.fit(model), DiskFull,
+                        [](const DiskFull& e) { return e.code == 28 && mentions(e, "no space"); });
+  BOOST_TEST(failing->seen == "no space left");
+  BOOST_TEST((trainer.status() == Status::interrupted));
+  BOOST_TEST(!model.attached());
+  trainer.remove_callback(*failing);
+  trainer.fit(model);  // the trainer is usable again
+  BOOST_TEST((trainer.status() == Status::finished));
+}
+
+BOOST_AUTO_TEST_CASE(callbacks_added_and_removed_during_a_run) {
+  class Counts final : public Callback {
+   public:
+    explicit Counts(std::string name) : Callback(std::move(name)) {}
+    void on_train_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                            std::int64_t) override {
+      ++batches;
+    }
+    int batches = 0;
+  };
+  auto late = std::make_shared<Counts>("late");
+  auto leaving = std::make_shared<Counts>("leaving");
+  class Manager final : public Callback {
+   public:
+    Manager(std::shared_ptr<Callback> add, std::shared_ptr<Callback> remove)
+        : Callback("manager"), add_(std::move(add)), remove_(std::move(remove)) {}
+    void on_train_batch_end(Trainer& t, Module&, const StepOutput&, const Batch&,
+                            std::int64_t i) override {
+      if (i == 1) {
+        t.add_callback(add_);
+        t.remove_callback(*remove_);
+      }
+    }
+    std::shared_ptr<Callback> add_, remove_;
+  };
+  BoringModel model;
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(5),
+                  {std::make_shared<Manager>(late, leaving), leaving});
+  trainer.fit(model);
+  BOOST_TEST(leaving->batches == 1);  // batch 0 only: removed before its batch-1 hook ran
+  BOOST_TEST(late->batches == 3);     // batches 2, 3, 4
+  BOOST_TEST(trainer.callbacks().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(data_module_answers_data_hooks_and_is_set_up_first) {
+  class Data final : public DataModule {
+   public:
+    Data() : DataModule("dm") {}
+    void setup(Stage) override { order->push_back("dm.setup"); }
+    DataLoaders train_dataloader() override { return {loader(16)}; }
+    DataLoaders val_dataloader() override { return {loader(8)}; }
+    BatchHooks batch_hooks() const override { return {.on_after_batch_transfer = true}; }
+    Batch on_after_batch_transfer(Batch batch, std::int64_t) override {
+      batch.set("marked", torch::ones({1}));
+      return batch;
+    }
+    std::vector<std::string>* order = nullptr;
+  } data;
+  class Model final : public BoringModel {
+   public:
+    void setup(Stage) override { order.push_back("lm.setup"); }
+    DataLoaders train_dataloader() override {
+      throw std::logic_error("the data module should answer");
+    }
+    Verdict on_train_batch_start(const Batch& b, std::int64_t) override {
+      marked += b.contains("marked") ? 1 : 0;
+      return {};
+    }
+    std::vector<std::string> order;
+    int marked = 0;
+  } model;
+  class Order final : public Callback {
+   public:
+    explicit Order(std::vector<std::string>* o) : Callback("cb"), order(o) {}
+    void setup(Trainer&, Module&, Stage) override { order->push_back("cb.setup"); }
+    std::vector<std::string>* order;
+  };
+  data.order = &model.order;
+  Trainer trainer(TrainerOptions().num_sanity_val_steps(1).max_epochs(1),
+                  {std::make_shared<Order>(&model.order)});
+  trainer.fit(model, data);
+  BOOST_TEST(model.order == (std::vector<std::string>{"dm.setup", "cb.setup", "lm.setup"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(model.marked == 4);
+  BOOST_TEST(trainer.num_val_batches() == std::vector<std::int64_t>{2},
+             boost::test_tools::per_element());
+}
+
+namespace {
+struct Pairs : torch::data::datasets::Dataset<Pairs> {
+  torch::data::Example<> get(std::size_t i) override {
+    return {torch::full({32}, static_cast<float>(i)), torch::zeros({2})};
+  }
+  torch::optional<std::size_t> size() const override { return 12; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(torch_data_datasets_work_through_the_adapter) {
+  class FromTorch final : public BoringModel {
+   public:
+    DataLoaders train_dataloader() override {
+      return {std::make_shared<data::DataLoader>(data::adapt(Pairs{}),
+                                                 data::DataLoaderOptions().batch_size(4))};
+    }
+  } model;
+  Trainer trainer(quiet().max_epochs(1));
+  trainer.fit(model);
+  BOOST_TEST(trainer.global_step() == 3);
+}
+
+BOOST_AUTO_TEST_CASE(bitwise_parity_with_a_hand_written_loop) {
+  class Mlp final : public Module {
+   public:
+    Mlp() {
+      fc1 = register_module("fc1", torch::nn::Linear(32, 64));
+      fc2 = register_module("fc2", torch::nn::Linear(64, 2));
+    }
+    torch::Tensor forward(const torch::Tensor& x) { return fc2(torch::relu(fc1(x))); }
+    StepOutput training_step(const Batch& b, std::int64_t) override {
+      return {{"loss", torch::mse_loss(forward(b["x"]), b["y"])}};
+    }
+    OptimizerConfig configure_optimizers() override {
+      return OptimizerConfig().add(
+          std::make_shared<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(1e-2)));
+    }
+    DataLoaders train_dataloader() override {
+      return {std::make_shared<data::DataLoader>(
+          random_dataset(96), data::DataLoaderOptions().batch_size(8).shuffle(true).seed(5))};
+    }
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  };
+  torch::manual_seed(0);
+  Mlp ours;
+  torch::manual_seed(0);
+  Mlp hand;
+  Trainer(quiet().max_epochs(3)).fit(ours);
+
+  torch::optim::Adam optimizer(hand.parameters(), torch::optim::AdamOptions(1e-2));
+  data::DataLoader loader(random_dataset(96),
+                          data::DataLoaderOptions().batch_size(8).shuffle(true).seed(5));
+  for (std::int64_t epoch = 0; epoch < 3; ++epoch) {
+    loader.set_epoch(epoch);
+    for (const Batch& b : loader) {
+      optimizer.zero_grad();
+      auto loss = torch::mse_loss(hand.forward(b["x"]), b["y"]);
+      loss.backward();
+      optimizer.step();
+    }
+  }
+  auto a = ours.parameters(), b = hand.parameters();
+  BOOST_REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(torch::equal(a[i], b[i]));
+  BOOST_TEST(!torch::equal(a[0], Mlp().parameters()[0]));  // it did train
+}
+
+BOOST_AUTO_TEST_SUITE_END()
