@@ -1,15 +1,18 @@
 // µs per training step of the hookline Trainer beside a hand-written LibTorch loop doing the same
 // work, measured in one run, interleaved round by round so both see the same machine state.
 //
-//   ./build/release/bench/bench_trainer              # 7 rounds (after one warm-up round)
-//   ./build/release/bench/bench_trainer --rounds 11 --scale 2
+//   ./build/release/bench/bench_trainer              # 11 rounds (after one warm-up round)
+//   ./build/release/bench/bench_trainer --rounds 21 --scale 2
+//   perf record ./build/release/bench/bench_trainer --only 2   # one variant (row index), for perf
 //
 // Workloads: (a) MLP 32 -> 64 -> 2 at batch 32, (b) MLP 784 -> 256 -> 10 at batch 64; cross-entropy
 // on random in-memory data, plain SGD (lr 0.01), one epoch of a fixed number of batches, no
 // shuffle.
 //
 // The hand loop iterates the same hookline::data::DataLoader (so data handling costs the same) and
-// does, per batch: zero_grad, forward, loss, backward, step.
+// does, per batch: zero_grad, forward, loss, backward, step. "hand loop, trainer's order" does the
+// same work in the trainer's (Lightning's) order: step(closure) with forward, loss, zero_grad and
+// backward inside the closure.
 // The trainer runs TrainerOptions().max_epochs(1).limit_train_batches(steps).limit_val_batches(0)
 // .num_sanity_val_steps(0).num_threads(1); its time is taken between the module's on_train_start
 // and on_train_end hooks (the module is subscribed to every hook anyway, so this adds no event).
@@ -17,7 +20,8 @@
 //
 // Both run with one torch intra-op thread (torch::set_num_threads(1); the trainer's num_threads(1))
 // to reduce noise. Each variant's figure is the median over the rounds; the ratio is
-// median(hookline) / median(hand).
+// median(hookline) / median(hand) ("paired": the median of the per-round ratios, which cancels
+// slow drifts of the machine's speed).
 //
 // Events per step come from separate, untimed runs with a counting Tracer: (count at 2k steps -
 // count at k steps) / k, so set-up and teardown events cancel out.
@@ -132,6 +136,31 @@ Timing hand_round(const Workload& w, const std::shared_ptr<hookline::data::Tenso
   return {micros(end - start) / steps, micros(end - begin) / steps};
 }
 
+// The same work in the order the trainer does it (Lightning's): optimizer.step(closure), where the
+// closure runs forward + loss, then zero_grad, then backward. Tells apart what the loop order
+// costs and what the trainer's machinery costs.
+Timing hand_closure_round(const Workload& w,
+                          const std::shared_ptr<hookline::data::TensorDataset>& data) {
+  const auto begin = Clock::now();
+  torch::manual_seed(0);
+  Net net(w, data, false);
+  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
+  auto loader = make_loader(data, w);
+  std::int64_t steps = 0;
+  const auto start = Clock::now();
+  for (const Batch& batch : *loader) {
+    optimizer.step([&]() -> at::Tensor {
+      at::Tensor loss = net.loss(batch);
+      optimizer.zero_grad();
+      loss.backward();
+      return {};
+    });
+    if (++steps == w.steps) break;
+  }
+  const auto end = Clock::now();
+  return {micros(end - start) / steps, micros(end - begin) / steps};
+}
+
 hookline::TrainerOptions bench_options(std::int64_t steps) {
   return hookline::TrainerOptions()
       .max_epochs(1)
@@ -225,15 +254,19 @@ double median(std::vector<double> v) {
 
 struct Variant {
   std::string name;
-  int callbacks = 0;  // -1: the hand loop
+  int callbacks = 0;  // -1: the hand loop, -2: the hand loop in the trainer's order
   bool log_loss = false;
   std::vector<double> loop_us, fit_us;
 };
+
+// Runs only this variant when >= 0 (e.g. under perf); the table then shows just that row.
+int g_only = -1;
 
 void bench(const Workload& w, int rounds) {
   auto data = random_data(w, w.steps);
   std::vector<Variant> variants = {
       {"hand loop", -1, false, {}, {}},
+      {"hand loop, trainer's order", -2, false, {}, {}},
       {"hookline, 0 callbacks", 0, false, {}, {}},
       {"hookline, 10 no-op callbacks", 10, false, {}, {}},
       {"hookline, 0 callbacks, log(loss)", 0, true, {}, {}},
@@ -243,28 +276,40 @@ void bench(const Workload& w, int rounds) {
   for (int round = 0; round <= rounds; ++round) {
     for (std::size_t j = 0; j < variants.size(); ++j) {
       Variant& v = variants[round % 2 == 1 ? variants.size() - 1 - j : j];
-      const Timing t =
-          v.callbacks < 0 ? hand_round(w, data) : hookline_round(w, data, v.callbacks, v.log_loss);
+      if (g_only >= 0 && &v != &variants.at(static_cast<std::size_t>(g_only))) continue;
+      const Timing t = v.callbacks == -1   ? hand_round(w, data)
+                       : v.callbacks == -2 ? hand_closure_round(w, data)
+                                           : hookline_round(w, data, v.callbacks, v.log_loss);
       if (round == 0) continue;
       v.loop_us.push_back(t.loop_us);
       v.fit_us.push_back(t.fit_us);
     }
   }
 
+  if (g_only >= 0) {
+    const Variant& v = variants.at(static_cast<std::size_t>(g_only));
+    std::printf("(%s) %s: %.1f us/step (median of %d rounds)\n", w.name, v.name.c_str(),
+                median(v.loop_us), rounds);
+    return;
+  }
   const EventCounts c0 = count_events(w, 0), c10 = count_events(w, 10);
   const double hand = median(variants[0].loop_us);
+  const double hand_ordered = median(variants[1].loop_us);
   std::printf("\n(%s) MLP %lld -> %lld -> %lld, batch %lld, %lld steps per run, %d rounds\n",
               w.name, static_cast<long long>(w.in), static_cast<long long>(w.hidden),
               static_cast<long long>(w.out), static_cast<long long>(w.batch),
               static_cast<long long>(w.steps), rounds);
-  std::printf("  %-34s %10s %8s %8s %10s %10s %12s\n", "variant", "µs/step", "min", "max", "ratio",
-              "+µs/step", "fit() µs/st");
+  std::printf("  %-34s %9s %8s %8s %7s %7s %9s %9s %12s\n", "variant", "us/step", "min", "max",
+              "RATIO", "paired", "vs order", "+us/step", "fit() us/st");
   for (const Variant& v : variants) {
     const double m = median(v.loop_us);
-    std::printf("  %-34s %10.1f %8.1f %8.1f %10.3f %10.1f %12.1f\n", v.name.c_str(), m,
+    std::vector<double> paired;  // this variant / the hand loop, round by round
+    for (std::size_t i = 0; i < v.loop_us.size(); ++i)
+      paired.push_back(v.loop_us[i] / variants[0].loop_us[i]);
+    std::printf("  %-34s %9.1f %8.1f %8.1f %7.3f %7.3f %9.3f %9.1f %12.1f\n", v.name.c_str(), m,
                 *std::min_element(v.loop_us.begin(), v.loop_us.end()),
-                *std::max_element(v.loop_us.begin(), v.loop_us.end()), m / hand, m - hand,
-                median(v.fit_us));
+                *std::max_element(v.loop_us.begin(), v.loop_us.end()), m / hand, median(paired),
+                m / hand_ordered, m - hand, median(v.fit_us));
   }
   std::printf(
       "  events per step: %.0f emissions; subscriber calls %.0f (0 callbacks), %.0f (10 "
@@ -278,18 +323,18 @@ void bench(const Workload& w, int rounds) {
       std::printf(" %s(x%g)", name.c_str(), n);
   }
   std::printf("\n");
-  const double extra10 = median(variants[2].loop_us) - median(variants[1].loop_us);
+  const double extra10 = median(variants[3].loop_us) - median(variants[2].loop_us);
   const double calls10 = c10.calls_per_step - c0.calls_per_step;
   if (calls10 > 0)
     std::printf(
-        "  10 no-op callbacks: %+.1f µs/step for %.0f more subscriber calls = %.0f ns/call\n",
+        "  10 no-op callbacks: %+.1f us/step for %.0f more subscriber calls = %.0f ns/call\n",
         extra10, calls10, 1000 * extra10 / calls10);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  int rounds = 7;
+  int rounds = 11;
   double scale = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -297,8 +342,12 @@ int main(int argc, char** argv) try {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--scale" && i + 1 < argc) {
       scale = std::atof(argv[++i]);
+    } else if (arg == "--only" && i + 1 < argc) {
+      g_only = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_trainer [--rounds N] [--scale X (steps multiplier)]\n");
+      std::fprintf(stderr,
+                   "usage: bench_trainer [--rounds N] [--scale X (steps multiplier)] [--only "
+                   "VARIANT_INDEX]\n");
       return 2;
     }
   }
@@ -309,8 +358,11 @@ int main(int argc, char** argv) try {
   std::printf("torch intra-op threads: %d (hand loop and trainer alike)\n",
               torch::get_num_threads());
   std::printf(
-      "µs/step: median over rounds of the training loop's time per step; ratio: "
-      "hookline / hand loop\n");
+      "us/step: median over rounds of the training loop's time per step (min, max: its range)\n"
+      "RATIO: median / median of the hand loop; paired: median over rounds of (this / hand loop "
+      "in the same round);\n"
+      "vs order: median / median of the hand loop in the trainer's order\n"
+      "fit() us/st: whole fit() (or whole hand run, set-up included) per step\n");
   bench({"a", 32, 64, 2, 32, steps(1000)}, rounds);
   bench({"b", 784, 256, 10, 64, steps(300)}, rounds);
   return 0;

@@ -528,25 +528,26 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
   const Outcome verdict = emit(start);
   batch = std::move(start.batch);
   if (verdict.action == Action::SkipRestOfEpoch) return false;
-  if (verdict.action == Action::SkipBatch) return true;
 
   const std::int64_t steps_before = global_step_;
-  StepOutput outputs;
-  if (module_->automatic_optimization())
-    automatic_step(batch, batch_idx, is_last, outputs);
-  else
-    manual_step(batch, batch_idx, outputs);
+  if (verdict.action != Action::SkipBatch) {
+    StepOutput outputs;
+    if (module_->automatic_optimization())
+      automatic_step(batch, batch_idx, is_last, outputs);
+    else
+      manual_step(batch, batch_idx, outputs);
+
+    TrainBatchEnd end;
+    end.outputs = std::move(outputs);
+    end.batch = std::move(batch);
+    end.batch_idx = batch_idx;
+    emit(end);
+
+    const std::int64_t every = options_.log_every_n_steps();
+    if (every > 0 && ((batches_that_stepped_ + 1) % every == 0 || should_stop_))
+      metrics_.flush_steps();
+  }
   const bool stepped = global_step_ != steps_before;
-
-  TrainBatchEnd end;
-  end.outputs = std::move(outputs);
-  end.batch = std::move(batch);
-  end.batch_idx = batch_idx;
-  emit(end);
-
-  const std::int64_t every = options_.log_every_n_steps();
-  if (every > 0 && ((batches_that_stepped_ + 1) % every == 0 || should_stop_))
-    metrics_.flush_steps();
   if (time_is_up()) set_should_stop(true, "max_time reached");
 
   const bool stop_requested = should_stop_ && can_stop_early();

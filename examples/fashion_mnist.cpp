@@ -264,10 +264,27 @@ constexpr const char* kUsage =
 
 std::int64_t positive(const std::string& flag, const std::string& text) {
   std::size_t used = 0;
-  const long long n = std::stoll(text, &used);
-  if (used != text.size() || n <= 0)
+  long long n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used == 0 || used != text.size() || n <= 0)
     throw std::invalid_argument(flag + " wants a positive integer (got '" + text + "')");
   return n;
+}
+
+double fraction(const std::string& flag, const std::string& text) {
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used == 0 || used != text.size() || !(x > 0 && x <= 1))
+    throw std::invalid_argument(flag + " wants a fraction in (0, 1] or a count (got '" + text +
+                                "')");
+  return x;
 }
 
 Args parse_args(int argc, char** argv) {
@@ -294,7 +311,7 @@ Args parse_args(int argc, char** argv) {
     } else if (flag == "--limit-train-batches") {
       // "0.25" is a fraction of the epoch, "100" a number of batches (as in Lightning).
       if (value.find_first_of(".eE") != std::string::npos)
-        args.limit_train_batches = std::stod(value);
+        args.limit_train_batches = fraction(flag, value);
       else
         args.limit_train_batches = positive(flag, value);
     } else if (flag == "--data-dir") {

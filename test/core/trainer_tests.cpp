@@ -173,6 +173,19 @@ BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
   BOOST_TEST(model.val_epochs.size() == 1u);  // validation still runs at the epoch end
 }
 
+BOOST_AUTO_TEST_CASE(skipping_the_last_batch_keeps_the_epoch_end_validation) {
+  Steps model;
+  Trainer trainer(TrainerOptions()
+                      .num_sanity_val_steps(0)
+                      .max_epochs(1)
+                      .limit_train_batches(3)
+                      .limit_val_batches(1),
+                  {std::make_shared<Judge>(Action::SkipBatch, 2)});
+  trainer.fit(model);
+  BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 1}), boost::test_tools::per_element());
+  BOOST_TEST(model.val_epochs.size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(skip_rest_of_epoch_is_lightnings_minus_one) {
   Steps model;
   Trainer trainer(TrainerOptions()
