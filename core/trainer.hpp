@@ -48,9 +48,14 @@ class Trainer {
   void fit(Module& module, DataModule& data) { fit(module, &data); }
   /// Returns callback_metrics after the run (Lightning returns one dict per loader).
   MetricMap validate(Module& module, DataModule* data = nullptr);
+  MetricMap validate(Module& module, DataModule& data) { return validate(module, &data); }
   MetricMap test(Module& module, DataModule* data = nullptr);
+  MetricMap test(Module& module, DataModule& data) { return test(module, &data); }
   /// Returns every predict_step output, loader by loader.
   std::vector<StepOutput> predict(Module& module, DataModule* data = nullptr);
+  std::vector<StepOutput> predict(Module& module, DataModule& data) {
+    return predict(module, &data);
+  }
 
   // ---- callbacks ----------------------------------------------------------------------------
   /// Adds a callback; allowed during a run (it sees the events emitted after this call).
@@ -87,7 +92,9 @@ class Trainer {
 
   Module& module() const;
   DataModule* data_module() const { return data_; }
+  /// The optimizers and schedulers of the current (or last) fit.
   OptimizerConfig& optimizer_config() { return optimizer_config_; }
+  const OptimizerConfig& optimizer_config() const { return optimizer_config_; }
 
   /// Emits `event` with this trainer's context, tracking the hook for log() and should_stop.
   template <Event E>

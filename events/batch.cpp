@@ -65,6 +65,10 @@ std::vector<std::string> Batch::names() const {
 }
 
 Batch Batch::to(const c10::Device& device, bool non_blocking) const {
+  bool moved = false;
+  for (const auto& [key, value] : fields_)
+    moved = moved || (value.defined() && value.device() != device);
+  if (!moved) return *this;  // already there: no dispatcher round trip per tensor
   Batch out;
   out.fields_.reserve(fields_.size());
   for (const auto& [key, value] : fields_)

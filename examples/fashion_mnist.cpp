@@ -17,7 +17,7 @@
 //   2. a DataModule: loads the files once and hands out a loader for each stage;
 //   3. a Callback: prints one line per epoch from trainer.callback_metrics();
 //   4. a plain bus subscriber on the async lane: counts training batches off the training thread;
-//   5. a Tracer (--trace FILE): one JSON line for every subscriber call the bus makes.
+//   5. tracing (--trace FILE): one JSON line for every emission and subscriber call.
 #include <hookline/callbacks/callback.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
@@ -27,7 +27,7 @@
 #include <hookline/core/trainer.hpp>
 #include <hookline/events/bus.hpp>
 #include <hookline/events/hooks.hpp>
-#include <hookline/events/tracer.hpp>
+#include <hookline/events/json_lines_tracer.hpp>
 
 #include <torch/torch.h>
 
@@ -39,9 +39,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -185,65 +183,6 @@ class EpochSummary : public hookline::Callback {
   std::chrono::steady_clock::time_point started_;
 };
 
-// ---- 5. a tracer --------------------------------------------------------------------------------
-
-// Writes one JSON object per line for every subscriber call:
-//   {"seq":12,"event":"training_step","subscriber":"classifier","lane":"sync",
-//    "duration_ns":41250,"verdict":"Continue"}
-// "seq" numbers the emissions, so calls of one emission share it. Lines are in completion order:
-// a hook that runs inside another (training_step runs inside optimizer_step) comes first.
-// Async subscribers are traced from the async lane's thread, hence the mutex.
-class JsonLinesTracer final : public hookline::Tracer {
- public:
-  explicit JsonLinesTracer(const std::filesystem::path& path) : out_(path) {
-    if (!out_) throw std::runtime_error("--trace: cannot write '" + path.string() + "'");
-  }
-
-  void on_emit(const hookline::EventInfo&, const void*, std::uint64_t) override {}
-  void on_emit_end(const hookline::EventInfo&, std::uint64_t, const hookline::Outcome&) override {}
-
-  void on_call(const hookline::EventInfo& event, const hookline::SubscriptionInfo& subscriber,
-               hookline::Lane lane, std::uint64_t seq, const void* /*payload*/,
-               Clock::time_point start, Clock::time_point end, hookline::Action verdict) override {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count();
-    std::lock_guard lock(mutex_);
-    out_ << "{\"seq\":" << seq << ",\"event\":" << quoted(event.name)
-         << ",\"subscriber\":" << quoted(subscriber.name)
-         << ",\"lane\":" << (lane == hookline::Lane::async ? "\"async\"" : "\"sync\"")
-         << ",\"duration_ns\":" << ns << ",\"verdict\":" << quoted(hookline::to_string(verdict))
-         << "}\n";
-    ++lines_;
-  }
-
-  std::uint64_t lines() {
-    std::lock_guard lock(mutex_);
-    out_.flush();
-    return lines_;
-  }
-
- private:
-  static std::string quoted(std::string_view text) {
-    std::string s = "\"";
-    for (char c : text) {
-      if (c == '"' || c == '\\') {
-        s += '\\';
-        s += c;
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        char escaped[8];
-        std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-        s += escaped;
-      } else {
-        s += c;
-      }
-    }
-    return s + "\"";
-  }
-
-  std::mutex mutex_;
-  std::ofstream out_;
-  std::uint64_t lines_ = 0;
-};
-
 // ---- command line -------------------------------------------------------------------------------
 
 struct Args {
@@ -352,15 +291,17 @@ int main(int argc, char** argv) try {
       },
       hookline::SubscribeOptions().named("batch_counter").lane(hookline::Lane::async));
 
-  std::shared_ptr<JsonLinesTracer> tracer;
+  // ---- 5. tracing -------------------------------------------------------------------------------
+  // A tracer sees every emission and every subscriber call; this one writes JSON lines.
+  std::shared_ptr<hookline::JsonLinesTracer> tracer;
   if (args.trace) {
-    tracer = std::make_shared<JsonLinesTracer>(*args.trace);
+    tracer = std::make_shared<hookline::JsonLinesTracer>(args.trace->string());
     trainer.bus().set_tracer(tracer);
   }
 
   const auto started = std::chrono::steady_clock::now();
   trainer.fit(model, data);
-  const hookline::MetricMap results = trainer.test(model, &data);
+  const hookline::MetricMap results = trainer.test(model, data);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
 
   std::printf("test_acc %.4f  test_loss %.4f\n", results.at("test_acc"), results.at("test_loss"));
@@ -368,7 +309,7 @@ int main(int argc, char** argv) try {
               static_cast<long long>(trainer.global_step()),
               static_cast<long long>(batches_seen.load()));
   if (tracer)
-    std::printf("trace: %llu subscriber calls written to %s\n",
+    std::printf("trace: %llu lines written to %s\n",
                 static_cast<unsigned long long>(tracer->lines()), args.trace->c_str());
   std::printf("fit + test took %.1f s\n", took.count());
   return 0;

@@ -1,0 +1,53 @@
+// The JSON-lines trace sink.
+#include <boost/test/unit_test.hpp>
+
+#include "test_events.hpp"
+
+#include "hookline/events/json_lines_tracer.hpp"
+
+#include <sstream>
+
+using namespace hookline;
+using namespace test_events;
+
+BOOST_AUTO_TEST_SUITE(json_lines_tracer)
+
+BOOST_AUTO_TEST_CASE(one_line_per_call_and_per_emission) {
+  std::ostringstream out;
+  Bus bus;
+  auto tracer = std::make_shared<JsonLinesTracer>(out);
+  bus.set_tracer(tracer);
+  bus.on<Gate>([] { return Verdict::skip_batch("bad \"batch\""); },
+               SubscribeOptions().named("judge"));
+  bus.on<Ping>([](const Ping&) {}, SubscribeOptions().named("watcher").lane(Lane::async));
+  bus.emit(Gate{7});
+  bus.emit(Ping{1});
+  bus.flush();
+  std::vector<std::string> lines;
+  std::istringstream in(out.str());
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  BOOST_REQUIRE(lines.size() == 4u);
+  BOOST_TEST(tracer->lines() == 4u);
+  BOOST_TEST(lines[0].find(R"({"seq":1,"kind":"call","event":"on_gate","subscriber":"judge")") ==
+             0u);
+  BOOST_TEST(lines[0].find(R"("verdict":"SkipBatch","args":"step=7"})") != std::string::npos);
+  BOOST_TEST(lines[1] ==
+             R"({"seq":1,"kind":"emit","event":"on_gate","verdict":"SkipBatch","by":"judge",)"
+             R"("reason":"bad \"batch\""})");
+  // The async call may finish before or after its emission's line.
+  const std::string rest = lines[2] + lines[3];
+  BOOST_TEST(rest.find(R"("subscriber":"watcher","lane":"async")") != std::string::npos);
+  BOOST_TEST(rest.find(R"({"seq":2,"kind":"emit","event":"on_ping","verdict":"Continue"})") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(quoting_and_bad_paths) {
+  BOOST_TEST(json_quote("a\"b\\c\nd\x01") == "\"a\\\"b\\\\c\\nd\\u0001\"");
+  BOOST_CHECK_EXCEPTION(JsonLinesTracer("/nonexistent-dir/trace.jsonl"), std::runtime_error,
+                        [](const std::runtime_error& e) {
+                          return std::string(e.what()).find("/nonexistent-dir") !=
+                                 std::string::npos;
+                        });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
