@@ -186,6 +186,8 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
   sink.on<Setup>([this](const Setup& e) { setup(e.stage); }, opts());
   sink.on<Teardown>([this](const Teardown& e) { teardown(e.stage); }, opts());
   sink.on<ConfigureModel>([this] { configure_model(); }, opts());
+  if (uses_configure_sharded_model())
+    sink.on<ConfigureShardedModel>([this] { configure_sharded_model(); }, opts());
   sink.on<ConfigureOptimizers>(
       [this](ConfigureOptimizers& e) { *e.config = configure_optimizers(); }, opts());
   if (!dataloaders_from_data_module) {

@@ -78,6 +78,11 @@ class Module : public torch::nn::Module {
   virtual void setup(Stage) {}
   virtual void teardown(Stage) {}
   virtual void configure_model() {}
+  /// Deprecated (Lightning 2.2): use configure_model. Lightning calls it only when a module
+  /// overrides it; C++ cannot see that, so a module that still uses it also returns true from
+  /// uses_configure_sharded_model().
+  virtual void configure_sharded_model() {}
+  virtual bool uses_configure_sharded_model() const { return false; }
   /// Used when no DataModule is attached.
   virtual DataLoaders train_dataloader() { return {}; }
   virtual DataLoaders val_dataloader() { return {}; }

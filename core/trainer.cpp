@@ -262,6 +262,8 @@ void Trainer::run_stage(Stage stage) {
   Setup setup;
   setup.stage = stage;
   emit(setup);
+  ConfigureShardedModel configure_sharded_model;
+  emit(configure_sharded_model);
   ConfigureModel configure_model;
   emit(configure_model);
   module_->to(options_.device());

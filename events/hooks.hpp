@@ -101,6 +101,8 @@ std::string describe_eval_index(std::int64_t batch_idx, std::int64_t dataloader_
 
 using PrepareData = PlainHook<"prepare_data">;
 using ConfigureModel = PlainHook<"configure_model">;
+/// Deprecated in Lightning 2.2 in favour of configure_model; emitted just before it.
+using ConfigureShardedModel = PlainHook<"configure_sharded_model">;
 using FitStart = PlainHook<"on_fit_start", {.pairing = Pairing::start, .vetoes = detail::kStopFit}>;
 using FitEnd = PlainHook<"on_fit_end", {.pairing = Pairing::end}>;
 using SanityCheckStart = PlainHook<"on_sanity_check_start", {.pairing = Pairing::start}>;

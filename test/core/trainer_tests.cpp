@@ -223,6 +223,29 @@ BOOST_AUTO_TEST_CASE(module_minus_one_and_epoch_scheduler) {
   BOOST_TEST(model.scheduler_steps == 1);  // the aborted epoch does not step the epoch scheduler
 }
 
+BOOST_AUTO_TEST_CASE(configure_sharded_model_only_when_the_module_uses_it) {
+  class Legacy final : public BoringModel {
+   public:
+    void configure_sharded_model() override { ++calls; }
+    bool uses_configure_sharded_model() const override { return use; }
+    bool use = false;
+    int calls = 0;
+  } model;
+  auto recorder = std::make_shared<HookRecorder>(false);
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(1));
+  trainer.bus().set_tracer(recorder);
+  trainer.fit(model);
+  BOOST_TEST(model.calls == 0);
+  model.use = true;
+  recorder->clear();
+  trainer.fit(model);
+  BOOST_TEST(model.calls == 1);
+  const auto calls = recorder->calls_of("lm");
+  const auto at = std::find(calls.begin(), calls.end(), "configure_sharded_model");
+  BOOST_REQUIRE(at != calls.end());
+  BOOST_TEST(*(at + 1) == "configure_model");
+}
+
 BOOST_AUTO_TEST_CASE(stop_fit_in_on_fit_start_skips_training) {
   class StopEarly final : public Callback {
    public:
