@@ -122,7 +122,7 @@ bool Trainer::remove_callback(const Callback& callback) {
 }
 
 void Trainer::connect_callback(Callback& callback) {
-  Sink sink = bus_.sink(&callback);
+  Sink sink = bus_.sink(&callback, callback.name(), callback.priority());
   callback.subscribe(sink);
 }
 
@@ -774,7 +774,7 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
         const Outcome verdict = emit(batch_start);
         batch = std::move(batch_start.batch);
         if (verdict.action == Action::SkipBatch) {
-          ++batch_idx;
+          if (++batch_idx >= limits[dl]) break;
           continue;
         }
         typename H::step step;
@@ -794,7 +794,7 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
         batch_end.dataloader_idx = dataloader_idx;
         batch_end.several_loaders = several;
         emit(batch_end);
-        ++batch_idx;
+        if (++batch_idx >= limits[dl]) break;  // do not gather a batch past the limit
       }
     }
     typename H::epoch_end epoch_end;

@@ -332,8 +332,8 @@ AsyncLane& Bus::async_lane() {
   return *async_;
 }
 
-Sink Bus::sink(const void* owner) {
-  return Sink(*this, owner);
+Sink Bus::sink(const void* owner, std::string name, std::optional<int> priority) {
+  return Sink(*this, owner, std::move(name), priority);
 }
 
 }  // namespace hookline

@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -345,8 +346,9 @@ class Bus {
   /// The async lane (created on first use).
   AsyncLane& async_lane();
 
-  /// A subscribe-only view of this bus, tagging subscriptions with `owner`.
-  Sink sink(const void* owner = nullptr);
+  /// A subscribe-only view of this bus, tagging subscriptions with `owner` (and, where a
+  /// subscription does not set them, `name` and `priority`).
+  Sink sink(const void* owner = nullptr, std::string name = {}, std::optional<int> priority = {});
 
  private:
   Connection attach(const EventInfo& info, std::shared_ptr<detail::Entry> entry,
@@ -442,13 +444,18 @@ class Bus {
 };
 
 /// Subscribe-only view of a Bus, given to callbacks and packs: they can listen, not emit.
+/// Subscriptions made through it default to the sink's owner, name and priority.
 class Sink {
  public:
-  Sink(Bus& bus, const void* owner) : bus_(&bus), owner_(owner) {}
-  /// Like Bus::on; the owner defaults to this sink's owner.
+  Sink(Bus& bus, const void* owner, std::string name = {}, std::optional<int> priority = {})
+      : bus_(&bus), owner_(owner), name_(std::move(name)), priority_(priority) {}
+  /// Like Bus::on, with this sink's defaults where `options` leaves them unset.
   template <Event E, class F>
   Connection on(F&& handler, SubscribeOptions options = {}) {
     if (options.owner_ == nullptr) options.owner(owner_);
+    if (options.name_ == SubscribeOptions().name_ && !name_.empty()) options.named(name_);
+    if (options.priority_ == SubscribeOptions().priority_ && priority_)
+      options.priority(*priority_);
     return bus_->on<E>(std::forward<F>(handler), std::move(options));
   }
   const void* owner() const { return owner_; }
@@ -457,6 +464,8 @@ class Sink {
  private:
   Bus* bus_;
   const void* owner_;
+  std::string name_;
+  std::optional<int> priority_;
 };
 
 }  // namespace hookline

@@ -101,6 +101,19 @@ BOOST_AUTO_TEST_CASE(disconnect_owner_removes_a_whole_pack) {
   BOOST_TEST(other == 2);
 }
 
+BOOST_AUTO_TEST_CASE(sink_defaults_name_and_priority) {
+  Bus bus;
+  int tag = 0;
+  Sink sink = bus.sink(&tag, "pack", band::monitoring);
+  auto plain = sink.on<Ping>([] {});
+  auto explicit_ = sink.on<Ping>([] {}, SubscribeOptions().named("other").priority(3));
+  BOOST_TEST(plain.info().name == "pack");
+  BOOST_TEST(plain.info().priority == band::monitoring);
+  BOOST_TEST(plain.info().owner == &tag);
+  BOOST_TEST(explicit_.info().name == "other");
+  BOOST_TEST(explicit_.info().priority == 3);
+}
+
 BOOST_AUTO_TEST_CASE(handler_disconnects_itself_during_emission) {
   Bus bus;
   int calls = 0;

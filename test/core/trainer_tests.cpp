@@ -497,6 +497,46 @@ BOOST_AUTO_TEST_CASE(callbacks_added_and_removed_during_a_run) {
   BOOST_TEST(trainer.callbacks().size() == 2u);
 }
 
+namespace {
+/// A user-defined event: emitted by the module, heard by a callback, vetoable.
+struct GradientSpike {
+  static constexpr std::string_view name = "on_gradient_spike";
+  static constexpr ActionSet vetoes{Action::StopFit};
+  double norm = 0;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(callbacks_listen_to_user_events_and_stop_the_fit) {
+  class Spiky final : public BoringModel {
+   public:
+    void on_after_backward() override {
+      GradientSpike spike;
+      spike.norm = trainer().global_step() == 2 ? 100.0 : 1.0;
+      trainer().emit(spike);  // a StopFit verdict from any subscriber sets should_stop
+    }
+  } model;
+  class Guard final : public Callback {
+   public:
+    Guard() : Callback("guard") {}
+    void subscribe_extra(Sink& sink) override {
+      sink.on<GradientSpike>([this](const GradientSpike& e) {
+        ++seen;
+        return e.norm > 10 ? Verdict::stop_fit("gradient norm " + std::to_string(e.norm))
+                           : Verdict{};
+      });
+    }
+    int seen = 0;
+  };
+  auto guard = std::make_shared<Guard>();
+  Trainer trainer(quiet().max_epochs(5).limit_train_batches(4), {guard});
+  trainer.fit(model);
+  BOOST_TEST(guard->seen == 3);
+  BOOST_TEST(trainer.global_step() == 3);
+  BOOST_TEST(trainer.stop_reason() == "guard: gradient norm 100.000000");
+  trainer.remove_callback(*guard);
+  BOOST_TEST(trainer.bus().subscriber_count<GradientSpike>() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(data_module_answers_data_hooks_and_is_set_up_first) {
   class Data final : public DataModule {
    public:
