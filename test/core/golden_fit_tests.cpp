@@ -70,3 +70,40 @@ BOOST_AUTO_TEST_CASE(predict) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+/// Records the order in which emissions START (entry order), not when subscribers return.
+class EntryOrder final : public Tracer {
+ public:
+  void on_emit(const EventInfo& event, const void*, std::uint64_t) override {
+    names.emplace_back(event.name);
+  }
+  void on_call(const EventInfo&, const SubscriptionInfo&, Lane, std::uint64_t, const void*,
+               Clock::time_point, Clock::time_point, Action) override {}
+  void on_emit_end(const EventInfo&, std::uint64_t, const Outcome&) override {}
+  std::vector<std::string> names;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(golden_entry_order)
+
+// What actually happens in time (docs/lightning-hook-order.md §0.1, §2.0): optimizer_step is
+// entered first and runs the closure (training_step, zero-grad, backward, before-step, clipping).
+BOOST_AUTO_TEST_CASE(optimizer_step_encloses_the_closure) {
+  BoringModel model;
+  Trainer trainer(TrainerOptions().max_epochs(1).limit_train_batches(1).limit_val_batches(0));
+  auto tracer = std::make_shared<EntryOrder>();
+  trainer.bus().set_tracer(tracer);
+  trainer.fit(model);
+  const auto& n = tracer->names;
+  const auto first = std::find(n.begin(), n.end(), "on_train_batch_start");
+  BOOST_REQUIRE(first != n.end());
+  const Lines batch(first, std::find(first, n.end(), "on_train_batch_end") + 1);
+  BOOST_TEST(batch == (Lines{"on_train_batch_start", "optimizer_step", "training_step",
+                             "on_before_zero_grad", "optimizer_zero_grad", "on_before_backward",
+                             "backward", "on_after_backward", "on_before_optimizer_step",
+                             "configure_gradient_clipping", "on_train_batch_end"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

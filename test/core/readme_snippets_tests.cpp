@@ -1,0 +1,49 @@
+// The README's snippets, compiled and run, so the README cannot drift from the API.
+#include <boost/test/unit_test.hpp>
+
+#include "trace_recorder.hpp"
+
+using namespace hookline;
+
+namespace {
+// README "Callbacks and the bus", first snippet.
+struct StopOnNan : Callback {
+  StopOnNan() : Callback("stop_on_nan", band::monitoring) {}
+  void on_train_batch_end(Trainer&, Module&, const StepOutput& out, const Batch&,
+                          std::int64_t) override {
+    if (torch::isnan(out["loss"]).item<bool>()) veto(Action::StopFit, "loss is NaN");
+  }
+};
+
+class NanAtStep3 final : public test_support::BoringModel {
+ public:
+  StepOutput training_step(const Batch& b, std::int64_t i) override {
+    auto out = BoringModel::training_step(b, i);
+    if (trainer().global_step() == 3) out.set("loss", out["loss"] * std::nan(""));
+    return out;
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(readme_snippets)
+
+BOOST_AUTO_TEST_CASE(callbacks_and_the_bus) {
+  NanAtStep3 model;
+  Trainer trainer(TrainerOptions().max_epochs(3).limit_train_batches(200).limit_val_batches(0));
+  std::vector<double> losses;
+  {
+    trainer.add_callback(std::make_shared<StopOnNan>());
+    ScopedConnection writer = trainer.bus().on<TrainBatchEnd>(
+        [&](const TrainBatchEnd& e) { losses.push_back(e.outputs["loss"].item<double>()); },
+        SubscribeOptions()
+            .named("writer")
+            .lane(Lane::async)  // an observer, off the training thread
+            .filter(Filter::every_n(2) && Filter::rank_zero()));
+    trainer.fit(model);
+  }
+  BOOST_TEST(trainer.global_step() == 4);
+  BOOST_TEST(trainer.stop_reason() == "stop_on_nan: loss is NaN");
+  BOOST_TEST(losses.size() == 2u);  // batches 2 and 4 of the 4 that ran
+}
+
+BOOST_AUTO_TEST_SUITE_END()
