@@ -496,7 +496,8 @@ void Trainer::train_epoch() {
 
   bool reached_last_batch = false;
   std::int64_t batch_idx = 0;
-  if (num_training_batches_ > 0) {
+  // A stop requested before the first batch (e.g. in on_train_epoch_start) runs no batch.
+  if (num_training_batches_ > 0 && !(should_stop_ && can_stop_early())) {
     for (const Batch& raw : loader) {
       if (batch_idx >= num_training_batches_) break;
       const bool is_last = batch_idx == num_training_batches_ - 1;

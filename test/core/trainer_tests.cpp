@@ -246,6 +246,22 @@ BOOST_AUTO_TEST_CASE(configure_sharded_model_only_when_the_module_uses_it) {
   BOOST_TEST(*(at + 1) == "configure_model");
 }
 
+BOOST_AUTO_TEST_CASE(stop_fit_in_on_train_epoch_start_runs_no_batch) {
+  class StopAtEpochStart final : public Callback {
+   public:
+    StopAtEpochStart() : Callback("epoch_start") {}
+    void on_train_epoch_start(Trainer& t, Module&) override {
+      if (t.current_epoch() == 1) veto(Action::StopFit, "enough");
+    }
+  };
+  Steps model;
+  Trainer trainer(quiet().max_epochs(5).limit_train_batches(2),
+                  {std::make_shared<StopAtEpochStart>()});
+  trainer.fit(model);
+  BOOST_TEST(model.stepped.size() == 2u);  // epoch 0 only
+  BOOST_TEST(trainer.current_epoch() == 2);
+}
+
 BOOST_AUTO_TEST_CASE(stop_fit_in_on_fit_start_skips_training) {
   class StopEarly final : public Callback {
    public:
