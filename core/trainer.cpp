@@ -342,9 +342,7 @@ void Trainer::ensure_train_loader() {
                                 std::to_string(request.loaders.size()) +
                                 "); combine the data into one Dataset");
   train_loaders_ = std::move(request.loaders);
-  const bool overfit = options_.overfit_batches().is_count()
-                           ? options_.overfit_batches().count() > 0
-                           : options_.overfit_batches().fraction() > 0;
+  const bool overfit = options_.overfit_batches().positive();
   if (overfit) train_loaders_[0]->set_shuffle(false);
   num_training_batches_ = limit_batches(
       train_loaders_, overfit ? options_.overfit_batches() : options_.limit_train_batches())[0];
@@ -372,9 +370,7 @@ void Trainer::ensure_val_loaders() {
   for (const auto& loader : request.loaders)
     if (!loader) throw std::invalid_argument("val_dataloader() returned a null loader");
   val_loaders_ = std::move(request.loaders);
-  const bool overfit = options_.overfit_batches().is_count()
-                           ? options_.overfit_batches().count() > 0
-                           : options_.overfit_batches().fraction() > 0;
+  const bool overfit = options_.overfit_batches().positive();
   num_val_batches_ = limit_batches(
       val_loaders_, overfit ? options_.overfit_batches() : options_.limit_val_batches());
   val_loaders_requested_ = true;
@@ -449,7 +445,7 @@ bool Trainer::should_check_val_epoch() const {
 }
 
 void Trainer::run_sanity_check() {
-  const bool val_limited_away = options_.limit_val_batches().of(1) == 0;
+  const bool val_limited_away = !options_.limit_val_batches().positive();
   if (options_.num_sanity_val_steps() == 0 || options_.fast_dev_run() > 0 || val_limited_away)
     return;
   sanity_checking_ = true;
@@ -469,7 +465,8 @@ void Trainer::run_sanity_check() {
 void Trainer::fit_loop() {
   ensure_train_loader();
   if (fit_done() || num_training_batches_ == 0) return;
-  if (!val_loaders_requested_ && should_check_val_epoch() && options_.limit_val_batches().of(1) > 0)
+  if (!val_loaders_requested_ && should_check_val_epoch() &&
+      options_.limit_val_batches().positive())
     ensure_val_loaders();
   fit_started_ = std::chrono::steady_clock::now();
   training_ = true;
@@ -521,7 +518,6 @@ void Trainer::train_epoch() {
 
 // Runs one training batch; returns false when the rest of the epoch is skipped.
 bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_last) {
-  current_batch_idx_ = batch_idx;
   batch = transfer(std::move(batch), 0);
   current_batch_size_ = batch.batch_size();
 
@@ -557,7 +553,7 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
   // Validation is on unless limited away or known to have no batches (loaders not requested yet
   // count as present: they are requested inside the first validation run, as in Lightning).
   const bool val_enabled =
-      options_.limit_val_batches().of(1) > 0 &&
+      options_.limit_val_batches().positive() &&
       (!val_loaders_requested_ ||
        std::accumulate(num_val_batches_.begin(), num_val_batches_.end(), std::int64_t{0}) > 0);
   if (val_enabled && should_check_val_epoch() &&

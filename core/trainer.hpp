@@ -186,7 +186,6 @@ class Trainer {
   std::int64_t global_step_ = 0;
   std::int64_t batches_that_stepped_ = 0;
   std::int64_t current_batch_size_ = 1;
-  std::int64_t current_batch_idx_ = 0;
   std::int64_t num_training_batches_ = 0;
   std::int64_t val_check_batch_ = 1;
   std::vector<std::int64_t> num_val_batches_;

@@ -31,6 +31,8 @@ class BatchAmount {
   /// How many of `available` batches this amount selects (fractions round down, at least 1
   /// when the fraction is > 0 and a batch exists).
   std::int64_t of(std::int64_t available) const;
+  /// Whether the amount selects anything at all (a count or fraction above zero).
+  bool positive() const { return is_count() ? count() > 0 : fraction() > 0; }
   std::string describe() const;
 
  private:
