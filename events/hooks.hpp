@@ -8,6 +8,11 @@
 //
 // Every hook event carries the trainer and the module it concerns (`trainer`, `module`), like the
 // (trainer, pl_module) arguments of Lightning's callback hooks.
+//
+// Async subscribers get a copy of the payload on another thread. They may read its values (batch,
+// outputs, loss, indices, stage) but must not call into `trainer` or `module`, nor follow the
+// pointers to loop-owned objects (optimizer, scheduler, checkpoint, config): those belong to the
+// training thread and may be gone. A copied OptimizerStep carries no closure.
 #pragma once
 
 #include "hookline/events/batch.hpp"
@@ -403,6 +408,15 @@ struct ConfigureGradientClipping : HookEvent {
 struct OptimizerStep : HookEvent {
   static constexpr std::string_view name = "optimizer_step";
   static constexpr LogRule log = LogRule::step;
+  OptimizerStep() = default;
+  /// Copies (for async observers) leave the closure behind: it refers to the loop's stack.
+  OptimizerStep(const OptimizerStep& other)
+      : HookEvent(other),
+        epoch(other.epoch),
+        batch_idx(other.batch_idx),
+        optimizer(other.optimizer),
+        optimizer_idx(other.optimizer_idx) {}
+  OptimizerStep& operator=(const OptimizerStep&) = delete;
   std::int64_t epoch = 0;
   std::int64_t batch_idx = 0;
   torch::optim::Optimizer* optimizer = nullptr;

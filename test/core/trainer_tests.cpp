@@ -553,6 +553,21 @@ BOOST_AUTO_TEST_CASE(callbacks_listen_to_user_events_and_stop_the_fit) {
   BOOST_TEST(trainer.bus().subscriber_count<GradientSpike>() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(async_observers_get_copies_without_the_closure) {
+  BoringModel model;
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(3));
+  std::atomic<int> seen{0}, with_closure{0};
+  trainer.bus().on<OptimizerStep>(
+      [&](const OptimizerStep& e) {
+        ++seen;
+        if (e.closure) ++with_closure;
+      },
+      SubscribeOptions().lane(Lane::async));
+  trainer.fit(model);
+  BOOST_TEST(seen.load() == 3);
+  BOOST_TEST(with_closure.load() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(data_module_answers_data_hooks_and_is_set_up_first) {
   class Data final : public DataModule {
    public:
