@@ -53,15 +53,11 @@ void Module::on_validation_model_zero_grad() {
 void Module::on_validation_model_eval() {
   eval();
 }
-void Module::on_validation_model_train() {
-  train();
-}
+void Module::on_validation_model_train() {}
 void Module::on_test_model_eval() {
   eval();
 }
-void Module::on_test_model_train() {
-  train();
-}
+void Module::on_test_model_train() {}
 void Module::on_predict_model_eval() {
   eval();
 }

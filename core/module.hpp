@@ -125,7 +125,10 @@ class Module : public torch::nn::Module {
   virtual void on_predict_batch_start(const Batch&, std::int64_t, std::int64_t) {}
   virtual void on_predict_batch_end(const StepOutput&, const Batch&, std::int64_t, std::int64_t) {}
 
-  // ---- model mode (defaults: zero_grad(), eval(), train()) ----------------------------------
+  // ---- model mode ---------------------------------------------------------------------------
+  // Defaults: zero_grad(), eval(). Before the *_model_train hooks run, the trainer has already
+  // put the module back in the mode it had before evaluation (as Lightning does when these hooks
+  // are not overridden), so the defaults of those do nothing.
   virtual void on_validation_model_zero_grad();
   virtual void on_validation_model_eval();
   virtual void on_validation_model_train();

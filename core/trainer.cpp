@@ -802,17 +802,21 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
     emit(end);
   };
 
+  // The module goes back to the mode it had before evaluation; an overriding *_model_train hook
+  // may then change it (Lightning 2.2 has no on_predict_model_train hook).
   if (kind == EvalKind::validation) {
     run(ValidationHooks{});
+    module_->train(module_was_training);
     ValidationModelTrain model_train;
     emit(model_train);
   } else if (kind == EvalKind::test) {
     run(TestHooks{});
+    module_->train(module_was_training);
     TestModelTrain model_train;
     emit(model_train);
   } else {
     run(PredictHooks{});
-    module_->train(module_was_training);  // Lightning 2.2 has no on_predict_model_train hook
+    module_->train(module_was_training);
   }
   training_ = was_training;
   validating_ = false;

@@ -553,6 +553,35 @@ BOOST_AUTO_TEST_CASE(callbacks_listen_to_user_events_and_stop_the_fit) {
   BOOST_TEST(trainer.bus().subscriber_count<GradientSpike>() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(evaluation_restores_the_module_mode) {
+  class Modes final : public BoringModel {
+   public:
+    Verdict on_train_batch_start(const Batch&, std::int64_t) override {
+      training_modes.push_back(is_training());
+      return {};
+    }
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      eval_modes.push_back(is_training());
+      return BoringModel::validation_step(b, i, d);
+    }
+    std::vector<bool> training_modes, eval_modes;
+  } model;
+  Trainer(TrainerOptions()
+              .num_sanity_val_steps(1)
+              .max_epochs(2)
+              .limit_train_batches(2)
+              .limit_val_batches(1))
+      .fit(model);
+  for (bool m : model.training_modes) BOOST_TEST(m);  // back in train mode after each validation
+  for (bool m : model.eval_modes) BOOST_TEST(!m);
+  model.eval();
+  Trainer().validate(model);
+  BOOST_TEST(!model.is_training());  // validate() leaves an eval-mode module in eval mode
+  model.train();
+  Trainer().test(model);
+  BOOST_TEST(model.is_training());
+}
+
 BOOST_AUTO_TEST_CASE(async_observers_get_copies_without_the_closure) {
   BoringModel model;
   Trainer trainer(quiet().max_epochs(1).limit_train_batches(3));
