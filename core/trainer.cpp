@@ -695,8 +695,9 @@ void Trainer::update_lr_schedulers(Interval interval, std::int64_t batch_idx, bo
 
 namespace {
 // Emits the hooks of one evaluation kind, so one loop serves validation, test and predict.
+// ModelTrain is void for predict: Lightning 2.2 has no on_predict_model_train hook.
 template <class Start, class EpochStart, class BatchStart, class Step, class BatchEnd,
-          class EpochEnd, class End, class ModelEval>
+          class EpochEnd, class End, class ModelEval, class ModelTrain>
 struct EvalHooks {
   using start = Start;
   using epoch_start = EpochStart;
@@ -706,14 +707,16 @@ struct EvalHooks {
   using epoch_end = EpochEnd;
   using end = End;
   using model_eval = ModelEval;
+  using model_train = ModelTrain;
 };
-using ValidationHooks =
-    EvalHooks<ValidationStart, ValidationEpochStart, ValidationBatchStart, ValidationStep,
-              ValidationBatchEnd, ValidationEpochEnd, ValidationEnd, ValidationModelEval>;
+using ValidationHooks = EvalHooks<ValidationStart, ValidationEpochStart, ValidationBatchStart,
+                                  ValidationStep, ValidationBatchEnd, ValidationEpochEnd,
+                                  ValidationEnd, ValidationModelEval, ValidationModelTrain>;
 using TestHooks = EvalHooks<TestStart, TestEpochStart, TestBatchStart, TestStep, TestBatchEnd,
-                            TestEpochEnd, TestEnd, TestModelEval>;
-using PredictHooks = EvalHooks<PredictStart, PredictEpochStart, PredictBatchStart, PredictStep,
-                               PredictBatchEnd, PredictEpochEnd, PredictEnd, PredictModelEval>;
+                            TestEpochEnd, TestEnd, TestModelEval, TestModelTrain>;
+using PredictHooks =
+    EvalHooks<PredictStart, PredictEpochStart, PredictBatchStart, PredictStep, PredictBatchEnd,
+              PredictEpochEnd, PredictEnd, PredictModelEval, void>;
 }  // namespace
 
 void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
@@ -759,7 +762,6 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
       std::int64_t batch_idx = 0;
       if (limits[dl] == 0) continue;
       for (const Batch& raw : *loaders[dl]) {
-        if (batch_idx >= limits[dl]) break;
         const auto dataloader_idx = static_cast<std::int64_t>(dl);
         Batch batch = transfer(raw, dataloader_idx);
         current_batch_size_ = batch.batch_size();
@@ -800,24 +802,23 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
       metrics_.end_epoch(kind == EvalKind::test ? Phase::test : Phase::validation);
     typename H::end end;
     emit(end);
+    no_grad.reset();
+    inference.reset();
+    // Back to the mode the module had before evaluation; an overriding *_model_train hook may
+    // then change it.
+    module_->train(module_was_training);
+    if constexpr (!std::is_void_v<typename H::model_train>) {
+      typename H::model_train model_train;
+      emit(model_train);
+    }
   };
 
-  // The module goes back to the mode it had before evaluation; an overriding *_model_train hook
-  // may then change it (Lightning 2.2 has no on_predict_model_train hook).
-  if (kind == EvalKind::validation) {
+  if (kind == EvalKind::validation)
     run(ValidationHooks{});
-    module_->train(module_was_training);
-    ValidationModelTrain model_train;
-    emit(model_train);
-  } else if (kind == EvalKind::test) {
+  else if (kind == EvalKind::test)
     run(TestHooks{});
-    module_->train(module_was_training);
-    TestModelTrain model_train;
-    emit(model_train);
-  } else {
+  else
     run(PredictHooks{});
-    module_->train(module_was_training);
-  }
   training_ = was_training;
   validating_ = false;
 }
