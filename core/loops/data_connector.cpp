@@ -1,0 +1,115 @@
+// hookline: the data side of the loops: requesting dataloaders, batch limits, batch transfer.
+#include "hookline/core/trainer.hpp"
+
+#include "hookline/core/data/dataloader.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace hookline {
+
+std::vector<std::int64_t> Trainer::limit_batches(const DataLoaders& loaders,
+                                                 const BatchAmount& limit) const {
+  std::vector<std::int64_t> out;
+  for (const auto& loader : loaders) {
+    std::int64_t n = limit.of(loader->size());
+    if (options_.fast_dev_run() > 0) n = std::min(n, options_.fast_dev_run());
+    out.push_back(n);
+  }
+  return out;
+}
+
+void Trainer::ensure_train_loader() {
+  if (!train_loaders_.empty()) return;
+  TrainDataloader request;
+  emit(request);
+  for (const auto& loader : request.loaders)
+    if (!loader) throw std::invalid_argument("train_dataloader() returned a null loader");
+  if (request.loaders.empty())
+    throw std::invalid_argument(
+        "fit needs a train dataloader: override Module::train_dataloader() or pass a DataModule "
+        "whose train_dataloader() returns one");
+  if (request.loaders.size() != 1)
+    throw std::invalid_argument("fit takes one train dataloader (got " +
+                                std::to_string(request.loaders.size()) +
+                                "); combine the data into one Dataset");
+  train_loaders_ = std::move(request.loaders);
+  const bool overfit = options_.overfit_batches().positive();
+  if (overfit) train_loaders_[0]->set_shuffle(false);
+  num_training_batches_ = limit_batches(
+      train_loaders_, overfit ? options_.overfit_batches() : options_.limit_train_batches())[0];
+  const BatchAmount& interval = options_.val_check_interval();
+  if (interval.is_count()) {
+    if (interval.count() > num_training_batches_ && num_training_batches_ > 0)
+      throw std::invalid_argument("TrainerOptions::val_check_interval(" +
+                                  std::to_string(interval.count()) +
+                                  ") is larger than the number of training batches per epoch (" +
+                                  std::to_string(num_training_batches_) +
+                                  "); use a smaller count, or a fraction of the epoch");
+    val_check_batch_ = interval.count();
+  } else {
+    val_check_batch_ = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(static_cast<double>(num_training_batches_) *
+                                     interval.fraction()));
+  }
+  if (options_.fast_dev_run() > 0) val_check_batch_ = num_training_batches_;
+}
+
+void Trainer::ensure_val_loaders() {
+  if (val_loaders_requested_) return;
+  ValDataloader request;
+  emit(request);
+  for (const auto& loader : request.loaders)
+    if (!loader) throw std::invalid_argument("val_dataloader() returned a null loader");
+  val_loaders_ = std::move(request.loaders);
+  const bool overfit = options_.overfit_batches().positive();
+  num_val_batches_ = limit_batches(
+      val_loaders_, overfit ? options_.overfit_batches() : options_.limit_val_batches());
+  val_loaders_requested_ = true;
+}
+
+DataLoaders Trainer::request_loaders(EvalKind kind) {
+  DataLoaders loaders;
+  std::string_view hook;
+  if (kind == EvalKind::validation) {
+    ensure_val_loaders();
+    loaders = val_loaders_;
+    hook = "val_dataloader";
+  } else if (kind == EvalKind::test) {
+    TestDataloader request;
+    emit(request);
+    loaders = std::move(request.loaders);
+    hook = "test_dataloader";
+  } else {
+    PredictDataloader request;
+    emit(request);
+    loaders = std::move(request.loaders);
+    hook = "predict_dataloader";
+  }
+  for (const auto& loader : loaders)
+    if (!loader) throw std::invalid_argument(std::string(hook) + "() returned a null loader");
+  if (loaders.empty() && stage_ != Stage::fit)
+    throw std::invalid_argument("Trainer::" + std::string(to_string(stage_)) + " needs " +
+                                std::string(hook) + "(): override it in the Module or pass a " +
+                                "DataModule that returns at least one loader");
+  return loaders;
+}
+
+Batch Trainer::transfer(Batch batch, std::int64_t dataloader_idx) {
+  BeforeBatchTransfer before;
+  before.batch = std::move(batch);
+  before.dataloader_idx = dataloader_idx;
+  emit(before);
+  TransferBatchToDevice move;
+  move.batch = std::move(before.batch);
+  move.device = options_.device();
+  move.dataloader_idx = dataloader_idx;
+  emit(move);
+  AfterBatchTransfer after;
+  after.batch = std::move(move.batch);
+  after.dataloader_idx = dataloader_idx;
+  emit(after);
+  return std::move(after.batch);
+}
+
+}  // namespace hookline

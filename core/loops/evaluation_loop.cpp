@@ -1,0 +1,144 @@
+// hookline: the evaluation loop shared by validation, the sanity check, test and predict.
+#include "hookline/core/trainer.hpp"
+
+#include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/autocast.hpp"
+
+#include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
+
+#include <numeric>
+#include <optional>
+
+namespace hookline {
+
+namespace {
+// Emits the hooks of one evaluation kind, so one loop serves validation, test and predict.
+// ModelTrain is void for predict: Lightning 2.2 has no on_predict_model_train hook.
+template <class Start, class EpochStart, class BatchStart, class Step, class BatchEnd,
+          class EpochEnd, class End, class ModelEval, class ModelTrain>
+struct EvalHooks {
+  using start = Start;
+  using epoch_start = EpochStart;
+  using batch_start = BatchStart;
+  using step = Step;
+  using batch_end = BatchEnd;
+  using epoch_end = EpochEnd;
+  using end = End;
+  using model_eval = ModelEval;
+  using model_train = ModelTrain;
+};
+using ValidationHooks = EvalHooks<ValidationStart, ValidationEpochStart, ValidationBatchStart,
+                                  ValidationStep, ValidationBatchEnd, ValidationEpochEnd,
+                                  ValidationEnd, ValidationModelEval, ValidationModelTrain>;
+using TestHooks = EvalHooks<TestStart, TestEpochStart, TestBatchStart, TestStep, TestBatchEnd,
+                            TestEpochEnd, TestEnd, TestModelEval, TestModelTrain>;
+using PredictHooks =
+    EvalHooks<PredictStart, PredictEpochStart, PredictBatchStart, PredictStep, PredictBatchEnd,
+              PredictEpochEnd, PredictEnd, PredictModelEval, void>;
+}  // namespace
+
+void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
+  const DataLoaders loaders = request_loaders(kind);
+  std::vector<std::int64_t> limits;
+  if (sanity) {
+    for (std::size_t i = 0; i < loaders.size(); ++i) {
+      const std::int64_t available = num_val_batches_[i];
+      const std::int64_t steps = options_.num_sanity_val_steps();
+      limits.push_back(steps < 0 ? available : std::min(steps, available));
+    }
+    num_sanity_batches_ = limits;
+  } else if (kind == EvalKind::validation) {
+    limits = num_val_batches_;
+  } else {
+    limits = limit_batches(loaders, kind == EvalKind::test ? options_.limit_test_batches()
+                                                           : options_.limit_predict_batches());
+  }
+  if (std::accumulate(limits.begin(), limits.end(), std::int64_t{0}) == 0) return;
+
+  const bool was_training = training_;
+  const bool module_was_training = module_->is_training();
+  training_ = false;
+  validating_ = kind == EvalKind::validation && !sanity;
+
+  auto run = [&](auto hooks) {
+    using H = decltype(hooks);
+    typename H::model_eval model_eval;
+    emit(model_eval);
+    std::optional<c10::InferenceMode> inference;
+    std::optional<at::NoGradGuard> no_grad;
+    if (stage_ != Stage::fit && options_.inference_mode())
+      inference.emplace();
+    else
+      no_grad.emplace();
+
+    typename H::start start;
+    emit(start);
+    typename H::epoch_start epoch_start;
+    emit(epoch_start);
+    const bool several = loaders.size() > 1;
+    for (std::size_t dl = 0; dl < loaders.size(); ++dl) {
+      std::int64_t batch_idx = 0;
+      if (limits[dl] == 0) continue;
+      for (const Batch& raw : *loaders[dl]) {
+        const auto dataloader_idx = static_cast<std::int64_t>(dl);
+        Batch batch = transfer(raw, dataloader_idx);
+        current_batch_size_ = batch.batch_size();
+        typename H::batch_start batch_start;
+        batch_start.batch = std::move(batch);
+        batch_start.batch_idx = batch_idx;
+        batch_start.dataloader_idx = dataloader_idx;
+        batch_start.several_loaders = several;
+        const Outcome verdict = emit(batch_start);
+        batch = std::move(batch_start.batch);
+        if (verdict.action == Action::SkipBatch) {
+          if (++batch_idx >= limits[dl]) break;
+          continue;
+        }
+        typename H::step step;
+        step.batch = batch;
+        step.batch_idx = batch_idx;
+        step.dataloader_idx = dataloader_idx;
+        step.several_loaders = several;
+        {
+          detail::AutocastScope autocast(options_.precision() == Precision::bf16_mixed);
+          emit(step);
+        }
+        if (kind == EvalKind::predict) predictions_.push_back(step.output);
+        typename H::batch_end batch_end;
+        batch_end.outputs = std::move(step.output);
+        batch_end.batch = std::move(batch);
+        batch_end.batch_idx = batch_idx;
+        batch_end.dataloader_idx = dataloader_idx;
+        batch_end.several_loaders = several;
+        emit(batch_end);
+        if (++batch_idx >= limits[dl]) break;  // do not gather a batch past the limit
+      }
+    }
+    typename H::epoch_end epoch_end;
+    emit(epoch_end);
+    if (kind != EvalKind::predict)
+      metrics_.end_epoch(kind == EvalKind::test ? Phase::test : Phase::validation);
+    typename H::end end;
+    emit(end);
+    no_grad.reset();
+    inference.reset();
+    // Back to the mode the module had before evaluation; an overriding *_model_train hook may
+    // then change it.
+    module_->train(module_was_training);
+    if constexpr (!std::is_void_v<typename H::model_train>) {
+      typename H::model_train model_train;
+      emit(model_train);
+    }
+  };
+
+  if (kind == EvalKind::validation)
+    run(ValidationHooks{});
+  else if (kind == EvalKind::test)
+    run(TestHooks{});
+  else
+    run(PredictHooks{});
+  training_ = was_training;
+  validating_ = false;
+}
+}  // namespace hookline

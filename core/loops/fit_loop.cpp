@@ -1,0 +1,106 @@
+// hookline: the fit loop: when fitting is done, the sanity check, epochs of training.
+#include "hookline/core/trainer.hpp"
+
+#include "hookline/core/data/dataloader.hpp"
+
+#include <ATen/Context.h>
+#include <ATen/core/Generator.h>
+
+#include <chrono>
+
+namespace hookline {
+
+bool Trainer::can_stop_early() const {
+  const std::int64_t min_epochs = options_.min_epochs().value_or(options_.min_steps() > 0 ? 1 : 0);
+  return current_epoch_ >= min_epochs &&
+         (options_.min_steps() < 0 || global_step_ >= options_.min_steps());
+}
+
+bool Trainer::time_is_up() const {
+  return options_.max_time() &&
+         std::chrono::steady_clock::now() - fit_started_ >= *options_.max_time();
+}
+
+bool Trainer::fit_done() const {
+  if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps()) return true;
+  const std::int64_t max_epochs = options_.fast_dev_run() > 0 ? 1 : options_.effective_max_epochs();
+  if (max_epochs >= 0 && current_epoch_ >= max_epochs) return true;
+  return should_stop_ && can_stop_early();
+}
+
+bool Trainer::should_check_val_epoch() const {
+  return (current_epoch_ + 1) % options_.check_val_every_n_epoch() == 0;
+}
+
+void Trainer::run_sanity_check() {
+  const bool val_limited_away = !options_.limit_val_batches().positive();
+  if (options_.num_sanity_val_steps() == 0 || options_.fast_dev_run() > 0 || val_limited_away)
+    return;
+  sanity_checking_ = true;
+  // The sanity check must not change the random stream training will see.
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  const at::Tensor rng_state = generator.get_state();
+  SanityCheckStart start;
+  emit(start);
+  evaluation_loop(EvalKind::validation, true);
+  SanityCheckEnd end;
+  emit(end);
+  generator.set_state(rng_state);
+  sanity_checking_ = false;
+  metrics_.reset(Phase::validation);
+}
+
+void Trainer::fit_loop() {
+  ensure_train_loader();
+  if (fit_done() || num_training_batches_ == 0) return;
+  if (!val_loaders_requested_ && should_check_val_epoch() &&
+      options_.limit_val_batches().positive())
+    ensure_val_loaders();
+  fit_started_ = std::chrono::steady_clock::now();
+  training_ = true;
+  TrainStart start;
+  emit(start);
+  while (!fit_done()) train_epoch();
+  TrainEnd end;
+  emit(end);
+  training_ = false;
+}
+
+void Trainer::train_epoch() {
+  const std::int64_t reload = options_.reload_dataloaders_every_n_epochs();
+  if (reload > 0 && current_epoch_ > 0 && current_epoch_ % reload == 0) {
+    train_loaders_.clear();
+    val_loaders_.clear();
+    val_loaders_requested_ = false;
+    ensure_train_loader();
+  }
+  data::DataLoader& loader = *train_loaders_[0];
+  loader.set_epoch(current_epoch_);
+  TrainEpochStart start;
+  emit(start);
+
+  bool reached_last_batch = false;
+  std::int64_t batch_idx = 0;
+  // A stop requested before the first batch (e.g. in on_train_epoch_start) runs no batch.
+  if (num_training_batches_ > 0 && !(should_stop_ && can_stop_early())) {
+    for (const Batch& raw : loader) {
+      if (batch_idx >= num_training_batches_) break;
+      const bool is_last = batch_idx == num_training_batches_ - 1;
+      Batch batch = raw;
+      if (!run_training_batch(batch, batch_idx, is_last)) break;
+      reached_last_batch = is_last;
+      ++batch_idx;
+      if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps()) break;
+      if (should_stop_ && can_stop_early()) break;
+      if (is_last) break;
+    }
+  }
+
+  metrics_.end_epoch(Phase::train);
+  TrainEpochEnd end;
+  emit(end);
+  if (reached_last_batch) update_lr_schedulers(Interval::epoch, batch_idx, true);
+  ++current_epoch_;
+  bus_.flush();
+}
+}  // namespace hookline

@@ -1,0 +1,205 @@
+// hookline: one training batch: its hooks, automatic and manual optimization, LR schedulers.
+#include "hookline/core/trainer.hpp"
+
+#include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/autocast.hpp"
+
+#include <torch/optim/optimizer.h>
+
+#include <numeric>
+#include <stdexcept>
+
+namespace hookline {
+
+namespace {
+
+// The output a batch-end hook sees: the step's outputs with "loss" replaced by `loss`, detached.
+StepOutput detached_outputs(const StepOutput& step_output, const at::Tensor& loss) {
+  StepOutput out;
+  for (const auto& [key, value] : step_output) {
+    if (key == "loss")
+      out.set(key, loss.defined() ? loss.detach() : value);
+    else
+      out.set(key, value.defined() ? value.detach() : value);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Runs one training batch; returns false when the rest of the epoch is skipped.
+bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_last) {
+  batch = transfer(std::move(batch), 0);
+  current_batch_size_ = batch.batch_size();
+
+  TrainBatchStart start;
+  start.batch = std::move(batch);
+  start.batch_idx = batch_idx;
+  const Outcome verdict = emit(start);
+  batch = std::move(start.batch);
+  if (verdict.action == Action::SkipRestOfEpoch) return false;
+
+  const std::int64_t steps_before = global_step_;
+  if (verdict.action != Action::SkipBatch) {
+    StepOutput outputs;
+    if (module_->automatic_optimization())
+      automatic_step(batch, batch_idx, is_last, outputs);
+    else
+      manual_step(batch, batch_idx, outputs);
+
+    TrainBatchEnd end;
+    end.outputs = std::move(outputs);
+    end.batch = std::move(batch);
+    end.batch_idx = batch_idx;
+    emit(end);
+
+    const std::int64_t every = options_.log_every_n_steps();
+    if (every > 0 && ((batches_that_stepped_ + 1) % every == 0 || should_stop_))
+      metrics_.flush_steps();
+  }
+  const bool stepped = global_step_ != steps_before;
+  if (time_is_up()) set_should_stop(true, "max_time reached");
+
+  const bool stop_requested = should_stop_ && can_stop_early();
+  // Validation is on unless limited away or known to have no batches (loaders not requested yet
+  // count as present: they are requested inside the first validation run, as in Lightning).
+  const bool val_enabled =
+      options_.limit_val_batches().positive() &&
+      (!val_loaders_requested_ ||
+       std::accumulate(num_val_batches_.begin(), num_val_batches_.end(), std::int64_t{0}) > 0);
+  if (val_enabled && should_check_val_epoch() &&
+      ((batch_idx + 1) % val_check_batch_ == 0 || stop_requested)) {
+    if (stepped) {
+      ValidationModelZeroGrad zero;
+      emit(zero);
+    }
+    evaluation_loop(EvalKind::validation, false);
+  }
+  update_lr_schedulers(Interval::step, batch_idx, true);
+  if (stepped) ++batches_that_stepped_;
+  return true;
+}
+
+void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
+                             StepOutput& outputs) {
+  const std::int64_t n = options_.accumulate_grad_batches();
+  const bool should_step = (batch_idx + 1) % n == 0 || is_last;
+  torch::optim::Optimizer& optimizer = *optimizer_config_.optimizers[0];
+  StepOutput step_output;
+  at::Tensor loss;
+  bool closure_ran = false;
+
+  auto closure = [&] {
+    closure_ran = true;
+    {
+      detail::AutocastScope autocast(options_.precision() == Precision::bf16_mixed);
+      TrainingStep step;
+      step.batch = batch;
+      step.batch_idx = batch_idx;
+      emit(step);
+      step_output = std::move(step.output);
+    }
+    if (step_output.contains("loss")) {
+      loss = step_output["loss"];
+      if (!loss.defined() || loss.numel() != 1)
+        throw std::invalid_argument(
+            "training_step returned a 'loss' that is not a scalar tensor; return the loss to "
+            "minimise as a one-element tensor");
+      if (n > 1) loss = loss / static_cast<double>(n);
+    }
+    if (batch_idx % n == 0) {
+      BeforeZeroGrad before_zero;
+      before_zero.optimizer = &optimizer;
+      emit(before_zero);
+      OptimizerZeroGrad zero;
+      zero.epoch = current_epoch_;
+      zero.batch_idx = batch_idx;
+      zero.optimizer = &optimizer;
+      emit(zero);
+    }
+    if (loss.defined()) {
+      BeforeBackward before;
+      before.loss = loss;
+      emit(before);
+      Backward backward;
+      backward.loss = loss;
+      emit(backward);
+      AfterBackward after;
+      emit(after);
+    }
+    if (should_step) {
+      BeforeOptimizerStep before_step;
+      before_step.optimizer = &optimizer;
+      emit(before_step);
+      ConfigureGradientClipping clip;
+      clip.optimizer = &optimizer;
+      clip.gradient_clip_val = options_.gradient_clip_val();
+      clip.gradient_clip_algorithm = options_.gradient_clip_algorithm();
+      emit(clip);
+    }
+  };
+
+  if (should_step) {
+    OptimizerStep step;
+    step.epoch = current_epoch_;
+    step.batch_idx = batch_idx;
+    step.optimizer = &optimizer;
+    step.closure = closure;
+    emit(step);
+    if (!closure_ran)
+      throw std::logic_error(module_->module_name() +
+                             ".optimizer_step() did not run the closure it was given; call "
+                             "optimizer.step(closure) or closure() before stepping");
+    after_optimizer_step();
+    update_lr_schedulers(Interval::step, batch_idx, false);
+    if (is_last) update_lr_schedulers(Interval::epoch, batch_idx, false);
+  } else {
+    closure();
+  }
+  outputs = detached_outputs(step_output, loss);
+}
+
+void Trainer::manual_step(Batch& batch, std::int64_t batch_idx, StepOutput& outputs) {
+  detail::AutocastScope autocast(options_.precision() == Precision::bf16_mixed);
+  TrainingStep step;
+  step.batch = batch;
+  step.batch_idx = batch_idx;
+  emit(step);
+  at::Tensor loss = step.output.contains("loss") ? step.output["loss"] : at::Tensor();
+  outputs = detached_outputs(step.output, loss);
+}
+
+void Trainer::after_optimizer_step() {
+  ++global_step_;
+}
+
+void Trainer::update_lr_schedulers(Interval interval, std::int64_t batch_idx, bool plateau_pass) {
+  if (!module_->automatic_optimization()) return;
+  auto& schedulers = optimizer_config_.schedulers;
+  for (std::size_t i = 0; i < schedulers.size(); ++i) {
+    SchedulerConfig& config = schedulers[i];
+    const bool plateau = !config.monitor_.empty();
+    if (config.interval_ != interval || plateau != plateau_pass) continue;
+    const std::int64_t count = interval == Interval::step ? batch_idx + 1 : current_epoch_ + 1;
+    if (count % config.frequency_ != 0) continue;
+    LrSchedulerStep step;
+    step.scheduler = &config;
+    step.scheduler_idx = i;
+    if (plateau) {
+      const auto& metrics = metrics_.callback_metrics();
+      auto it = metrics.find(config.monitor_);
+      if (it == metrics.end()) {
+        std::string available;
+        for (const auto& [key, value] : metrics) available += (available.empty() ? "" : ", ") + key;
+        throw std::invalid_argument(
+            "scheduler '" + config.name_ + "' monitors '" + config.monitor_ +
+            "', which was not logged (logged: " + (available.empty() ? "nothing" : available) +
+            "); log it with Module::log or change monitor()");
+      }
+      step.metric = it->second;
+    }
+    emit(step);
+  }
+}
+
+}  // namespace hookline
