@@ -5,6 +5,21 @@
 
 namespace hookline {
 
+c10::impl::GenericDict Callback::checkpoint_section(Checkpoint& checkpoint) {
+  if (!checkpoint.contains("callbacks"))
+    checkpoint.set("callbacks",
+                   c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()));
+  return checkpoint.at("callbacks").toGenericDict();
+}
+
+std::optional<Checkpoint> Callback::stored_state(const Checkpoint& checkpoint) const {
+  if (!checkpoint.contains("callbacks")) return std::nullopt;
+  const auto section = checkpoint.at("callbacks").toGenericDict();
+  auto it = section.find(state_key());
+  if (it == section.end()) return std::nullopt;
+  return Checkpoint::from_ivalue(it->value(), "the state of callback '" + state_key() + "'");
+}
+
 void Callback::subscribe(Sink& sink) {
   const auto opts = [&] { return SubscribeOptions().named(name_).priority(priority_); };
   // Every hook gets (trainer, module) first; a hook's veto(...) becomes its verdict.
@@ -105,15 +120,26 @@ void Callback::subscribe(Sink& sink) {
                              on_exception(t, m, e.exception);
                            }),
                            opts());
-  sink.on<StateDict>([this](const StateDict& e) { state_dict(*e.checkpoint); }, opts());
-  sink.on<LoadStateDict>([this](const LoadStateDict& e) { load_state_dict(*e.checkpoint); },
-                         opts());
+  // A callback's own state lives in checkpoint["callbacks"][state_key()] (only when non-empty).
+  sink.on<StateDict>(
+      [this](const StateDict& e) {
+        Checkpoint mine;
+        state_dict(mine);
+        if (!mine.empty())
+          checkpoint_section(*e.checkpoint).insert_or_assign(state_key(), mine.to_ivalue());
+      },
+      opts());
+  sink.on<LoadStateDict>(
+      [this](const LoadStateDict& e) {
+        if (auto mine = stored_state(*e.checkpoint)) load_state_dict(*mine);
+      },
+      opts());
   sink.on<SaveCheckpoint>(hook([this](Trainer& t, Module& m, const SaveCheckpoint& e) {
                             on_save_checkpoint(t, m, *e.checkpoint);
                           }),
                           opts());
   sink.on<LoadCheckpoint>(hook([this](Trainer& t, Module& m, const LoadCheckpoint& e) {
-                            on_load_checkpoint(t, m, *e.checkpoint);
+                            if (e.fitting) on_load_checkpoint(t, m, *e.checkpoint);
                           }),
                           opts());
   subscribe_extra(sink);

@@ -11,6 +11,7 @@
 // To listen to user-defined events too, override subscribe_extra and use the sink.
 #pragma once
 
+#include "hookline/core/checkpoint.hpp"
 #include "hookline/events/bands.hpp"
 #include "hookline/events/bus.hpp"
 #include "hookline/events/hooks.hpp"
@@ -81,6 +82,11 @@ class Callback {
   /// Subscribe to more events (user-defined ones too). Subscriptions made through `sink` are
   /// removed with the callback.
   virtual void subscribe_extra(Sink&) {}
+
+  /// The "callbacks" section of a trainer checkpoint (created when missing): state_key -> state.
+  static c10::impl::GenericDict checkpoint_section(Checkpoint& checkpoint);
+  /// This callback's state in a trainer checkpoint, if it has one there.
+  std::optional<Checkpoint> stored_state(const Checkpoint& checkpoint) const;
 
  protected:
   /// From inside a hook: the verdict this hook returns (the loop acts on it if the event accepts

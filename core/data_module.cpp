@@ -1,5 +1,6 @@
 #include "hookline/core/data_module.hpp"
 
+#include "hookline/core/checkpoint.hpp"
 #include "hookline/events/bus.hpp"
 
 namespace hookline {
@@ -33,9 +34,22 @@ void DataModule::subscribe(Sink& sink) {
           e.batch = on_after_batch_transfer(std::move(e.batch), e.dataloader_idx);
         },
         opts());
-  sink.on<StateDict>([this](const StateDict& e) { state_dict(*e.checkpoint); }, opts());
-  sink.on<LoadStateDict>([this](const LoadStateDict& e) { load_state_dict(*e.checkpoint); },
-                         opts());
+  // The data module's state lives in checkpoint[name()] (only when non-empty). Lightning restores
+  // it right after the module's on_load_checkpoint, which is where LoadCheckpoint's order puts it.
+  sink.on<StateDict>(
+      [this](const StateDict& e) {
+        Checkpoint mine;
+        state_dict(mine);
+        if (!mine.empty()) e.checkpoint->set(name_, mine.to_ivalue());
+      },
+      opts());
+  sink.on<LoadCheckpoint>(
+      [this](const LoadCheckpoint& e) {
+        if (e.checkpoint->contains(name_))
+          load_state_dict(Checkpoint::from_ivalue(e.checkpoint->at(name_),
+                                                  "the state of data module '" + name_ + "'"));
+      },
+      opts());
 }
 
 }  // namespace hookline

@@ -43,7 +43,8 @@ class DataModule {
   }
   virtual Batch on_after_batch_transfer(Batch batch, std::int64_t) { return batch; }
 
-  /// State saved in checkpoints under the key "datamodule".
+  /// State saved in checkpoints under the key name() (Lightning: the class name); restored on
+  /// resume right after the module's on_load_checkpoint.
   virtual void state_dict(Checkpoint&) const {}
   virtual void load_state_dict(const Checkpoint&) {}
 

@@ -20,6 +20,7 @@
 //   };
 #pragma once
 
+#include "hookline/core/checkpoint.hpp"
 #include "hookline/core/metrics.hpp"
 #include "hookline/core/optimization.hpp"
 #include "hookline/events/hooks.hpp"
@@ -156,6 +157,10 @@ class Module : public torch::nn::Module {
   // ---- checkpoints --------------------------------------------------------------------------
   virtual void on_save_checkpoint(Checkpoint&) {}
   virtual void on_load_checkpoint(const Checkpoint&) {}
+  /// Hyperparameters (Lightning's save_hyperparameters): saved in every checkpoint under
+  /// "hyper_parameters" and read back from a file with read_checkpoint_file.
+  Checkpoint& hparams() { return hparams_; }
+  const Checkpoint& hparams() const { return hparams_; }
 
   // ---- helpers for module code --------------------------------------------------------------
   /// Clips the gradients of this module's parameters (norm: total 2-norm; value: element-wise).
@@ -188,6 +193,7 @@ class Module : public torch::nn::Module {
                  bool transfer_elsewhere, bool after_transfer_elsewhere);
 
   std::string module_name_;
+  Checkpoint hparams_;
   Trainer* trainer_ = nullptr;
   bool automatic_optimization_ = true;
 };

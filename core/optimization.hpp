@@ -6,15 +6,23 @@
 //
 // A scheduler is any callable that steps a learning rate (metric given only to schedulers with
 // a `monitor`, like ReduceLROnPlateau), with Lightning's interval, frequency and monitor.
+//
+// Its state goes into checkpoints so a resumed schedule continues exactly: LibTorch schedulers
+// (torch::optim::LRScheduler subclasses such as StepLR) get it automatically through from(); a
+// custom scheduler provides it with state(save, load). The learning rates themselves live in the
+// optimizer's state.
 #pragma once
 
+#include <ATen/core/ivalue.h>
 #include <torch/optim/optimizer.h>
+#include <torch/optim/schedulers/lr_scheduler.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace hookline {
@@ -29,6 +37,9 @@ struct SchedulerConfig {
   std::int64_t frequency_ = 1;
   std::string monitor_;  ///< empty: no metric (not a plateau scheduler)
   std::string name_;
+  /// The scheduler's state for checkpoints, and how to restore it (both empty: stateless).
+  std::function<c10::IValue()> state_dict;
+  std::function<void(const c10::IValue&)> load_state_dict;
 
   SchedulerConfig& interval(Interval i) {
     interval_ = i;
@@ -47,6 +58,13 @@ struct SchedulerConfig {
     name_ = std::move(n);
     return *this;
   }
+  /// How to save and restore the scheduler's state (any IValue) in checkpoints.
+  SchedulerConfig& state(std::function<c10::IValue()> save,
+                         std::function<void(const c10::IValue&)> load) {
+    state_dict = std::move(save);
+    load_state_dict = std::move(load);
+    return *this;
+  }
 
   /// A scheduler given as a function of the monitored metric.
   static SchedulerConfig custom(std::function<void(std::optional<double> metric)> step_fn) {
@@ -54,12 +72,29 @@ struct SchedulerConfig {
     c.step = std::move(step_fn);
     return c;
   }
-  /// Wraps any scheduler with a `step()` method (e.g. torch::optim::StepLR).
+  /// Wraps any scheduler with a `step()` method (e.g. torch::optim::StepLR). LibTorch schedulers
+  /// get their state (the step count) saved in checkpoints; give others one with state().
   template <class S>
   static SchedulerConfig from(std::shared_ptr<S> scheduler) {
     SchedulerConfig c;
     c.step = [scheduler](std::optional<double>) { scheduler->step(); };
+    if constexpr (std::is_base_of_v<torch::optim::LRScheduler, S>) {
+      c.state_dict = [scheduler] {
+        return c10::IValue(static_cast<std::int64_t>(lr_scheduler_step_count(*scheduler)));
+      };
+      c.load_state_dict = [scheduler](const c10::IValue& v) {
+        lr_scheduler_step_count(*scheduler) = static_cast<unsigned>(v.toInt());
+      };
+    }
     return c;
+  }
+
+  /// The step count of a LibTorch scheduler (protected there; it is all of its state).
+  static unsigned& lr_scheduler_step_count(torch::optim::LRScheduler& scheduler) {
+    struct Access : torch::optim::LRScheduler {
+      static unsigned torch::optim::LRScheduler::*member() { return &Access::step_count_; }
+    };
+    return scheduler.*Access::member();
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/restore.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -43,6 +44,12 @@ Trainer::~Trainer() {
     bus_.flush();
   } catch (const std::exception& e) {
     spdlog::error("hookline: an async subscriber failed and nobody flushed for it: {}", e.what());
+  }
+  try {
+    wait_for_checkpoint();
+  } catch (const std::exception& e) {
+    spdlog::error("hookline: the checkpoint write to '{}' failed and nobody waited for it: {}",
+                  pending_write_path_, e.what());
   }
   bus_.disconnect_all();
 }
@@ -87,7 +94,8 @@ Module& Trainer::module() const {
 
 // ---- runs -----------------------------------------------------------------------------------
 
-void Trainer::fit(Module& module, DataModule* data) {
+void Trainer::fit(Module& module, DataModule* data, const std::string& ckpt_path) {
+  pending_ckpt_path_ = ckpt_path;
   run(Stage::fit, module, data);
 }
 
@@ -136,6 +144,7 @@ void Trainer::detach() {
   train_loaders_.clear();
   val_loaders_.clear();
   val_loaders_requested_ = false;
+  restore_.reset();
 }
 
 void Trainer::run(Stage stage, Module& module, DataModule* data) {
@@ -165,20 +174,34 @@ void Trainer::run(Stage stage, Module& module, DataModule* data) {
     global_step_ = 0;
     batches_that_stepped_ = 0;
   }
+  const std::string requested_ckpt = std::exchange(pending_ckpt_path_, {});
   attach(module, data);
+  std::optional<SignalWatch> signals;
+  if (options_.handle_signals()) signals.emplace();
+  signals_ = signals ? &*signals : nullptr;
   try {
     if (options_.seed()) torch::manual_seed(*options_.seed());
     if (options_.deterministic()) at::globalContext().setDeterministicAlgorithms(true, false);
+    ckpt_path_ = requested_ckpt.empty() ? std::string() : resolve_ckpt_path(requested_ckpt);
     run_stage(stage);
     bus_.flush();
+    wait_for_checkpoint();
     status_ = Status::finished;
   } catch (...) {
     status_ = Status::interrupted;
+    rollback_restore();
     handle_exception(std::current_exception());
+    signals_ = nullptr;
     detach();
     throw;
   }
+  signals_ = nullptr;
   detach();
+}
+
+void Trainer::check_signal() {
+  if (signals_ && signals_->received() != 0) [[unlikely]]
+    throw RunInterrupted(signals_->received());
 }
 
 void Trainer::handle_exception(std::exception_ptr error) {
@@ -195,6 +218,11 @@ void Trainer::handle_exception(std::exception_ptr error) {
     bus_.flush();
   } catch (const std::exception& e) {
     spdlog::error("hookline: an async subscriber failed during '{}': {}", event.what, e.what());
+  }
+  try {
+    wait_for_checkpoint();
+  } catch (const std::exception& e) {
+    spdlog::error("hookline: a checkpoint write failed during '{}': {}", event.what, e.what());
   }
 }
 
@@ -215,6 +243,7 @@ void Trainer::run_stage(Stage stage) {
   emit(configure_sharded_model);
   ConfigureModel configure_model;
   emit(configure_model);
+  if (!ckpt_path_.empty()) restore_modules_and_callbacks(ckpt_path_);
   module_->to(options_.device());
 
   if (stage == Stage::fit) {
@@ -246,12 +275,14 @@ void Trainer::run_stage(Stage stage) {
                                     std::to_string(scheduler.frequency_) + ") must be >= 1");
     FitStart fit_start;
     emit(fit_start);
+    restore_training_state();
     module_->zero_grad();
     run_sanity_check();
     fit_loop();
     FitEnd fit_end;
     emit(fit_end);
   } else {
+    finish_restore();
     module_->zero_grad();
     evaluation_loop(stage == Stage::validate ? EvalKind::validation
                     : stage == Stage::test   ? EvalKind::test

@@ -16,15 +16,18 @@
 #pragma once
 
 #include "hookline/callbacks/callback.hpp"
+#include "hookline/callbacks/checkpoint_callback.hpp"
 #include "hookline/core/data_module.hpp"
 #include "hookline/core/metrics.hpp"
 #include "hookline/core/module.hpp"
+#include "hookline/core/signals.hpp"
 #include "hookline/core/trainer_options.hpp"
 #include "hookline/events/bus.hpp"
 #include "hookline/events/hooks.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,8 +47,15 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   // ---- runs ---------------------------------------------------------------------------------
-  void fit(Module& module, DataModule* data = nullptr);
-  void fit(Module& module, DataModule& data) { fit(module, &data); }
+  /// Trains `module`. With `ckpt_path` (a file, "last" or "best") the run first restores
+  /// everything from that checkpoint and continues exactly where it was saved, also in the
+  /// middle of an epoch (the sanity check runs again, as in Lightning). A bad checkpoint throws
+  /// CheckpointError before anything is changed. A SIGTERM/SIGINT ends the run with
+  /// RunInterrupted after on_exception (see handle_signals).
+  void fit(Module& module, DataModule* data = nullptr, const std::string& ckpt_path = {});
+  void fit(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
+    fit(module, &data, ckpt_path);
+  }
   /// Returns callback_metrics after the run (Lightning returns one dict per loader).
   MetricMap validate(Module& module, DataModule* data = nullptr);
   MetricMap validate(Module& module, DataModule& data) { return validate(module, &data); }
@@ -63,6 +73,22 @@ class Trainer {
   /// Removes a callback and all its subscriptions; returns false if it was not added.
   bool remove_callback(const Callback& callback);
   const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+
+  // ---- checkpoints --------------------------------------------------------------------------
+  /// Saves the run's state to `path` atomically (temporary file, fsync, rename), firing
+  /// state_dict / on_save_checkpoint as Lightning does. `weights_only` keeps the module's
+  /// parameters and buffers, progress and hyperparameters, without optimizer, scheduler and
+  /// callback state. With async_checkpointing the state is copied now and the file written in the
+  /// background; the previous write is waited for first. Call from a hook or between runs.
+  void save_checkpoint(const std::string& path, bool weights_only = false);
+  /// Waits for the background checkpoint write in progress, if any; rethrows its failure.
+  void wait_for_checkpoint();
+  /// The checkpoint callbacks of the trainer and the current run, in order.
+  std::vector<CheckpointCallback*> checkpoint_callbacks() const;
+  /// The first checkpoint callback, or null.
+  CheckpointCallback* checkpoint_callback() const;
+  /// The file the current (or last) fit resumed from ("" if none).
+  const std::string& ckpt_path() const { return ckpt_path_; }
 
   // ---- state --------------------------------------------------------------------------------
   const TrainerOptions& options() const { return options_; }
@@ -160,6 +186,31 @@ class Trainer {
   std::vector<std::int64_t> limit_batches(const DataLoaders& loaders,
                                           const BatchAmount& limit) const;
 
+  // checkpoints (checkpoint_connector.cpp)
+  /// Where the current training epoch is, at the granularity a checkpoint may be taken at.
+  struct EpochProgress {
+    std::int64_t batches_done = 0;    ///< batches past on_train_batch_end (or skipped)
+    bool tail_pending = false;        ///< the last of them has not finished its tail yet
+    bool last_ran_step = false;       ///< it ran training_step (not skipped)
+    bool last_stepped = false;        ///< it made an optimizer step
+    bool validated = false;           ///< its validation check already ran
+    bool reached_last_batch = false;  ///< the epoch's last batch was reached
+    bool epoch_end_done = false;      ///< on_train_epoch_end ran
+  };
+  struct Restore;
+  Checkpoint dump_checkpoint(bool weights_only);
+  std::string resolve_ckpt_path(const std::string& ckpt_path) const;
+  void restore_modules_and_callbacks(const std::string& path);
+  void restore_training_state();
+  void resume_loader();
+  bool resume_epoch();
+  void finish_restore();
+  void rollback_restore() noexcept;
+  void finish_training_batch(std::int64_t batch_idx);
+  bool end_of_batch(std::int64_t batch_idx);
+  void end_epoch();
+  void check_signal();
+
   // logging from Module::log
   void log_metric(const std::string& name, double value, const LogOptions& options);
   void after_optimizer_step();
@@ -195,6 +246,13 @@ class Trainer {
   bool val_loaders_requested_ = false;
   std::vector<StepOutput> predictions_;
   std::chrono::steady_clock::time_point fit_started_;
+  EpochProgress progress_;
+  SignalWatch* signals_ = nullptr;    // the current run's, when handle_signals
+  std::unique_ptr<Restore> restore_;  // a checkpoint being restored, until the loop reaches it
+  std::string ckpt_path_;
+  std::string pending_ckpt_path_;  // the resolved ckpt_path of the run being started
+  std::future<void> pending_write_;
+  std::string pending_write_path_;
 };
 
 }  // namespace hookline

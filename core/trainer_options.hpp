@@ -97,6 +97,13 @@ class TrainerOptions {
   HOOKLINE_OPTION(std::optional<int>, num_threads, std::nullopt)
   /// Device the module and batches live on.
   HOOKLINE_OPTION(c10::Device, device, c10::Device(c10::kCPU))
+  /// Add a default ModelCheckpoint when no checkpoint callback is given (Lightning's default).
+  HOOKLINE_OPTION(bool, enable_checkpointing, true)
+  /// Write checkpoint files on a background thread (Lightning's AsyncCheckpointIO): the state is
+  /// copied synchronously, the file written while training goes on.
+  HOOKLINE_OPTION(bool, async_checkpointing, false)
+  /// Turn SIGTERM/SIGINT during a run into a resumable stop (see RunInterrupted).
+  HOOKLINE_OPTION(bool, handle_signals, true)
 
  public:
   /// Throws std::invalid_argument naming the first bad option and how to fix it.

@@ -28,6 +28,7 @@ enum class OrderRule {
   standard,                  ///< tuner, callback, monitoring, checkpoint, data_module, module
   data_module_first,         ///< data_module, tuner, callback, monitoring, checkpoint, module
   module_before_monitoring,  ///< tuner, callback, data_module, module, monitoring, checkpoint
+  module_first,              ///< module, data_module, tuner, callback, monitoring, checkpoint
 };
 
 }  // namespace hookline

@@ -7,11 +7,12 @@ namespace hookline {
 
 namespace {
 // Band index (priority / width) in the order each rule calls them.
-constexpr std::array<std::array<int, 6>, 3> kBandOrder{{
+constexpr std::array<std::array<int, 6>, 4> kBandOrder{{
     // tuner, callback, monitoring, checkpoint, data_module, module
     {0, 1, 2, 3, 4, 5},  // standard
     {1, 2, 3, 4, 0, 5},  // data_module_first
     {0, 1, 4, 5, 2, 3},  // module_before_monitoring
+    {2, 3, 4, 5, 1, 0},  // module_first
 }};
 }  // namespace
 

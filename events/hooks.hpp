@@ -437,14 +437,16 @@ struct LrSchedulerStep : HookEvent {
 
 // ---- checkpoints ----------------------------------------------------------------------------
 
-/// state_dict(): each stateful callback writes its state into the checkpoint under its state_key.
+/// state_dict(): each stateful callback writes its state into the checkpoint ("callbacks", under
+/// its state_key), then the data module (under its name).
 struct StateDict : HookEvent {
   static constexpr std::string_view name = "state_dict";
   static constexpr LogRule log = LogRule::forbidden;
   Checkpoint* checkpoint = nullptr;
 };
 
-/// load_state_dict(state): each stateful callback reads its state back.
+/// load_state_dict(state): each callback with state in the checkpoint reads it back (the data
+/// module reads its state during on_load_checkpoint, where Lightning restores it).
 struct LoadStateDict : HookEvent {
   static constexpr std::string_view name = "load_state_dict";
   static constexpr LogRule log = LogRule::forbidden;
@@ -458,11 +460,15 @@ struct SaveCheckpoint : HookEvent {
   Checkpoint* checkpoint = nullptr;
 };
 
-/// on_load_checkpoint(checkpoint): restore what on_save_checkpoint added.
+/// on_load_checkpoint(checkpoint): restore what on_save_checkpoint added. As in Lightning the
+/// module goes first, then the data module restores its state (load_state_dict), then the
+/// callbacks, which only take part when fitting.
 struct LoadCheckpoint : HookEvent {
   static constexpr std::string_view name = "on_load_checkpoint";
   static constexpr LogRule log = LogRule::forbidden;
+  static constexpr OrderRule order = OrderRule::module_first;
   const Checkpoint* checkpoint = nullptr;
+  bool fitting = true;
 };
 
 }  // namespace hookline

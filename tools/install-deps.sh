@@ -11,6 +11,7 @@ packages=(
   libboost-dev libboost-test-dev
   libspdlog-dev
   zlib1g-dev             # reads the gzip-compressed IDX files
+  libxxhash-dev          # checkpoint checksums (XXH3)
   libbenchmark-dev       # bench/
   dataset-fashion-mnist  # the main example's data, as a Debian package
 )

@@ -81,6 +81,7 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
       std::int64_t batch_idx = 0;
       if (limits[dl] == 0) continue;
       for (const Batch& raw : *loaders[dl]) {
+        check_signal();
         const auto dataloader_idx = static_cast<std::int64_t>(dl);
         Batch batch = transfer(raw, dataloader_idx);
         current_batch_size_ = batch.batch_size();
@@ -119,6 +120,8 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
     emit(epoch_end);
     if (kind != EvalKind::predict)
       metrics_.end_epoch(kind == EvalKind::test ? Phase::test : Phase::validation);
+    // A checkpoint saved from here on (on_validation_end) resumes after this validation.
+    if (kind == EvalKind::validation && !sanity && stage_ == Stage::fit) progress_.validated = true;
     typename H::end end;
     emit(end);
     no_grad.reset();

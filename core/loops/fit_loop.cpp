@@ -2,6 +2,7 @@
 #include "hookline/core/trainer.hpp"
 
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/restore.hpp"
 
 #include <ATen/Context.h>
 #include <ATen/core/Generator.h>
@@ -52,7 +53,12 @@ void Trainer::run_sanity_check() {
 
 void Trainer::fit_loop() {
   ensure_train_loader();
-  if (fit_done() || num_training_batches_ == 0) return;
+  resume_loader();
+  if (restore_) restore_->committed = true;  // from here on a failure is the run's, not the file's
+  if (fit_done() || num_training_batches_ == 0) {
+    finish_restore();
+    return;
+  }
   if (!val_loaders_requested_ && should_check_val_epoch() &&
       options_.limit_val_batches().positive())
     ensure_val_loaders();
@@ -60,6 +66,12 @@ void Trainer::fit_loop() {
   training_ = true;
   TrainStart start;
   emit(start);
+  // A checkpoint saved during on_train_epoch_end resumes after that epoch's hooks.
+  if (restore_ && restore_->progress.epoch_end_done) {
+    resume_epoch();
+    finish_restore();
+    end_epoch();
+  }
   while (!fit_done()) train_epoch();
   TrainEnd end;
   emit(end);
@@ -67,8 +79,9 @@ void Trainer::fit_loop() {
 }
 
 void Trainer::train_epoch() {
+  const bool resuming = restore_ != nullptr;
   const std::int64_t reload = options_.reload_dataloaders_every_n_epochs();
-  if (reload > 0 && current_epoch_ > 0 && current_epoch_ % reload == 0) {
+  if (!resuming && reload > 0 && current_epoch_ > 0 && current_epoch_ % reload == 0) {
     train_loaders_.clear();
     val_loaders_.clear();
     val_loaders_requested_ = false;
@@ -78,29 +91,51 @@ void Trainer::train_epoch() {
   loader.set_epoch(current_epoch_);
   TrainEpochStart start;
   emit(start);
+  // A checkpoint saved part-way through this epoch continues from its position.
+  if (!resume_epoch()) progress_ = EpochProgress{};
+  finish_restore();
 
-  bool reached_last_batch = false;
-  std::int64_t batch_idx = 0;
+  bool done = false;
+  if (progress_.tail_pending) {
+    const std::int64_t batch_idx = progress_.batches_done - 1;
+    finish_training_batch(batch_idx);
+    done = end_of_batch(batch_idx);
+  }
   // A stop requested before the first batch (e.g. in on_train_epoch_start) runs no batch.
-  if (num_training_batches_ > 0 && !(should_stop_ && can_stop_early())) {
+  if (!done && progress_.batches_done < num_training_batches_ &&
+      !(should_stop_ && can_stop_early())) {
     for (const Batch& raw : loader) {
+      check_signal();
+      const std::int64_t batch_idx = progress_.batches_done;
       if (batch_idx >= num_training_batches_) break;
       const bool is_last = batch_idx == num_training_batches_ - 1;
       Batch batch = raw;
       if (!run_training_batch(batch, batch_idx, is_last)) break;
-      reached_last_batch = is_last;
-      ++batch_idx;
-      if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps()) break;
-      if (should_stop_ && can_stop_early()) break;
-      if (is_last) break;
+      if (end_of_batch(batch_idx)) break;
     }
   }
 
   metrics_.end_epoch(Phase::train);
+  progress_.epoch_end_done = true;
   TrainEpochEnd end;
   emit(end);
-  if (reached_last_batch) update_lr_schedulers(Interval::epoch, batch_idx, true);
+  end_epoch();
+}
+
+// After a batch and its tail: whether the epoch ends here.
+bool Trainer::end_of_batch(std::int64_t batch_idx) {
+  const bool is_last = batch_idx == num_training_batches_ - 1;
+  progress_.reached_last_batch = is_last;
+  if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps()) return true;
+  if (should_stop_ && can_stop_early()) return true;
+  return is_last;
+}
+
+// What follows on_train_epoch_end: the epoch-interval plateau schedulers, the epoch count.
+void Trainer::end_epoch() {
+  if (progress_.reached_last_batch) update_lr_schedulers(Interval::epoch, 0, true);
   ++current_epoch_;
   bus_.flush();
 }
+
 }  // namespace hookline

@@ -40,24 +40,40 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
   if (verdict.action == Action::SkipRestOfEpoch) return false;
 
   const std::int64_t steps_before = global_step_;
-  if (verdict.action != Action::SkipBatch) {
-    StepOutput outputs;
+  const bool runs = verdict.action != Action::SkipBatch;
+  StepOutput outputs;
+  if (runs) {
     if (module_->automatic_optimization())
       automatic_step(batch, batch_idx, is_last, outputs);
     else
       manual_step(batch, batch_idx, outputs);
-
+  }
+  // From here a checkpoint resumes after this batch (see finish_training_batch).
+  progress_.batches_done = batch_idx + 1;
+  progress_.tail_pending = true;
+  progress_.last_ran_step = runs;
+  progress_.last_stepped = global_step_ != steps_before;
+  progress_.validated = false;
+  if (runs) {
     TrainBatchEnd end;
     end.outputs = std::move(outputs);
     end.batch = std::move(batch);
     end.batch_idx = batch_idx;
     emit(end);
+  }
+  finish_training_batch(batch_idx);
+  return true;
+}
 
+// The rest of a training batch after on_train_batch_end: logging, the validation check, the
+// step-interval plateau schedulers. A run resumed from a checkpoint saved in between starts here.
+void Trainer::finish_training_batch(std::int64_t batch_idx) {
+  if (progress_.last_ran_step) {
     const std::int64_t every = options_.log_every_n_steps();
     if (every > 0 && ((batches_that_stepped_ + 1) % every == 0 || should_stop_))
       metrics_.flush_steps();
   }
-  const bool stepped = global_step_ != steps_before;
+  const bool stepped = progress_.last_stepped;
   if (time_is_up()) set_should_stop(true, "max_time reached");
 
   const bool stop_requested = should_stop_ && can_stop_early();
@@ -67,7 +83,7 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
       options_.limit_val_batches().positive() &&
       (!val_loaders_requested_ ||
        std::accumulate(num_val_batches_.begin(), num_val_batches_.end(), std::int64_t{0}) > 0);
-  if (val_enabled && should_check_val_epoch() &&
+  if (!progress_.validated && val_enabled && should_check_val_epoch() &&
       ((batch_idx + 1) % val_check_batch_ == 0 || stop_requested)) {
     if (stepped) {
       ValidationModelZeroGrad zero;
@@ -77,7 +93,7 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
   }
   update_lr_schedulers(Interval::step, batch_idx, true);
   if (stepped) ++batches_that_stepped_;
-  return true;
+  progress_.tail_pending = false;
 }
 
 void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,

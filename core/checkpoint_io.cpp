@@ -1,0 +1,180 @@
+#include "hookline/core/checkpoint_io.hpp"
+
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <xxhash.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+
+namespace hookline {
+
+namespace {
+
+constexpr char kMagic[8] = {'H', 'K', 'L', 'N', 'C', 'K', 'P', 'T'};
+constexpr std::size_t kHeaderSize = 40;
+
+void put_u32(char* at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+}
+void put_u64(char* at, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+}
+std::uint32_t get_u32(const char* at) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
+  return v;
+}
+std::uint64_t get_u64(const char* at) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
+  return v;
+}
+
+std::string errno_text(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
+// Closes a file descriptor on scope exit.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void fsync_directory(const std::filesystem::path& dir, const std::string& target) {
+  Fd d{::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (d.fd < 0 || ::fsync(d.fd) != 0)
+    throw CheckpointError(target, "its directory could not be synced to disk (" +
+                                      errno_text(errno) + "); check the file system");
+}
+
+}  // namespace
+
+CheckpointError::CheckpointError(std::string path, const std::string& problem)
+    : std::runtime_error("checkpoint '" + path + "': " + problem), path_(std::move(path)) {}
+
+std::vector<char> encode_checkpoint(const c10::IValue& state) {
+  std::vector<char> payload = torch::jit::pickle_save(state);
+  std::vector<char> bytes(kHeaderSize);
+  std::memcpy(bytes.data(), kMagic, sizeof kMagic);
+  put_u32(bytes.data() + 8, kCheckpointFormatVersion);
+  put_u32(bytes.data() + 12, static_cast<std::uint32_t>(kHeaderSize));
+  put_u64(bytes.data() + 16, payload.size());
+  put_u64(bytes.data() + 24, XXH3_64bits(payload.data(), payload.size()));
+  put_u64(bytes.data() + 32, XXH3_64bits(bytes.data(), 32));
+  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  return bytes;
+}
+
+c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string& path) {
+  const std::string earlier = "; resume from an earlier checkpoint";
+  if (bytes.empty())
+    throw CheckpointError(path,
+                          "the file is empty (0 bytes): it was never written completely" + earlier);
+  if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    if (bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0)
+      throw CheckpointError(path, "the file is truncated inside its header (" +
+                                      std::to_string(bytes.size()) + " of " +
+                                      std::to_string(kHeaderSize) + " bytes)" + earlier);
+    throw CheckpointError(path,
+                          "not a hookline checkpoint (it does not start with \"HKLNCKPT\"); "
+                          "pass a file written by Trainer::save_checkpoint or ModelCheckpoint");
+  }
+  if (XXH3_64bits(bytes.data(), 32) != get_u64(bytes.data() + 32))
+    throw CheckpointError(path, "the header is corrupted (its checksum does not match)" + earlier);
+  const std::uint32_t version = get_u32(bytes.data() + 8);
+  if (version != kCheckpointFormatVersion)
+    throw CheckpointError(path, "format version " + std::to_string(version) +
+                                    ", but this hookline reads version " +
+                                    std::to_string(kCheckpointFormatVersion) +
+                                    "; load it with the hookline version that wrote it");
+  const std::uint32_t header = get_u32(bytes.data() + 12);
+  const std::uint64_t expected = get_u64(bytes.data() + 16);
+  if (header != kHeaderSize)
+    throw CheckpointError(path, "unexpected header size " + std::to_string(header) + earlier);
+  const std::uint64_t present = bytes.size() - kHeaderSize;
+  if (present < expected)
+    throw CheckpointError(path, "the file is truncated: " + std::to_string(present) + " of " +
+                                    std::to_string(expected) + " payload bytes" + earlier);
+  if (present > expected)
+    throw CheckpointError(path, "the file has " + std::to_string(present - expected) +
+                                    " bytes past its end; it is damaged" + earlier);
+  if (XXH3_64bits(bytes.data() + kHeaderSize, expected) != get_u64(bytes.data() + 24))
+    throw CheckpointError(
+        path, "the file is corrupted: its checksum does not match its contents" + earlier);
+  try {
+    return torch::jit::pickle_load(std::vector<char>(bytes.begin() + kHeaderSize, bytes.end()));
+  } catch (const std::exception& e) {
+    throw CheckpointError(path, std::string("the payload cannot be decoded: ") + e.what());
+  }
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::vector<char>& bytes) {
+  static std::atomic<std::uint64_t> counter{0};
+  const std::string target = path.string();
+  const std::filesystem::path dir = path.parent_path();
+  std::error_code error;
+  if (!dir.empty()) std::filesystem::create_directories(dir, error);
+  if (error)
+    throw CheckpointError(target, "its directory cannot be created (" + error.message() +
+                                      "); choose a writable location");
+  std::string name = ".";
+  name += path.filename().string();
+  name += ".tmp-";
+  name += std::to_string(::getpid());
+  name += '-';
+  name += std::to_string(counter.fetch_add(1));
+  const std::filesystem::path temporary = dir / name;
+  auto fail = [&](const std::string& what) {
+    const int saved = errno;
+    ::unlink(temporary.c_str());
+    throw CheckpointError(
+        target, what + " (" + errno_text(saved) + "); the previous file, if any, is unchanged");
+  };
+  {
+    Fd file{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (file.fd < 0) fail("cannot create the temporary file " + temporary.string());
+    std::size_t written = 0;
+    while (written < bytes.size()) {
+      const ssize_t n = ::write(file.fd, bytes.data() + written, bytes.size() - written);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("cannot write the temporary file");
+      }
+      written += static_cast<std::size_t>(n);
+    }
+    if (::fsync(file.fd) != 0) fail("cannot sync the temporary file to disk");
+    const int fd = file.fd;
+    file.fd = -1;
+    if (::close(fd) != 0) fail("cannot close the temporary file");
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) fail("cannot rename the temporary file");
+  fsync_directory(dir, target);
+}
+
+void write_checkpoint_file(const std::filesystem::path& path, const c10::IValue& state) {
+  write_file_atomically(path, encode_checkpoint(state));
+}
+
+c10::IValue read_checkpoint_file(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::error_code error;
+  if (!std::filesystem::exists(path, error))
+    throw CheckpointError(name, "no such file; check the path (or pass \"last\" / \"best\")");
+  if (std::filesystem::is_directory(path, error))
+    throw CheckpointError(name, "is a directory; pass a checkpoint file inside it");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CheckpointError(name, "cannot be opened for reading; check its permissions");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw CheckpointError(name, "could not be read completely");
+  return decode_checkpoint(bytes, name);
+}
+
+}  // namespace hookline

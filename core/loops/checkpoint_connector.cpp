@@ -1,0 +1,633 @@
+// hookline: saving a run's state into a checkpoint and restoring it (Lightning's
+// trainer/connectors/checkpoint_connector.py).
+//
+// Save: "epoch", "global_step", "hookline_version", "format_version", "state_dict" (parameters and
+// buffers by name), "loops" (fit-loop progress, the train loader's position, the RNG), then unless
+// weights_only: "callbacks" (state_dict of every callback: StateDict), "optimizer_states" (torch's
+// own optimizer archives), "lr_schedulers"; "hyper_parameters"; the data module's state; then
+// on_save_checkpoint for the callbacks (not weights_only) and the module. That is Lightning 2.2's
+// order (docs/lightning-hook-order.md).
+//
+// Restore, in two steps like Lightning's: after configure_model, the module's on_load_checkpoint,
+// its weights, the data module's state, and (when fitting) the callbacks' on_load_checkpoint and
+// load_state_dict; after on_fit_start, the optimizers, schedulers and loop progress. Everything
+// that can be checked is checked before the first of these changes anything; what can only be
+// checked later (the optimizers' parameter groups) rolls the module and callbacks back on failure,
+// so a bad checkpoint never leaves the live objects half-loaded.
+#include "hookline/core/trainer.hpp"
+
+#include "hookline/core/checkpoint_io.hpp"
+#include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/restore.hpp"
+#include "hookline_version.hpp"
+
+#include <ATen/Context.h>
+#include <ATen/core/Generator.h>
+#include <ATen/core/grad_mode.h>
+#include <spdlog/spdlog.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace hookline {
+
+namespace {
+
+using Dict = c10::impl::GenericDict;
+
+std::string shape_of(const at::Tensor& t) {
+  std::ostringstream out;
+  out << t.sizes();
+  return out.str();
+}
+
+// Parameters and buffers by their dotted names.
+std::vector<std::pair<std::string, at::Tensor>> module_tensors(torch::nn::Module& module) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : module.named_parameters(true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::vector<char> optimizer_bytes(const torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::vector<char> bytes;
+  archive.save_to([&](const void* data, std::size_t size) {
+    const char* p = static_cast<const char*>(data);
+    bytes.insert(bytes.end(), p, p + size);
+    return size;
+  });
+  return bytes;
+}
+
+at::Tensor bytes_tensor(const std::vector<char>& bytes) {
+  return at::empty({static_cast<std::int64_t>(bytes.size())}, at::kByte)
+      .copy_(at::from_blob(const_cast<char*>(bytes.data()),
+                           {static_cast<std::int64_t>(bytes.size())}, at::kByte));
+}
+
+torch::serialize::InputArchive archive_of(const at::Tensor& bytes) {
+  torch::serialize::InputArchive archive;
+  const at::Tensor contiguous = bytes.contiguous();
+  archive.load_from(static_cast<const char*>(contiguous.data_ptr()),
+                    static_cast<std::size_t>(contiguous.numel()));
+  return archive;
+}
+
+std::int64_t read_size(torch::serialize::InputArchive& archive, const std::string& key) {
+  at::Tensor t;
+  archive.read(key, t);
+  return t.item<std::int64_t>();
+}
+
+// Checks that a saved optimizer archive fits `optimizer`: the same parameter groups with the same
+// sizes, and every state tensor shaped like its parameter. torch's own load checks less and
+// changes the optimizer as it goes, so this runs first.
+void check_optimizer_fits(const at::Tensor& bytes, const torch::optim::Optimizer& optimizer,
+                          std::size_t index, const std::string& path) {
+  const std::string which = "optimizer " + std::to_string(index);
+  torch::serialize::InputArchive archive = archive_of(bytes);
+  torch::serialize::InputArchive groups, states;
+  archive.read("param_groups", groups);
+  archive.read("state", states);
+  const std::int64_t saved_groups = read_size(groups, "param_groups/size");
+  const auto& live_groups = optimizer.param_groups();
+  if (saved_groups != static_cast<std::int64_t>(live_groups.size()))
+    throw CheckpointError(path, which + " has " + std::to_string(saved_groups) +
+                                    " parameter groups in the checkpoint but " +
+                                    std::to_string(live_groups.size()) +
+                                    " in configure_optimizers(); configure the same optimizers");
+  const std::vector<std::string> state_keys = states.keys();
+  const std::set<std::string> with_state(state_keys.begin(), state_keys.end());
+  for (std::int64_t g = 0; g < saved_groups; ++g) {
+    torch::serialize::InputArchive group;
+    groups.read("param_groups/" + std::to_string(g), group);
+    const std::int64_t n = read_size(group, "params/size");
+    const auto& params = live_groups[static_cast<std::size_t>(g)].params();
+    if (n != static_cast<std::int64_t>(params.size()))
+      throw CheckpointError(path, which + ", parameter group " + std::to_string(g) + ": " +
+                                      std::to_string(n) + " parameters in the checkpoint but " +
+                                      std::to_string(params.size()) +
+                                      " now; the model or configure_optimizers() changed");
+    for (std::int64_t i = 0; i < n; ++i) {
+      c10::IValue key;
+      group.read("params/" + std::to_string(i), key);
+      if (!with_state.count(key.toStringRef())) continue;
+      torch::serialize::InputArchive state;
+      states.read(key.toStringRef(), state);
+      const at::Tensor& param = params[static_cast<std::size_t>(i)];
+      for (const std::string& field : state.keys()) {
+        c10::IValue value;
+        if (!state.try_read(field, value) || !value.isTensor()) continue;
+        const at::Tensor t = value.toTensor();
+        if (t.dim() > 0 && t.sizes() != param.sizes())
+          throw CheckpointError(path, which + ", parameter group " + std::to_string(g) +
+                                          ", parameter " + std::to_string(i) + ": state '" + field +
+                                          "' has shape " + shape_of(t) +
+                                          " but the parameter has shape " + shape_of(param));
+      }
+    }
+  }
+}
+
+// A copy of `value` whose tensors share nothing with the live run (for background writes).
+c10::IValue deep_copy(const c10::IValue& value) {
+  if (value.isTensor()) {
+    const at::Tensor& t = value.toTensor();
+    return t.defined() ? c10::IValue(t.detach().clone()) : value;
+  }
+  if (value.isGenericDict()) {
+    const Dict in = value.toGenericDict();
+    Dict out(in.keyType(), in.valueType());
+    for (const auto& entry : in) out.insert(entry.key(), deep_copy(entry.value()));
+    return out;
+  }
+  if (value.isList()) {
+    const c10::List<c10::IValue> in = value.toList();
+    c10::impl::GenericList out(in.elementType());
+    for (const c10::IValue& element : in) out.push_back(deep_copy(element));
+    return out;
+  }
+  if (value.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const c10::IValue& element : value.toTupleRef().elements())
+      elements.push_back(deep_copy(element));
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  return value;
+}
+
+const c10::IValue& field(const Dict& dict, const std::string& key, const std::string& where,
+                         const std::string& path) {
+  auto it = dict.find(key);
+  if (it == dict.end())
+    throw CheckpointError(
+        path, where + " has no '" + key + "'; the file was not written by this hookline version");
+  return it->value();
+}
+
+std::int64_t int_field(const Dict& dict, const std::string& key, const std::string& where,
+                       const std::string& path) {
+  const c10::IValue& v = field(dict, key, where, path);
+  if (!v.isInt()) throw CheckpointError(path, where + "'" + key + "' is not an integer");
+  return v.toInt();
+}
+
+bool bool_field(const Dict& dict, const std::string& key, const std::string& where,
+                const std::string& path) {
+  const c10::IValue& v = field(dict, key, where, path);
+  if (!v.isBool()) throw CheckpointError(path, where + "'" + key + "' is not a boolean");
+  return v.toBool();
+}
+
+Dict dict_field(const Dict& dict, const std::string& key, const std::string& where,
+                const std::string& path) {
+  const c10::IValue& v = field(dict, key, where, path);
+  if (!v.isGenericDict()) throw CheckpointError(path, where + "'" + key + "' is not a dictionary");
+  return v.toGenericDict();
+}
+
+std::vector<at::Generator> cuda_generators() {
+  std::vector<at::Generator> out;
+  if (!at::hasCUDA()) return out;
+  const auto n = static_cast<c10::DeviceIndex>(at::getNumGPUs());
+  for (c10::DeviceIndex i = 0; i < n; ++i)
+    out.push_back(at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, i)));
+  return out;
+}
+
+}  // namespace
+
+// ---- saving ---------------------------------------------------------------------------------
+
+Checkpoint Trainer::dump_checkpoint(bool weights_only) {
+  if (!module_)
+    throw std::logic_error(
+        "Trainer::save_checkpoint needs a module: call it from a hook during a run");
+  Checkpoint ckpt;
+  ckpt.set("epoch", current_epoch_);
+  ckpt.set("global_step", global_step_);
+  ckpt.set("hookline_version", std::string(HOOKLINE_VERSION));
+  ckpt.set("format_version", static_cast<std::int64_t>(kCheckpointFormatVersion));
+
+  c10::Dict<std::string, at::Tensor> weights;
+  for (const auto& [name, tensor] : module_tensors(*module_)) weights.insert(name, tensor.detach());
+  ckpt.set("state_dict", weights);
+
+  Dict progress = new_dict();
+  progress.insert("batches_done", progress_.batches_done);
+  progress.insert("tail_pending", progress_.tail_pending);
+  progress.insert("last_ran_step", progress_.last_ran_step);
+  progress.insert("last_stepped", progress_.last_stepped);
+  progress.insert("validated", progress_.validated);
+  progress.insert("reached_last_batch", progress_.reached_last_batch);
+  progress.insert("epoch_end_done", progress_.epoch_end_done);
+  Dict fit_loop = new_dict();
+  fit_loop.insert("current_epoch", current_epoch_);
+  fit_loop.insert("global_step", global_step_);
+  fit_loop.insert("batches_that_stepped", batches_that_stepped_);
+  fit_loop.insert("should_stop", should_stop_);
+  fit_loop.insert("stop_reason", stop_reason_);
+  fit_loop.insert("epoch_progress", progress);
+  if (!train_loaders_.empty()) {
+    // The position is what the loop finished, not what the loader fetched ahead.
+    const data::DataLoaderState state = train_loaders_[0]->state();
+    Dict loader = new_dict();
+    loader.insert("epoch", current_epoch_);
+    loader.insert("batches_yielded",
+                  progress_.epoch_end_done ? state.batches_yielded : progress_.batches_done);
+    loader.insert("seed", static_cast<std::int64_t>(state.seed));
+    fit_loop.insert("train_loader", loader);
+  }
+  Dict rng = new_dict();
+  rng.insert("cpu", at::detail::getDefaultCPUGenerator().get_state());
+  c10::List<at::Tensor> cuda;
+  for (auto& generator : cuda_generators()) cuda.push_back(generator.get_state());
+  rng.insert("cuda", cuda);
+  fit_loop.insert("rng", rng);
+  Dict loops = new_dict();
+  loops.insert("fit_loop", fit_loop);
+  ckpt.set("loops", loops);
+
+  if (!weights_only) {
+    ckpt.set("callbacks", new_dict());
+    c10::List<at::Tensor> optimizer_states;
+    for (const auto& optimizer : optimizer_config_.optimizers)
+      optimizer_states.push_back(bytes_tensor(optimizer_bytes(*optimizer)));
+    ckpt.set("optimizer_states", optimizer_states);
+    c10::impl::GenericList schedulers(c10::AnyType::get());
+    for (const SchedulerConfig& config : optimizer_config_.schedulers)
+      schedulers.push_back(config.state_dict ? config.state_dict() : c10::IValue());
+    ckpt.set("lr_schedulers", schedulers);
+  }
+  if (!module_->hparams().empty()) ckpt.set("hyper_parameters", module_->hparams().to_ivalue());
+
+  // Callbacks' state_dict (when not weights_only), then the data module's.
+  StateDict state;
+  state.checkpoint = &ckpt;
+  if (weights_only) {
+    if (data_) {
+      Checkpoint mine;
+      data_->state_dict(mine);
+      if (!mine.empty()) ckpt.set(data_->name(), mine.to_ivalue());
+    }
+  } else {
+    emit(state);
+  }
+  SaveCheckpoint save;
+  save.checkpoint = &ckpt;
+  if (weights_only) {
+    // Lightning calls only the module's on_save_checkpoint for a weights-only checkpoint.
+    module_->on_save_checkpoint(ckpt);
+  } else {
+    emit(save);
+  }
+  return ckpt;
+}
+
+void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
+  if (path.empty())
+    throw std::invalid_argument("Trainer::save_checkpoint: the path is empty; name a file");
+  Checkpoint ckpt = dump_checkpoint(weights_only);
+  if (!options_.async_checkpointing()) {
+    write_checkpoint_file(path, ckpt.to_ivalue());
+    return;
+  }
+  wait_for_checkpoint();
+  c10::IValue snapshot = deep_copy(ckpt.to_ivalue());
+  pending_write_path_ = path;
+  pending_write_ = std::async(std::launch::async, [path, snapshot = std::move(snapshot)] {
+    write_checkpoint_file(path, snapshot);
+  });
+}
+
+void Trainer::wait_for_checkpoint() {
+  if (!pending_write_.valid()) return;
+  std::future<void> pending = std::move(pending_write_);
+  pending.get();  // rethrows a failed write
+}
+
+std::vector<CheckpointCallback*> Trainer::checkpoint_callbacks() const {
+  std::vector<CheckpointCallback*> out;
+  for (const auto* list : {&callbacks_, &run_callbacks_})
+    for (const auto& callback : *list)
+      if (auto* c = dynamic_cast<CheckpointCallback*>(callback.get())) out.push_back(c);
+  return out;
+}
+
+CheckpointCallback* Trainer::checkpoint_callback() const {
+  const auto all = checkpoint_callbacks();
+  return all.empty() ? nullptr : all.front();
+}
+
+// ---- restoring ------------------------------------------------------------------------------
+
+std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
+  if (ckpt_path == "best") {
+    CheckpointCallback* callback = checkpoint_callback();
+    if (!callback)
+      throw std::invalid_argument(
+          "ckpt_path=\"best\" needs a checkpoint callback (ModelCheckpoint); add one or pass a "
+          "file");
+    if (checkpoint_callbacks().size() > 1)
+      spdlog::warn(
+          "hookline: ckpt_path=\"best\" with several checkpoint callbacks uses the first one's "
+          "best_model_path");
+    const std::string best = callback->best_model_path();
+    if (best.empty())
+      throw std::invalid_argument(
+          "ckpt_path=\"best\": checkpoint callback '" + callback->name() +
+          "' has no best model yet (does it monitor a metric that was logged?); pass a file");
+    return best;
+  }
+  if (ckpt_path == "last") {
+    std::string newest;
+    std::filesystem::file_time_type newest_time{};
+    for (CheckpointCallback* callback : checkpoint_callbacks())
+      for (const std::string& candidate : callback->last_checkpoint_candidates()) {
+        std::error_code error;
+        const auto time = std::filesystem::last_write_time(candidate, error);
+        if (error) continue;
+        if (newest.empty() || time > newest_time) {
+          newest = candidate;
+          newest_time = time;
+        }
+      }
+    if (newest.empty())
+      spdlog::warn(
+          "hookline: ckpt_path=\"last\" is set, but there is no last checkpoint; training starts "
+          "from scratch (hint: ModelCheckpoint().save_last(true))");
+    return newest;
+  }
+  return ckpt_path;
+}
+
+void Trainer::restore_modules_and_callbacks(const std::string& path) {
+  auto restore = std::make_unique<Restore>();
+  restore->path = path;
+  const bool fitting = stage_ == Stage::fit;
+  const c10::IValue root = read_checkpoint_file(path);
+  Checkpoint& ckpt = restore->checkpoint;
+  try {
+    ckpt = Checkpoint::from_ivalue(root, "the checkpoint");
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(path, e.what());
+  }
+  const Dict top = root.toGenericDict();
+
+  // 1. Everything that can be checked before changing anything.
+  const c10::IValue& weights_value = field(top, "state_dict", "the checkpoint ", path);
+  if (!weights_value.isGenericDict())
+    throw CheckpointError(path, "'state_dict' is not a dictionary of tensors");
+  std::map<std::string, at::Tensor> saved;
+  for (const auto& entry : weights_value.toGenericDict()) {
+    if (!entry.key().isString() || !entry.value().isTensor())
+      throw CheckpointError(path, "'state_dict' holds something that is not a named tensor");
+    saved.emplace(entry.key().toStringRef(), entry.value().toTensor());
+  }
+  const auto live = module_tensors(*module_);
+  std::vector<std::string> missing, unexpected;
+  std::set<std::string> live_names;
+  for (const auto& [name, tensor] : live) {
+    live_names.insert(name);
+    auto it = saved.find(name);
+    if (it == saved.end()) {
+      missing.push_back(name);
+    } else if (it->second.sizes() != tensor.sizes()) {
+      throw CheckpointError(path, "'" + name + "' has shape " + shape_of(it->second) +
+                                      " in the checkpoint but " + shape_of(tensor) + " in " +
+                                      module_->module_name() +
+                                      "; the checkpoint is of another model configuration");
+    } else if (it->second.scalar_type() != tensor.scalar_type()) {
+      throw CheckpointError(
+          path, "'" + name + "' is " + std::string(c10::toString(it->second.scalar_type())) +
+                    " in the checkpoint but " + std::string(c10::toString(tensor.scalar_type())) +
+                    " in " + module_->module_name());
+    }
+  }
+  for (const auto& [name, tensor] : saved)
+    if (!live_names.count(name)) unexpected.push_back(name);
+  if (!missing.empty() || !unexpected.empty()) {
+    auto join = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (std::size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + names[i];
+      if (names.size() > 8) out += ", ... (" + std::to_string(names.size()) + " in all)";
+      return out;
+    };
+    std::string problem = "its parameter names do not match " + module_->module_name() + ":";
+    if (!missing.empty()) problem += " missing from the checkpoint: " + join(missing) + ";";
+    if (!unexpected.empty()) problem += " not in the module: " + join(unexpected) + ";";
+    throw CheckpointError(path, problem + " the checkpoint is of another model");
+  }
+  if (fitting) {
+    for (const char* key : {"optimizer_states", "lr_schedulers", "callbacks"})
+      if (!top.contains(key))
+        throw CheckpointError(path, std::string("it has no '") + key +
+                                        "': it holds only the model's weights (was it saved "
+                                        "with save_weights_only?); resume from a full "
+                                        "checkpoint, or load the weights without resuming");
+    const Dict loops = dict_field(top, "loops", "the checkpoint's ", path);
+    restore->fit_loop = dict_field(loops, "fit_loop", "'loops' ", path);
+    const Dict& fit_loop = restore->fit_loop;
+    const std::string where = "'loops.fit_loop' ";
+    for (const char* key : {"current_epoch", "global_step", "batches_that_stepped"})
+      if (int_field(fit_loop, key, where, path) < 0)
+        throw CheckpointError(path, where + "'" + key + "' is negative");
+    bool_field(fit_loop, "should_stop", where, path);
+    const Dict progress = dict_field(fit_loop, "epoch_progress", where, path);
+    EpochProgress& p = restore->progress;
+    p.batches_done = int_field(progress, "batches_done", "'epoch_progress' ", path);
+    p.tail_pending = bool_field(progress, "tail_pending", "'epoch_progress' ", path);
+    p.last_ran_step = bool_field(progress, "last_ran_step", "'epoch_progress' ", path);
+    p.last_stepped = bool_field(progress, "last_stepped", "'epoch_progress' ", path);
+    p.validated = bool_field(progress, "validated", "'epoch_progress' ", path);
+    p.reached_last_batch = bool_field(progress, "reached_last_batch", "'epoch_progress' ", path);
+    p.epoch_end_done = bool_field(progress, "epoch_end_done", "'epoch_progress' ", path);
+    if (fit_loop.contains("train_loader")) {
+      const Dict loader = dict_field(fit_loop, "train_loader", where, path);
+      restore->loader.epoch = int_field(loader, "epoch", "'train_loader' ", path);
+      restore->loader.batches_yielded =
+          int_field(loader, "batches_yielded", "'train_loader' ", path);
+      restore->loader.seed =
+          static_cast<std::uint64_t>(int_field(loader, "seed", "'train_loader' ", path));
+    }
+    const Dict rng = dict_field(fit_loop, "rng", where, path);
+    const c10::IValue& cpu = field(rng, "cpu", "'rng' ", path);
+    if (!cpu.isTensor()) throw CheckpointError(path, "'rng.cpu' is not a tensor");
+    restore->rng = cpu.toTensor();
+    for (const c10::IValue& state : field(rng, "cuda", "'rng' ", path).toListRef())
+      restore->cuda_rng.push_back(state.toTensor());
+    const c10::IValue& schedulers = field(top, "lr_schedulers", "the checkpoint ", path);
+    const c10::IValue& optimizers = field(top, "optimizer_states", "the checkpoint ", path);
+    if (!schedulers.isList() || !optimizers.isList())
+      throw CheckpointError(path, "'optimizer_states' or 'lr_schedulers' is not a list");
+    if (!top.at("callbacks").isGenericDict())
+      throw CheckpointError(path, "'callbacks' is not a dictionary");
+  }
+
+  // 2. Backups, so a part that turns out not to fit later can be undone.
+  {
+    at::NoGradGuard no_grad;
+    for (const auto& [name, tensor] : live) restore->weights.emplace_back(tensor, tensor.clone());
+  }
+  for (const auto* list : {&callbacks_, &run_callbacks_})
+    for (const auto& callback : *list) {
+      Checkpoint before;
+      callback->state_dict(before);
+      restore->callbacks.emplace_back(callback.get(), std::move(before));
+    }
+  if (data_) {
+    Checkpoint before;
+    data_->state_dict(before);
+    restore->data_module = std::move(before);
+  }
+  restore_ = std::move(restore);
+
+  // 3. Hooks and weights, in Lightning's order: module.on_load_checkpoint, the weights, the data
+  // module's state, the callbacks' on_load_checkpoint, their load_state_dict.
+  try {
+    LoadCheckpoint load;
+    load.checkpoint = &ckpt;
+    load.fitting = fitting;
+    emit(load);
+    {
+      at::NoGradGuard no_grad;
+      for (const auto& [name, tensor] : live) const_cast<at::Tensor&>(tensor).copy_(saved.at(name));
+    }
+    if (fitting) {
+      std::set<std::string> known;
+      for (const auto* list : {&callbacks_, &run_callbacks_})
+        for (const auto& callback : *list) known.insert(callback->state_key());
+      for (const auto& entry : top.at("callbacks").toGenericDict())
+        if (!known.count(entry.key().toStringRef()))
+          spdlog::warn(
+              "hookline: checkpoint '{}' has state for callback '{}', which this trainer does "
+              "not have; add that callback to restore it (its state is ignored)",
+              path, entry.key().toStringRef());
+      LoadStateDict state;
+      state.checkpoint = &ckpt;
+      emit(state);
+    }
+  } catch (...) {
+    rollback_restore();
+    throw;
+  }
+}
+
+void Trainer::restore_training_state() {
+  if (!restore_ || stage_ != Stage::fit) return;
+  Restore& r = *restore_;
+  const Dict top = r.checkpoint.to_ivalue().toGenericDict();
+  const auto optimizers = top.at("optimizer_states").toListRef();
+  const auto schedulers = top.at("lr_schedulers").toListRef();
+  auto& live_optimizers = optimizer_config_.optimizers;
+  auto& live_schedulers = optimizer_config_.schedulers;
+  if (optimizers.size() != live_optimizers.size())
+    throw CheckpointError(r.path, "it has " + std::to_string(optimizers.size()) +
+                                      " optimizer states but configure_optimizers() returned " +
+                                      std::to_string(live_optimizers.size()) +
+                                      "; configure the same optimizers as the saved run");
+  if (schedulers.size() != live_schedulers.size())
+    throw CheckpointError(r.path, "it has " + std::to_string(schedulers.size()) +
+                                      " LR scheduler states but configure_optimizers() returned " +
+                                      std::to_string(live_schedulers.size()) + " schedulers");
+  for (std::size_t i = 0; i < optimizers.size(); ++i) {
+    if (!optimizers[i].isTensor())
+      throw CheckpointError(r.path, "optimizer state " + std::to_string(i) + " is not a tensor");
+    try {
+      check_optimizer_fits(optimizers[i].toTensor(), *live_optimizers[i], i, r.path);
+    } catch (const CheckpointError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw CheckpointError(
+          r.path, "optimizer state " + std::to_string(i) + " cannot be read: " + e.what());
+    }
+  }
+  for (std::size_t i = 0; i < schedulers.size(); ++i)
+    if (!schedulers[i].isNone() && !live_schedulers[i].load_state_dict)
+      throw CheckpointError(r.path, "LR scheduler " + std::to_string(i) + " ('" +
+                                        live_schedulers[i].name_ +
+                                        "') has saved state but no way to load it; give it one "
+                                        "with SchedulerConfig::state(save, load)");
+  // Everything fits: load.
+  for (std::size_t i = 0; i < optimizers.size(); ++i) {
+    torch::serialize::InputArchive archive = archive_of(optimizers[i].toTensor());
+    live_optimizers[i]->load(archive);
+  }
+  for (std::size_t i = 0; i < schedulers.size(); ++i)
+    if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);
+  for (std::size_t i = 0; i < schedulers.size(); ++i)
+    if (schedulers[i].isNone() && live_schedulers[i].state_dict)
+      spdlog::warn("hookline: checkpoint '{}' has no state for LR scheduler {}; it restarts",
+                   r.path, i);
+  const Dict& loop = r.fit_loop;
+  current_epoch_ = loop.at("current_epoch").toInt();
+  global_step_ = loop.at("global_step").toInt();
+  batches_that_stepped_ = loop.at("batches_that_stepped").toInt();
+  const std::int64_t max_epochs = options_.effective_max_epochs();
+  if (max_epochs >= 0 && current_epoch_ > max_epochs)
+    throw CheckpointError(r.path, "it was saved at epoch " + std::to_string(current_epoch_) +
+                                      ", past TrainerOptions::max_epochs(" +
+                                      std::to_string(max_epochs) + "); raise max_epochs");
+}
+
+// The train loader's saved position, applied once the loader exists.
+void Trainer::resume_loader() {
+  if (!restore_ || stage_ != Stage::fit || train_loaders_.empty()) return;
+  Restore& r = *restore_;
+  if (!r.fit_loop.contains("train_loader")) return;
+  data::DataLoader& loader = *train_loaders_[0];
+  if (r.loader.batches_yielded > loader.size())
+    throw CheckpointError(
+        r.path, "it was saved after batch " + std::to_string(r.loader.batches_yielded) +
+                    " of an epoch, but the train loader has only " + std::to_string(loader.size()) +
+                    " batches now; resume with the same data and batch size");
+  loader.load_state(r.loader);
+}
+
+// Called where the fit loop reaches the saved position: restores the rest of the loop state and
+// the random generators. Returns whether the current epoch resumes part-way.
+bool Trainer::resume_epoch() {
+  if (!restore_ || restore_->loop_reached) return false;
+  Restore& r = *restore_;
+  r.loop_reached = true;
+  progress_ = r.progress;
+  const Dict& loop = r.fit_loop;
+  if (loop.at("should_stop").toBool()) set_should_stop(true, loop.at("stop_reason").toStringRef());
+  at::Generator cpu = at::detail::getDefaultCPUGenerator();
+  cpu.set_state(r.rng);
+  auto cuda = cuda_generators();
+  for (std::size_t i = 0; i < cuda.size() && i < r.cuda_rng.size(); ++i)
+    cuda[i].set_state(r.cuda_rng[i]);
+  return true;
+}
+
+void Trainer::finish_restore() {
+  if (!restore_) return;
+  spdlog::info("hookline: restored all states from the checkpoint at {}", restore_->path);
+  restore_.reset();
+}
+
+void Trainer::rollback_restore() noexcept {
+  if (!restore_ || restore_->committed) {
+    restore_.reset();
+    return;
+  }
+  try {
+    at::NoGradGuard no_grad;
+    for (auto& [live, before] : restore_->weights) live.copy_(before);
+    for (auto& [callback, before] : restore_->callbacks) callback->load_state_dict(before);
+    if (data_ && restore_->data_module) data_->load_state_dict(*restore_->data_module);
+  } catch (const std::exception& e) {
+    spdlog::error("hookline: rolling back a failed checkpoint restore failed too: {}", e.what());
+  }
+  restore_.reset();
+}
+
+}  // namespace hookline
