@@ -136,6 +136,21 @@ void check_optimizer_fits(const at::Tensor& bytes, const torch::optim::Optimizer
   }
 }
 
+// torch's Optimizer::load restores the per-parameter state but not the groups' options (the
+// learning rate a scheduler changed, momentum, ...): restore those from the same archive.
+void load_group_options(torch::serialize::InputArchive& archive,
+                        torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive groups;
+  archive.read("param_groups", groups);
+  auto& live = optimizer.param_groups();
+  for (std::size_t g = 0; g < live.size(); ++g) {
+    torch::serialize::InputArchive group, options;
+    groups.read("param_groups/" + std::to_string(g), group);
+    group.read("options", options);
+    live[g].options().serialize(options);
+  }
+}
+
 // A copy of `value` whose tensors share nothing with the live run (for background writes).
 c10::IValue deep_copy(const c10::IValue& value) {
   if (value.isTensor()) {
@@ -559,6 +574,7 @@ void Trainer::restore_training_state() {
   for (std::size_t i = 0; i < optimizers.size(); ++i) {
     torch::serialize::InputArchive archive = archive_of(optimizers[i].toTensor());
     live_optimizers[i]->load(archive);
+    load_group_options(archive, *live_optimizers[i]);
   }
   for (std::size_t i = 0; i < schedulers.size(); ++i)
     if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);

@@ -1,0 +1,514 @@
+// Checkpoints: the file format and its errors, exact resume (bitwise parity with an
+// uninterrupted run), rollback of a checkpoint that does not fit, and the save/restore hook order.
+#include <boost/test/unit_test.hpp>
+
+#include "trace_recorder.hpp"
+
+#include <hookline/core/checkpoint_io.hpp>
+
+#include <torch/optim/schedulers/step_lr.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace hookline;
+using namespace test_support;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system's temporary directory, removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::mt19937_64 rng(std::random_device{}());
+    path = fs::temp_directory_path() / ("hookline-ckpt-" + std::to_string(rng()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const CheckpointError& e) {
+    return e.what();
+  }
+  return "(no CheckpointError)";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// A model with dropout (so resuming must restore the RNG), Adam (optimizer state), an optional
+// step-interval and epoch-interval StepLR, and metrics logged on step and epoch.
+struct NetConfig {
+  bool step_scheduler = false;
+  bool epoch_scheduler = false;
+  bool validation = false;
+  bool shuffle = false;
+};
+
+class Net : public Module {
+ public:
+  using Config = NetConfig;
+  explicit Net(Config config = Config()) : Module("lm"), config_(config) {
+    l1 = register_module("l1", torch::nn::Linear(8, 16));
+    drop = register_module("drop", torch::nn::Dropout(0.3));
+    l2 = register_module("l2", torch::nn::Linear(16, 2));
+    norm = register_module("norm", torch::nn::BatchNorm1d(16));
+  }
+  at::Tensor forward(const at::Tensor& x) { return l2(drop(torch::relu(norm(l1(x))))); }
+  StepOutput training_step(const Batch& b, std::int64_t) override {
+    auto loss = torch::mse_loss(forward(b["x"]), b["y"]);
+    log("train_loss", loss, LogOptions().on_step(true).on_epoch(true));
+    return {{"loss", loss}};
+  }
+  StepOutput validation_step(const Batch& b, std::int64_t, std::int64_t) override {
+    auto loss = torch::mse_loss(forward(b["x"]), b["y"]);
+    log("val_loss", loss);
+    return {{"val_loss", loss}};
+  }
+  OptimizerConfig configure_optimizers() override {
+    auto adam = std::make_shared<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(0.01));
+    OptimizerConfig config;
+    config.add(adam);
+    if (config_.step_scheduler)
+      config.add_scheduler(
+          SchedulerConfig::from(std::make_shared<torch::optim::StepLR>(*adam, 3, 0.5))
+              .interval(Interval::step)
+              .name("per_step"));
+    if (config_.epoch_scheduler)
+      config.add_scheduler(
+          SchedulerConfig::from(std::make_shared<torch::optim::StepLR>(*adam, 1, 0.7))
+              .interval(Interval::epoch)
+              .name("per_epoch"));
+    return config;
+  }
+  DataLoaders train_dataloader() override {
+    auto data = random_dataset(44, 8, 2, 11);  // 11 batches of 4
+    return {std::make_shared<data::DataLoader>(
+        data, data::DataLoaderOptions().batch_size(4).shuffle(config_.shuffle).seed(5))};
+  }
+  DataLoaders val_dataloader() override {
+    if (!config_.validation) return {};
+    return {std::make_shared<data::DataLoader>(random_dataset(12, 8, 2, 12),
+                                               data::DataLoaderOptions().batch_size(4))};
+  }
+  torch::nn::Linear l1{nullptr}, l2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+  torch::nn::BatchNorm1d norm{nullptr};
+
+ private:
+  Config config_;
+};
+
+// Saves a checkpoint at a chosen point, then (optionally) crashes the run, like a killed job.
+class SaveAndCrash final : public Callback {
+ public:
+  enum class When { train_batch_end, train_epoch_end, validation_end };
+  SaveAndCrash(std::string path, When when, std::int64_t at, bool crash = true)
+      : Callback("save_and_crash"), path_(std::move(path)), when_(when), at_(at), crash_(crash) {}
+  void on_train_batch_end(Trainer& t, Module&, const StepOutput&, const Batch&,
+                          std::int64_t) override {
+    if (when_ == When::train_batch_end && t.global_step() == at_) fire(t);
+  }
+  void on_train_epoch_end(Trainer& t, Module&) override {
+    if (when_ == When::train_epoch_end && t.current_epoch() == at_) fire(t);
+  }
+  void on_validation_end(Trainer& t, Module&) override {
+    if (when_ == When::validation_end && !t.sanity_checking() && t.global_step() == at_) fire(t);
+  }
+  bool fired = false;
+
+ private:
+  void fire(Trainer& t) {
+    if (fired) return;
+    fired = true;
+    t.save_checkpoint(path_);
+    if (crash_) throw std::runtime_error("simulated crash");
+  }
+  std::string path_;
+  When when_;
+  std::int64_t at_;
+  bool crash_;
+};
+
+std::vector<at::Tensor> weights_of(Module& m) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : m.named_parameters()) out.push_back(p.value().detach().clone());
+  for (const auto& b : m.named_buffers()) out.push_back(b.value().detach().clone());
+  return out;
+}
+
+bool bitwise_equal(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].sizes() != b[i].sizes() || !torch::equal(a[i], b[i])) return false;
+  return true;
+}
+
+// Adam's state for every parameter, in order.
+std::vector<at::Tensor> adam_state(Trainer& t) {
+  std::vector<at::Tensor> out;
+  auto& opt = *t.optimizer_config().optimizers.at(0);
+  for (const auto& group : opt.param_groups())
+    for (const auto& p : group.params()) {
+      auto it = opt.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == opt.state().end()) continue;
+      const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      out.push_back(s.exp_avg().clone());
+      out.push_back(s.exp_avg_sq().clone());
+      out.push_back(torch::tensor(s.step()));
+    }
+  for (const auto& group : opt.param_groups())
+    out.push_back(torch::tensor(group.options().get_lr()));
+  return out;
+}
+
+struct RunResult {
+  std::vector<at::Tensor> weights, optimizer;
+  std::int64_t global_step = 0, epoch = 0;
+};
+
+TrainerOptions parity_options(const TempDir& dir) {
+  return TrainerOptions()
+      .max_epochs(3)
+      .num_sanity_val_steps(0)
+      .enable_checkpointing(false)
+      .default_root_dir(dir.path.string())
+      .seed(123);
+}
+
+// An uninterrupted run, and a run crashed at `when`/`at` then resumed from its checkpoint.
+std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOptions options,
+                                                 SaveAndCrash::When when, std::int64_t at,
+                                                 const TempDir& dir) {
+  RunResult straight;
+  {
+    torch::manual_seed(1);
+    Net model(config);
+    Trainer trainer(options);
+    trainer.fit(model);
+    straight = {weights_of(model), adam_state(trainer), trainer.global_step(),
+                trainer.current_epoch()};
+  }
+  const std::string path = dir.file("crash.ckpt");
+  {
+    torch::manual_seed(1);
+    Net model(config);
+    auto crash = std::make_shared<SaveAndCrash>(path, when, at);
+    Trainer trainer(options, {crash});
+    BOOST_CHECK_THROW(trainer.fit(model), std::runtime_error);
+    BOOST_REQUIRE(crash->fired);
+  }
+  RunResult resumed;
+  {
+    torch::manual_seed(999);  // a different initialisation: everything must come from the file
+    Net model(config);
+    Trainer trainer(options);
+    trainer.fit(model, nullptr, path);
+    resumed = {weights_of(model), adam_state(trainer), trainer.global_step(),
+               trainer.current_epoch()};
+  }
+  return {straight, resumed};
+}
+
+void check_parity(const std::pair<RunResult, RunResult>& runs) {
+  const auto& [straight, resumed] = runs;
+  BOOST_TEST(straight.global_step == resumed.global_step);
+  BOOST_TEST(straight.epoch == resumed.epoch);
+  BOOST_TEST(bitwise_equal(straight.weights, resumed.weights));
+  BOOST_TEST(bitwise_equal(straight.optimizer, resumed.optimizer));
+}
+
+}  // namespace
+
+// ---- the file -------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(checkpoint_files)
+
+BOOST_AUTO_TEST_CASE(round_trip_keeps_every_value) {
+  TempDir dir;
+  c10::impl::GenericDict state(c10::StringType::get(), c10::AnyType::get());
+  state.insert("w", torch::arange(6, torch::kFloat).reshape({2, 3}));
+  state.insert("step", std::int64_t{42});
+  state.insert("name", std::string("run"));
+  write_checkpoint_file(dir.file("a.ckpt"), state);
+  const auto back = read_checkpoint_file(dir.file("a.ckpt")).toGenericDict();
+  BOOST_TEST(
+      torch::equal(back.at("w").toTensor(), torch::arange(6, torch::kFloat).reshape({2, 3})));
+  BOOST_TEST(back.at("step").toInt() == 42);
+  BOOST_TEST(back.at("name").toStringRef() == "run");
+  // No temporary file is left behind.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir.path)) ++files;
+  BOOST_TEST(files == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(each_kind_of_bad_file_has_its_own_error) {
+  TempDir dir;
+  c10::impl::GenericDict state(c10::StringType::get(), c10::AnyType::get());
+  state.insert("w", torch::randn({64, 64}));
+  const std::string good = dir.file("good.ckpt");
+  write_checkpoint_file(good, state);
+  const std::vector<char> bytes = read_bytes(good);
+  const std::string bad = dir.file("bad.ckpt");
+
+  BOOST_TEST(
+      contains(error_of([&] { read_checkpoint_file(dir.file("missing.ckpt")); }), "no such file"));
+  write_bytes(bad, {});
+  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "empty"));
+  std::mt19937 rng(3);
+  std::vector<char> noise(4096);
+  for (char& c : noise) c = static_cast<char>(rng());
+  write_bytes(bad, noise);
+  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "not a hookline checkpoint"));
+  for (std::size_t cut :
+       {std::size_t{12}, std::size_t{40}, std::size_t{41}, bytes.size() / 2, bytes.size() - 1}) {
+    write_bytes(bad, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(cut)));
+    const std::string message = error_of([&] { read_checkpoint_file(bad); });
+    BOOST_TEST(contains(message, "truncated"), "cut at " << cut << ": " << message);
+    BOOST_TEST(contains(message, bad));
+  }
+  for (std::size_t at : {std::size_t{100}, bytes.size() / 2, bytes.size() - 10}) {
+    std::vector<char> flipped = bytes;
+    flipped[at] ^= 0x10;
+    write_bytes(bad, flipped);
+    BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "corrupted"),
+               "flip at " << at);
+  }
+  std::vector<char> header_flip = bytes;
+  header_flip[20] ^= 1;
+  write_bytes(bad, header_flip);
+  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "header is corrupted"));
+  // Another format version, with a consistent header checksum: a version error, not corruption.
+  std::vector<char> other = bytes;
+  other[8] = 7;  // version 7, little-endian
+  const std::uint64_t sum = XXH3_64bits(other.data(), 32);
+  for (int i = 0; i < 8; ++i) other[32 + i] = static_cast<char>((sum >> (8 * i)) & 0xffu);
+  write_bytes(bad, other);
+  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "format version 7"));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_write_leaves_the_previous_file) {
+  TempDir dir;
+  c10::impl::GenericDict state(c10::StringType::get(), c10::AnyType::get());
+  state.insert("v", std::int64_t{1});
+  const std::string path = dir.file("keep.ckpt");
+  write_checkpoint_file(path, state);
+  fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
+  state.insert_or_assign("v", std::int64_t{2});
+  const bool root = ::geteuid() == 0;  // root writes anyway: nothing to check then
+  if (!root) BOOST_CHECK_THROW(write_checkpoint_file(path, state), CheckpointError);
+  fs::permissions(dir.path, fs::perms::owner_all);
+  if (!root) BOOST_TEST(read_checkpoint_file(path).toGenericDict().at("v").toInt() == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- exact resume -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(checkpoint_resume)
+
+BOOST_AUTO_TEST_CASE(mid_epoch_with_shuffling_and_schedulers) {
+  TempDir dir;
+  Net::Config config;
+  config.shuffle = true;
+  config.step_scheduler = true;
+  config.epoch_scheduler = true;
+  check_parity(
+      crash_and_resume(config, parity_options(dir), SaveAndCrash::When::train_batch_end, 15, dir));
+}
+
+BOOST_AUTO_TEST_CASE(at_an_epoch_boundary) {
+  TempDir dir;
+  Net::Config config;
+  config.shuffle = true;
+  config.epoch_scheduler = true;
+  check_parity(
+      crash_and_resume(config, parity_options(dir), SaveAndCrash::When::train_epoch_end, 0, dir));
+}
+
+BOOST_AUTO_TEST_CASE(inside_an_accumulation_window) {
+  TempDir dir;
+  Net::Config config;
+  config.shuffle = true;
+  config.step_scheduler = true;
+  // 11 batches, windows of 3: steps after batches 2, 5, 8 and 10 (the short last window).
+  check_parity(crash_and_resume(config, parity_options(dir).accumulate_grad_batches(3),
+                                SaveAndCrash::When::train_batch_end, 5, dir));
+}
+
+BOOST_AUTO_TEST_CASE(after_a_mid_epoch_validation) {
+  TempDir dir;
+  Net::Config config;
+  config.validation = true;
+  config.shuffle = true;
+  check_parity(crash_and_resume(config, parity_options(dir).val_check_interval(0.5),
+                                SaveAndCrash::When::validation_end, 16, dir));
+}
+
+BOOST_AUTO_TEST_CASE(resume_reports_its_path_and_continues_counting) {
+  TempDir dir;
+  const std::string path = dir.file("c.ckpt");
+  {
+    Net model;
+    Trainer trainer(
+        parity_options(dir).max_epochs(1),
+        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+    trainer.fit(model);
+  }
+  Net model;
+  Trainer trainer(parity_options(dir).max_epochs(2));
+  trainer.fit(model, nullptr, path);
+  BOOST_TEST(trainer.ckpt_path() == path);
+  BOOST_TEST(trainer.current_epoch() == 2);
+  BOOST_TEST(trainer.global_step() == 22);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- checkpoints that do not fit --------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(checkpoint_mismatch)
+
+namespace {
+class Wider final : public Module {
+ public:
+  explicit Wider(std::int64_t hidden, std::string second = "l2") : Module("lm") {
+    l1 = register_module("l1", torch::nn::Linear(8, hidden));
+    l2 = register_module(second, torch::nn::Linear(hidden, 2));
+  }
+  StepOutput training_step(const Batch& b, std::int64_t) override {
+    return {{"loss", torch::mse_loss(l2(l1(b["x"])), b["y"])}};
+  }
+  OptimizerConfig configure_optimizers() override {
+    return OptimizerConfig().add(std::make_shared<torch::optim::SGD>(
+        parameters(), torch::optim::SGDOptions(0.1).momentum(0.9)));
+  }
+  DataLoaders train_dataloader() override {
+    return {std::make_shared<data::DataLoader>(random_dataset(16, 8, 2, 1),
+                                               data::DataLoaderOptions().batch_size(4))};
+  }
+  torch::nn::Linear l1{nullptr}, l2{nullptr};
+};
+
+std::string saved_run(const TempDir& dir, std::int64_t hidden, std::string second = "l2") {
+  std::string name = "w";
+  name += std::to_string(hidden);
+  name += second;
+  name += ".ckpt";
+  const std::string path = dir.file(name);
+  Wider model(hidden, std::move(second));
+  Trainer trainer(
+      TrainerOptions().max_epochs(1).enable_checkpointing(false),
+      {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+  trainer.fit(model);
+  return path;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(other_shapes_and_names_fail_before_anything_changes) {
+  TempDir dir;
+  const std::string wide = saved_run(dir, 6);
+  const std::string renamed = saved_run(dir, 4, "head");
+  for (const auto& [path, expected] : std::vector<std::pair<std::string, std::string>>{
+           {wide, "has shape [6, 8]"}, {renamed, "missing from the checkpoint: l2"}}) {
+    Wider model(4);
+    const auto before = weights_of(model);
+    Trainer trainer(TrainerOptions().max_epochs(2).enable_checkpointing(false));
+    const std::string message = error_of([&] { trainer.fit(model, nullptr, path); });
+    BOOST_TEST(contains(message, expected), message);
+    BOOST_TEST(contains(message, path), message);
+    BOOST_TEST(bitwise_equal(before, weights_of(model)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_files_leave_the_model_untouched) {
+  TempDir dir;
+  const std::string path = saved_run(dir, 4);
+  std::vector<char> bytes = read_bytes(path);
+  bytes[bytes.size() / 2] ^= 0x01;
+  const std::string flipped = dir.file("flipped.ckpt");
+  write_bytes(flipped, bytes);
+  Wider model(4);
+  const auto before = weights_of(model);
+  Trainer trainer(TrainerOptions().max_epochs(2).enable_checkpointing(false));
+  BOOST_TEST(contains(error_of([&] { trainer.fit(model, nullptr, flipped); }), "corrupted"));
+  BOOST_TEST(bitwise_equal(before, weights_of(model)));
+}
+
+BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_fit_rolls_the_weights_back) {
+  TempDir dir;
+  const std::string path = saved_run(dir, 4);
+  class FrozenFirst final : public Module {
+   public:
+    FrozenFirst() : Module("lm") {
+      l1 = register_module("l1", torch::nn::Linear(8, 4));
+      l2 = register_module("l2", torch::nn::Linear(4, 2));
+    }
+    StepOutput training_step(const Batch& b, std::int64_t) override {
+      return {{"loss", torch::mse_loss(l2(l1(b["x"])), b["y"])}};
+    }
+    OptimizerConfig configure_optimizers() override {  // only l2: other parameter groups
+      return OptimizerConfig().add(std::make_shared<torch::optim::SGD>(
+          l2->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9)));
+    }
+    DataLoaders train_dataloader() override {
+      return {std::make_shared<data::DataLoader>(random_dataset(16, 8, 2, 1),
+                                                 data::DataLoaderOptions().batch_size(4))};
+    }
+    torch::nn::Linear l1{nullptr}, l2{nullptr};
+  };
+  FrozenFirst model;
+  const auto before = weights_of(model);
+  Trainer trainer(TrainerOptions().max_epochs(2).enable_checkpointing(false));
+  const std::string message = error_of([&] { trainer.fit(model, nullptr, path); });
+  BOOST_TEST(contains(message, "parameters in the checkpoint but 2 now"), message);
+  BOOST_TEST(bitwise_equal(before, weights_of(model)));
+}
+
+BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
+  TempDir dir;
+  const std::string path = dir.file("weights.ckpt");
+  {
+    Wider model(4);
+    class SaveWeights final : public Callback {
+     public:
+      explicit SaveWeights(std::string p) : Callback("save_weights"), path(std::move(p)) {}
+      void on_train_end(Trainer& t, Module&) override { t.save_checkpoint(path, true); }
+      std::string path;
+    };
+    Trainer trainer(TrainerOptions().max_epochs(1).enable_checkpointing(false),
+                    {std::make_shared<SaveWeights>(path)});
+    trainer.fit(model);
+  }
+  const auto top = read_checkpoint_file(path).toGenericDict();
+  BOOST_TEST(top.contains("state_dict"));
+  BOOST_TEST(!top.contains("optimizer_states"));
+  Wider model(4);
+  Trainer trainer(TrainerOptions().max_epochs(2).enable_checkpointing(false));
+  BOOST_TEST(contains(error_of([&] { trainer.fit(model, nullptr, path); }), "save_weights_only"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
