@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -198,7 +199,8 @@ class Trainer {
     bool epoch_end_done = false;      ///< on_train_epoch_end ran
   };
   struct Restore;
-  Checkpoint dump_checkpoint(bool weights_only);
+  Checkpoint dump_checkpoint(bool weights_only,
+                             std::vector<std::function<std::vector<char>()>>* deferred);
   std::string resolve_ckpt_path(const std::string& ckpt_path) const;
   void restore_modules_and_callbacks(const std::string& path);
   void restore_training_state();

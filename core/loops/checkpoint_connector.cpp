@@ -25,7 +25,12 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/grad_mode.h>
 #include <spdlog/spdlog.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 #include <torch/optim/optimizer.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -64,6 +69,81 @@ std::vector<char> optimizer_bytes(const torch::optim::Optimizer& optimizer) {
     return size;
   });
   return bytes;
+}
+
+// A deep copy of an optimizer's state, serialized later (on the checkpoint writer's thread) into
+// exactly the bytes Optimizer::save would have written now. Known for LibTorch's SGD, Adam, AdamW,
+// RMSprop and Adagrad; other optimizers are serialized synchronously.
+using OptimizerSnapshot = std::function<std::vector<char>()>;
+
+at::Tensor copy_if_defined(const at::Tensor& t) {
+  return t.defined() ? t.detach().clone() : t;
+}
+
+void deep_copy_tensors(torch::optim::SGDParamState& s) {
+  s.momentum_buffer(copy_if_defined(s.momentum_buffer()));
+}
+template <class AdamState>
+void deep_copy_adam(AdamState& s) {
+  s.exp_avg(copy_if_defined(s.exp_avg()));
+  s.exp_avg_sq(copy_if_defined(s.exp_avg_sq()));
+  s.max_exp_avg_sq(copy_if_defined(s.max_exp_avg_sq()));
+}
+void deep_copy_tensors(torch::optim::AdamParamState& s) {
+  deep_copy_adam(s);
+}
+void deep_copy_tensors(torch::optim::AdamWParamState& s) {
+  deep_copy_adam(s);
+}
+void deep_copy_tensors(torch::optim::RMSpropParamState& s) {
+  s.square_avg(copy_if_defined(s.square_avg()));
+  s.momentum_buffer(copy_if_defined(s.momentum_buffer()));
+  s.grad_avg(copy_if_defined(s.grad_avg()));
+}
+void deep_copy_tensors(torch::optim::AdagradParamState& s) {
+  s.sum(copy_if_defined(s.sum()));
+}
+
+template <class Optim, class State, class Options>
+std::optional<OptimizerSnapshot> snapshot_as(const torch::optim::Optimizer& optimizer) {
+  if (!dynamic_cast<const Optim*>(&optimizer)) return std::nullopt;
+  using StateMap =
+      ska::flat_hash_map<std::string, std::unique_ptr<torch::optim::OptimizerParamState>>;
+  auto state = std::make_shared<StateMap>();
+  for (const auto& [key, value] : optimizer.state()) {
+    auto copy = std::make_unique<State>(static_cast<const State&>(*value));
+    deep_copy_tensors(*copy);
+    (*state)[key] = std::move(copy);
+  }
+  auto groups = std::make_shared<std::vector<torch::optim::OptimizerParamGroup>>(
+      optimizer.param_groups());  // copies clone the options
+  return OptimizerSnapshot([state, groups] {
+    torch::serialize::OutputArchive archive;
+    archive.write("pytorch_version", c10::IValue("1.5.0"));  // what Optimizer::save writes
+    torch::serialize::OutputArchive state_archive(archive.compilation_unit());
+    torch::optim::detail::serialize<State>(state_archive, *state);
+    archive.write("state", state_archive);
+    torch::serialize::OutputArchive groups_archive(archive.compilation_unit());
+    torch::optim::detail::serialize<Options>(groups_archive, *groups);
+    archive.write("param_groups", groups_archive);
+    std::vector<char> bytes;
+    archive.save_to([&](const void* data, std::size_t size) {
+      const char* p = static_cast<const char*>(data);
+      bytes.insert(bytes.end(), p, p + size);
+      return size;
+    });
+    return bytes;
+  });
+}
+
+std::optional<OptimizerSnapshot> snapshot(const torch::optim::Optimizer& o) {
+  using namespace torch::optim;
+  if (auto s = snapshot_as<SGD, SGDParamState, SGDOptions>(o)) return s;
+  if (auto s = snapshot_as<AdamW, AdamWParamState, AdamWOptions>(o)) return s;
+  if (auto s = snapshot_as<Adam, AdamParamState, AdamOptions>(o)) return s;
+  if (auto s = snapshot_as<RMSprop, RMSpropParamState, RMSpropOptions>(o)) return s;
+  if (auto s = snapshot_as<Adagrad, AdagradParamState, AdagradOptions>(o)) return s;
+  return std::nullopt;
 }
 
 at::Tensor bytes_tensor(const std::vector<char>& bytes) {
@@ -221,7 +301,8 @@ std::vector<at::Generator> cuda_generators() {
 
 // ---- saving ---------------------------------------------------------------------------------
 
-Checkpoint Trainer::dump_checkpoint(bool weights_only) {
+Checkpoint Trainer::dump_checkpoint(bool weights_only,
+                                    std::vector<std::function<std::vector<char>()>>* deferred) {
   if (!module_)
     throw std::logic_error(
         "Trainer::save_checkpoint needs a module: call it from a hook during a run");
@@ -272,9 +353,19 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
 
   if (!weights_only) {
     ckpt.set("callbacks", new_dict());
-    c10::List<at::Tensor> optimizer_states;
-    for (const auto& optimizer : optimizer_config_.optimizers)
-      optimizer_states.push_back(bytes_tensor(optimizer_bytes(*optimizer)));
+    // Each optimizer's archive (torch's own format); with `deferred`, the optimizers hookline can
+    // copy are serialized later, off the training thread (None here until then).
+    c10::impl::GenericList optimizer_states(c10::AnyType::get());
+    for (const auto& optimizer : optimizer_config_.optimizers) {
+      std::optional<OptimizerSnapshot> later = deferred ? snapshot(*optimizer) : std::nullopt;
+      if (later) {
+        optimizer_states.push_back(c10::IValue());
+        deferred->push_back(std::move(*later));
+      } else {
+        optimizer_states.push_back(bytes_tensor(optimizer_bytes(*optimizer)));
+        if (deferred) deferred->push_back(nullptr);
+      }
+    }
     ckpt.set("optimizer_states", optimizer_states);
     c10::impl::GenericList schedulers(c10::AnyType::get());
     for (const SchedulerConfig& config : optimizer_config_.schedulers)
@@ -309,17 +400,25 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
 void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
   if (path.empty())
     throw std::invalid_argument("Trainer::save_checkpoint: the path is empty; name a file");
-  Checkpoint ckpt = dump_checkpoint(weights_only);
   if (!options_.async_checkpointing()) {
-    write_checkpoint_file(path, ckpt.to_ivalue());
+    write_checkpoint_file(path, dump_checkpoint(weights_only, nullptr).to_ivalue());
     return;
   }
+  // Asynchronous: everything is copied now (training changes it right after), the optimizers'
+  // archives are made and the file written on a background thread.
   wait_for_checkpoint();
-  c10::IValue snapshot = deep_copy(ckpt.to_ivalue());
+  std::vector<OptimizerSnapshot> deferred;
+  c10::IValue state = deep_copy(dump_checkpoint(weights_only, &deferred).to_ivalue());
   pending_write_path_ = path;
-  pending_write_ = std::async(std::launch::async, [path, snapshot = std::move(snapshot)] {
-    write_checkpoint_file(path, snapshot);
-  });
+  pending_write_ = std::async(std::launch::async,
+                              [path, state = std::move(state), deferred = std::move(deferred)] {
+                                if (!deferred.empty()) {
+                                  auto list = state.toGenericDict().at("optimizer_states").toList();
+                                  for (std::size_t i = 0; i < deferred.size(); ++i)
+                                    if (deferred[i]) list.set(i, bytes_tensor(deferred[i]()));
+                                }
+                                write_checkpoint_file(path, state);
+                              });
 }
 
 void Trainer::wait_for_checkpoint() {

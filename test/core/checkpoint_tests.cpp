@@ -512,3 +512,99 @@ BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- asynchronous saves -----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(checkpoint_async)
+
+namespace {
+// Saves at step `at` to `path`, then keeps training (changing every tensor it saved).
+class SaveAt final : public Callback {
+ public:
+  SaveAt(std::string path, std::int64_t at)
+      : Callback("save_at"), path_(std::move(path)), at_(at) {}
+  void on_train_batch_end(Trainer& t, Module&, const StepOutput&, const Batch&,
+                          std::int64_t) override {
+    if (t.global_step() == at_) t.save_checkpoint(path_);
+  }
+
+ private:
+  std::string path_;
+  std::int64_t at_;
+};
+
+// Adam's per-parameter state as loaded from a saved archive into a fresh optimizer.
+std::vector<at::Tensor> adam_from(const at::Tensor& bytes) {
+  Net model;
+  torch::optim::Adam adam(model.parameters(), torch::optim::AdamOptions(0.01));
+  torch::serialize::InputArchive archive;
+  archive.load_from(static_cast<const char*>(bytes.data_ptr()),
+                    static_cast<std::size_t>(bytes.numel()));
+  adam.load(archive);
+  std::vector<at::Tensor> out;
+  for (const auto& p : model.parameters()) {
+    auto it = adam.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    if (it == adam.state().end()) continue;
+    const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
+    out.push_back(st.exp_avg());
+    out.push_back(st.exp_avg_sq());
+    out.push_back(torch::tensor(st.step()));
+  }
+  return out;
+}
+
+c10::impl::GenericDict saved_run(const TempDir& dir, bool async, const std::string& name,
+                                 NetConfig config) {
+  const std::string path = dir.file(name);
+  torch::manual_seed(1);
+  Net model(config);
+  Trainer trainer(parity_options(dir).max_epochs(2).async_checkpointing(async),
+                  {std::make_shared<SaveAt>(path, 7)});
+  trainer.fit(model);
+  return read_checkpoint_file(path).toGenericDict();
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_async_save_holds_the_state_of_its_moment) {
+  TempDir dir;
+  NetConfig config;
+  config.step_scheduler = true;
+  const auto sync = saved_run(dir, false, "sync.ckpt", config);
+  const auto async = saved_run(dir, true, "async.ckpt", config);
+  const auto sync_weights = sync.at("state_dict").toGenericDict();
+  const auto async_weights = async.at("state_dict").toGenericDict();
+  BOOST_TEST(sync_weights.size() == async_weights.size());
+  for (const auto& entry : sync_weights)
+    BOOST_TEST(torch::equal(entry.value().toTensor(), async_weights.at(entry.key()).toTensor()),
+               entry.key().toStringRef());
+  // The optimizer archive was made later on another thread, from a copy: the same state.
+  const auto a = adam_from(sync.at("optimizer_states").toListRef().at(0).toTensor());
+  const auto b = adam_from(async.at("optimizer_states").toListRef().at(0).toTensor());
+  BOOST_TEST(a.size() == 3 * 6u);  // exp_avg, exp_avg_sq, step for 6 parameters
+  BOOST_TEST(bitwise_equal(a, b));
+  BOOST_TEST(sync.at("global_step").toInt() == 7);
+  BOOST_TEST(async.at("global_step").toInt() == 7);
+}
+
+BOOST_AUTO_TEST_CASE(an_async_resume_matches_a_sync_one) {
+  TempDir dir;
+  NetConfig config;
+  config.shuffle = true;
+  config.step_scheduler = true;
+  check_parity(crash_and_resume(config, parity_options(dir).async_checkpointing(true),
+                                SaveAndCrash::When::train_batch_end, 15, dir));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_background_write_is_rethrown) {
+  TempDir dir;
+  const std::string blocked = dir.file("file_not_dir");
+  std::ofstream(blocked) << "x";  // a file where the checkpoint's directory should be
+  Net model;
+  Trainer trainer(parity_options(dir).max_epochs(1).async_checkpointing(true),
+                  {std::make_shared<SaveAt>(blocked + "/sub/c.ckpt", 2)});
+  BOOST_CHECK_EXCEPTION(trainer.fit(model), CheckpointError, [&](const CheckpointError& e) {
+    return contains(e.what(), "directory cannot be created");
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
