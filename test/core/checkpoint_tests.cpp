@@ -608,3 +608,120 @@ BOOST_AUTO_TEST_CASE(a_failed_background_write_is_rethrown) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- what else a checkpoint carries -----------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(checkpoint_contents)
+
+namespace {
+class CountingData final : public DataModule {
+ public:
+  CountingData() : DataModule("counting_data") {}
+  DataLoaders train_dataloader() override {
+    ++loads;
+    return {std::make_shared<data::DataLoader>(random_dataset(16, 8, 2, 1),
+                                               data::DataLoaderOptions().batch_size(4))};
+  }
+  void state_dict(Checkpoint& state) const override { state.set("loads", loads); }
+  void load_state_dict(const Checkpoint& state) override { restored = state.at("loads").toInt(); }
+  std::int64_t loads = 0;
+  std::int64_t restored = -1;
+};
+
+class Remembers final : public Callback {
+ public:
+  explicit Remembers(std::string name) : Callback(std::move(name)) {}
+  void on_train_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                          std::int64_t) override {
+    ++batches;
+  }
+  void state_dict(Checkpoint& state) const override { state.set("batches", batches); }
+  void load_state_dict(const Checkpoint& state) override { batches = state.at("batches").toInt(); }
+  std::int64_t batches = 0;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(hyperparameters_data_module_and_callback_state) {
+  TempDir dir;
+  const std::string path = dir.file("c.ckpt");
+  {
+    Net model;
+    model.hparams().set("hidden", std::int64_t{16});
+    model.hparams().set("optimizer", std::string("adam"));
+    CountingData data;
+    Trainer trainer(
+        parity_options(dir).max_epochs(1),
+        {std::make_shared<Remembers>("remembers"),
+         std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+    trainer.fit(model, data);
+  }
+  const auto top = read_checkpoint_file(path).toGenericDict();
+  const auto hparams = top.at("hyper_parameters").toGenericDict();
+  BOOST_TEST(hparams.at("hidden").toInt() == 16);
+  BOOST_TEST(hparams.at("optimizer").toStringRef() == "adam");
+  BOOST_TEST(top.at("counting_data").toGenericDict().at("loads").toInt() == 1);
+  BOOST_TEST(
+      top.at("callbacks").toGenericDict().at("remembers").toGenericDict().at("batches").toInt() ==
+      4);
+  BOOST_TEST(top.at("hookline_version").toStringRef() == "0.1.0");
+  BOOST_TEST(top.at("epoch").toInt() == 0);
+
+  // Resuming restores the data module's and the callback's state; a callback whose state has no
+  // owner in the new trainer ("remembers" is missing here) is warned about, not fatal.
+  Net model;
+  CountingData data;
+  auto other = std::make_shared<Remembers>("other");
+  Trainer trainer(parity_options(dir).max_epochs(2), {other});
+  trainer.fit(model, data, path);
+  BOOST_TEST(data.restored == 1);
+  BOOST_TEST(other->batches == 4);  // only the resumed epoch: its state was not in the file
+
+  auto remembers = std::make_shared<Remembers>("remembers");
+  Net again;
+  CountingData same_data;
+  Trainer third(parity_options(dir).max_epochs(2), {remembers});
+  third.fit(again, same_data, path);
+  BOOST_TEST(remembers->batches == 8);  // 4 restored + 4 of the resumed epoch
+}
+
+BOOST_AUTO_TEST_CASE(custom_scheduler_state) {
+  TempDir dir;
+  class Custom final : public Module {
+   public:
+    Custom() : Module("lm") { l = register_module("l", torch::nn::Linear(8, 2)); }
+    StepOutput training_step(const Batch& b, std::int64_t) override {
+      return {{"loss", torch::mse_loss(l(b["x"]), b["y"])}};
+    }
+    OptimizerConfig configure_optimizers() override {
+      auto sgd = std::make_shared<torch::optim::SGD>(parameters(), torch::optim::SGDOptions(0.1));
+      auto calls = std::make_shared<std::int64_t>(0);
+      counter = calls;
+      return OptimizerConfig().add(sgd).add_scheduler(
+          SchedulerConfig::custom([calls](std::optional<double>) { ++*calls; })
+              .interval(Interval::step)
+              .state([calls] { return c10::IValue(*calls); },
+                     [calls](const c10::IValue& v) { *calls = v.toInt(); }));
+    }
+    DataLoaders train_dataloader() override {
+      return {std::make_shared<data::DataLoader>(random_dataset(16, 8, 2, 1),
+                                                 data::DataLoaderOptions().batch_size(4))};
+    }
+    torch::nn::Linear l{nullptr};
+    std::shared_ptr<std::int64_t> counter;
+  };
+  const std::string path = dir.file("s.ckpt");
+  {
+    Custom model;
+    Trainer trainer(
+        parity_options(dir).max_epochs(1),
+        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+    trainer.fit(model);
+    BOOST_TEST(*model.counter == 4);
+  }
+  Custom model;
+  Trainer trainer(parity_options(dir).max_epochs(2));
+  trainer.fit(model, nullptr, path);
+  BOOST_TEST(*model.counter == 8);  // continued from 4, not from 0
+}
+
+BOOST_AUTO_TEST_SUITE_END()
