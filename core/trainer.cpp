@@ -95,22 +95,22 @@ Module& Trainer::module() const {
 // ---- runs -----------------------------------------------------------------------------------
 
 void Trainer::fit(Module& module, DataModule* data, const std::string& ckpt_path) {
-  pending_ckpt_path_ = ckpt_path;
-  run(Stage::fit, module, data);
+  run(Stage::fit, module, data, ckpt_path);
 }
 
-MetricMap Trainer::validate(Module& module, DataModule* data) {
-  run(Stage::validate, module, data);
+MetricMap Trainer::validate(Module& module, DataModule* data, const std::string& ckpt_path) {
+  run(Stage::validate, module, data, ckpt_path);
   return callback_metrics();
 }
 
-MetricMap Trainer::test(Module& module, DataModule* data) {
-  run(Stage::test, module, data);
+MetricMap Trainer::test(Module& module, DataModule* data, const std::string& ckpt_path) {
+  run(Stage::test, module, data, ckpt_path);
   return callback_metrics();
 }
 
-std::vector<StepOutput> Trainer::predict(Module& module, DataModule* data) {
-  run(Stage::predict, module, data);
+std::vector<StepOutput> Trainer::predict(Module& module, DataModule* data,
+                                         const std::string& ckpt_path) {
+  run(Stage::predict, module, data, ckpt_path);
   return std::move(predictions_);
 }
 
@@ -147,7 +147,7 @@ void Trainer::detach() {
   restore_.reset();
 }
 
-void Trainer::run(Stage stage, Module& module, DataModule* data) {
+void Trainer::run(Stage stage, Module& module, DataModule* data, const std::string& ckpt_path) {
   if (running_)
     throw std::logic_error("Trainer is already running " + std::string(to_string(stage_)) +
                            "; start another run after this one returns");
@@ -174,7 +174,6 @@ void Trainer::run(Stage stage, Module& module, DataModule* data) {
     global_step_ = 0;
     batches_that_stepped_ = 0;
   }
-  const std::string requested_ckpt = std::exchange(pending_ckpt_path_, {});
   attach(module, data);
   std::optional<SignalWatch> signals;
   if (options_.handle_signals()) signals.emplace();
@@ -182,7 +181,7 @@ void Trainer::run(Stage stage, Module& module, DataModule* data) {
   try {
     if (options_.seed()) torch::manual_seed(*options_.seed());
     if (options_.deterministic()) at::globalContext().setDeterministicAlgorithms(true, false);
-    ckpt_path_ = requested_ckpt.empty() ? std::string() : resolve_ckpt_path(requested_ckpt);
+    ckpt_path_ = ckpt_path.empty() ? std::string() : resolve_ckpt_path(ckpt_path);
     run_stage(stage);
     bus_.flush();
     wait_for_checkpoint();

@@ -57,15 +57,24 @@ class Trainer {
   void fit(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
     fit(module, &data, ckpt_path);
   }
-  /// Returns callback_metrics after the run (Lightning returns one dict per loader).
-  MetricMap validate(Module& module, DataModule* data = nullptr);
-  MetricMap validate(Module& module, DataModule& data) { return validate(module, &data); }
-  MetricMap test(Module& module, DataModule* data = nullptr);
-  MetricMap test(Module& module, DataModule& data) { return test(module, &data); }
+  /// Validates, tests or predicts. With `ckpt_path` (a file, "last" or "best") the module's
+  /// weights (and the data module's state) are loaded from that checkpoint first, as in
+  /// Lightning; a weights-only checkpoint is enough.
+  /// validate/test return callback_metrics after the run (Lightning returns one dict per loader).
+  MetricMap validate(Module& module, DataModule* data = nullptr, const std::string& ckpt_path = {});
+  MetricMap validate(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
+    return validate(module, &data, ckpt_path);
+  }
+  MetricMap test(Module& module, DataModule* data = nullptr, const std::string& ckpt_path = {});
+  MetricMap test(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
+    return test(module, &data, ckpt_path);
+  }
   /// Returns every predict_step output, loader by loader.
-  std::vector<StepOutput> predict(Module& module, DataModule* data = nullptr);
-  std::vector<StepOutput> predict(Module& module, DataModule& data) {
-    return predict(module, &data);
+  std::vector<StepOutput> predict(Module& module, DataModule* data = nullptr,
+                                  const std::string& ckpt_path = {});
+  std::vector<StepOutput> predict(Module& module, DataModule& data,
+                                  const std::string& ckpt_path = {}) {
+    return predict(module, &data, ckpt_path);
   }
 
   // ---- callbacks ----------------------------------------------------------------------------
@@ -157,7 +166,7 @@ class Trainer {
   };
 
   struct RunGuard;
-  void run(Stage stage, Module& module, DataModule* data);
+  void run(Stage stage, Module& module, DataModule* data, const std::string& ckpt_path);
   void run_stage(Stage stage);
   void attach(Module& module, DataModule* data);
   void detach();
@@ -252,7 +261,6 @@ class Trainer {
   SignalWatch* signals_ = nullptr;    // the current run's, when handle_signals
   std::unique_ptr<Restore> restore_;  // a checkpoint being restored, until the loop reaches it
   std::string ckpt_path_;
-  std::string pending_ckpt_path_;  // the resolved ckpt_path of the run being started
   std::future<void> pending_write_;
   std::string pending_write_path_;
 };

@@ -725,3 +725,53 @@ BOOST_AUTO_TEST_CASE(custom_scheduler_state) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(checkpoint_evaluation)
+
+BOOST_AUTO_TEST_CASE(validate_test_and_predict_load_weights_from_a_checkpoint) {
+  TempDir dir;
+  const std::string path = dir.file("w.ckpt");
+  std::vector<at::Tensor> trained;
+  {
+    NetConfig config;
+    config.validation = true;
+    Net model(config);
+    class SaveWeights final : public Callback {
+     public:
+      explicit SaveWeights(std::string p) : Callback("save_weights"), path(std::move(p)) {}
+      void on_train_end(Trainer& t, Module&) override { t.save_checkpoint(path, true); }
+      std::string path;
+    };
+    Trainer trainer(parity_options(dir).max_epochs(1), {std::make_shared<SaveWeights>(path)});
+    trainer.fit(model);
+    trained = weights_of(model);
+  }
+  NetConfig config;
+  config.validation = true;
+  torch::manual_seed(42);
+  Net fresh(config);
+  BOOST_TEST(!bitwise_equal(weights_of(fresh), trained));
+  Trainer trainer(parity_options(dir));
+  trainer.validate(fresh, nullptr, path);
+  BOOST_TEST(trainer.ckpt_path() == path);
+  BOOST_TEST(bitwise_equal(weights_of(fresh), trained));
+  BOOST_TEST(trainer.callback_metrics().count("val_loss") == 1u);
+  // A bad file fails predict before anything runs, and names the file.
+  Net other(config);
+  const auto before = weights_of(other);
+  BOOST_TEST(contains(error_of([&] { trainer.predict(other, nullptr, dir.file("nope.ckpt")); }),
+                      "nope.ckpt"));
+  BOOST_TEST(bitwise_equal(before, weights_of(other)));
+}
+
+BOOST_AUTO_TEST_CASE(best_without_a_checkpoint_callback_is_a_clear_error) {
+  TempDir dir;
+  Net model;
+  Trainer trainer(parity_options(dir));
+  BOOST_CHECK_EXCEPTION(trainer.fit(model, nullptr, "best"), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return contains(e.what(), "needs a checkpoint callback");
+                        });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
