@@ -132,6 +132,86 @@ void MetricStore::reset(Phase phase) {
   }
 }
 
+namespace {
+
+c10::impl::GenericDict map_to_dict(const std::map<std::string, double>& map) {
+  c10::impl::GenericDict out(c10::StringType::get(), c10::FloatType::get());
+  for (const auto& [key, value] : map) out.insert(key, value);
+  return out;
+}
+
+std::map<std::string, double> dict_to_map(const c10::IValue& value) {
+  std::map<std::string, double> out;
+  for (const auto& entry : value.toGenericDict())
+    out[entry.key().toStringRef()] = entry.value().toDouble();
+  return out;
+}
+
+}  // namespace
+
+c10::IValue MetricStore::state() const {
+  c10::impl::GenericDict out(c10::StringType::get(), c10::AnyType::get());
+  out.insert("callback", map_to_dict(callback_));
+  out.insert("logged", map_to_dict(logged_));
+  out.insert("progress_bar", map_to_dict(progress_bar_));
+  out.insert("pending_steps", map_to_dict(pending_steps_));
+  c10::impl::GenericDict epoch(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [key, acc] : epoch_) {
+    c10::impl::GenericDict a(c10::StringType::get(), c10::AnyType::get());
+    a.insert("reduce", static_cast<std::int64_t>(acc.reduce));
+    a.insert("weighted_sum", acc.weighted_sum);
+    a.insert("weight", acc.weight);
+    a.insert("sum", acc.sum);
+    a.insert("max", acc.max);
+    a.insert("min", acc.min);
+    a.insert("count", acc.count);
+    a.insert("prog_bar", acc.prog_bar);
+    a.insert("logger", acc.logger);
+    a.insert("phase", static_cast<std::int64_t>(acc.phase));
+    a.insert("key", acc.key);
+    a.insert("alias", acc.alias);
+    epoch.insert(key, a);
+  }
+  out.insert("epoch", epoch);
+  return out;
+}
+
+void MetricStore::load_state(const c10::IValue& state) {
+  try {
+    const auto d = state.toGenericDict();
+    std::map<std::string, Accumulator> epoch;
+    for (const auto& entry : d.at("epoch").toGenericDict()) {
+      const auto a = entry.value().toGenericDict();
+      Accumulator acc;
+      acc.reduce = static_cast<Reduce>(a.at("reduce").toInt());
+      acc.weighted_sum = a.at("weighted_sum").toDouble();
+      acc.weight = a.at("weight").toDouble();
+      acc.sum = a.at("sum").toDouble();
+      acc.max = a.at("max").toDouble();
+      acc.min = a.at("min").toDouble();
+      acc.count = a.at("count").toInt();
+      acc.prog_bar = a.at("prog_bar").toBool();
+      acc.logger = a.at("logger").toBool();
+      acc.phase = static_cast<Phase>(a.at("phase").toInt());
+      acc.key = a.at("key").toStringRef();
+      acc.alias = a.at("alias").toStringRef();
+      epoch.emplace(entry.key().toStringRef(), std::move(acc));
+    }
+    auto callback = dict_to_map(d.at("callback"));
+    auto logged = dict_to_map(d.at("logged"));
+    auto progress_bar = dict_to_map(d.at("progress_bar"));
+    auto pending = dict_to_map(d.at("pending_steps"));
+    epoch_ = std::move(epoch);
+    callback_ = std::move(callback);
+    logged_ = std::move(logged);
+    progress_bar_ = std::move(progress_bar);
+    pending_steps_ = std::move(pending);
+  } catch (const c10::Error& e) {
+    throw std::invalid_argument(std::string("the saved metrics are malformed: ") +
+                                e.what_without_backtrace());
+  }
+}
+
 void MetricStore::clear() {
   epoch_.clear();
   pending_steps_.clear();

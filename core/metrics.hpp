@@ -11,6 +11,8 @@
 
 #include "hookline/events/event.hpp"
 
+#include <ATen/core/ivalue.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -81,6 +83,12 @@ class MetricStore {
   /// Forgets everything logged in `phase` (e.g. after the sanity check).
   void reset(Phase phase);
   void clear();
+
+  /// Everything the store holds (maps, pending step values, epoch accumulators), for checkpoints,
+  /// so a resumed run logs exactly what an uninterrupted one would.
+  c10::IValue state() const;
+  /// Restores state(); throws std::invalid_argument when `state` is not one.
+  void load_state(const c10::IValue& state);
 
   const MetricMap& callback_metrics() const { return callback_; }
   const MetricMap& logged_metrics() const { return logged_; }

@@ -331,6 +331,7 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only,
   fit_loop.insert("should_stop", should_stop_);
   fit_loop.insert("stop_reason", stop_reason_);
   fit_loop.insert("epoch_progress", progress);
+  fit_loop.insert("metrics", metrics_.state());
   if (!train_loaders_.empty()) {
     // The position is what the loop finished, not what the loader fetched ahead.
     const data::DataLoaderState state = train_loaders_[0]->state();
@@ -571,6 +572,14 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
       restore->loader.seed =
           static_cast<std::uint64_t>(int_field(loader, "seed", "'train_loader' ", path));
     }
+    if (fit_loop.contains("metrics")) {
+      MetricStore probe;
+      try {
+        probe.load_state(fit_loop.at("metrics"));
+      } catch (const std::invalid_argument& e) {
+        throw CheckpointError(path, e.what());
+      }
+    }
     const Dict rng = dict_field(fit_loop, "rng", where, path);
     const c10::IValue& cpu = field(rng, "cpu", "'rng' ", path);
     if (!cpu.isTensor()) throw CheckpointError(path, "'rng.cpu' is not a tensor");
@@ -714,6 +723,7 @@ bool Trainer::resume_epoch() {
   r.loop_reached = true;
   progress_ = r.progress;
   const Dict& loop = r.fit_loop;
+  if (loop.contains("metrics")) metrics_.load_state(loop.at("metrics"));
   if (loop.at("should_stop").toBool()) set_should_stop(true, loop.at("stop_reason").toStringRef());
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
   cpu.set_state(r.rng);

@@ -188,6 +188,7 @@ std::vector<at::Tensor> adam_state(Trainer& t) {
 struct RunResult {
   std::vector<at::Tensor> weights, optimizer;
   std::int64_t global_step = 0, epoch = 0;
+  MetricMap logged, callback;
 };
 
 TrainerOptions parity_options(const TempDir& dir) {
@@ -209,8 +210,8 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
     Net model(config);
     Trainer trainer(options);
     trainer.fit(model);
-    straight = {weights_of(model), adam_state(trainer), trainer.global_step(),
-                trainer.current_epoch()};
+    straight = {weights_of(model),       adam_state(trainer),      trainer.global_step(),
+                trainer.current_epoch(), trainer.logged_metrics(), trainer.callback_metrics()};
   }
   const std::string path = dir.file("crash.ckpt");
   {
@@ -227,8 +228,8 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
     Net model(config);
     Trainer trainer(options);
     trainer.fit(model, nullptr, path);
-    resumed = {weights_of(model), adam_state(trainer), trainer.global_step(),
-               trainer.current_epoch()};
+    resumed = {weights_of(model),       adam_state(trainer),      trainer.global_step(),
+               trainer.current_epoch(), trainer.logged_metrics(), trainer.callback_metrics()};
   }
   return {straight, resumed};
 }
@@ -239,6 +240,10 @@ void check_parity(const std::pair<RunResult, RunResult>& runs) {
   BOOST_TEST(straight.epoch == resumed.epoch);
   BOOST_TEST(bitwise_equal(straight.weights, resumed.weights));
   BOOST_TEST(bitwise_equal(straight.optimizer, resumed.optimizer));
+  // Logged values are equal to the bit (== on doubles), epoch means included.
+  BOOST_TEST(!straight.logged.empty());
+  BOOST_TEST((straight.logged == resumed.logged));
+  BOOST_TEST((straight.callback == resumed.callback));
 }
 
 }  // namespace
