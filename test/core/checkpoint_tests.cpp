@@ -189,6 +189,17 @@ struct RunResult {
   std::vector<at::Tensor> weights, optimizer;
   std::int64_t global_step = 0, epoch = 0;
   MetricMap logged, callback;
+  std::map<std::int64_t, MetricMap> logged_at_epoch_end;
+};
+
+// logged_metrics as they stand at each on_train_epoch_end (epoch means included).
+class EpochMetrics final : public Callback {
+ public:
+  EpochMetrics() : Callback("epoch_metrics", band::monitoring) {}
+  void on_train_epoch_end(Trainer& t, Module&) override {
+    seen[t.current_epoch()] = t.logged_metrics();
+  }
+  std::map<std::int64_t, MetricMap> seen;
 };
 
 TrainerOptions parity_options(const TempDir& dir) {
@@ -208,10 +219,16 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
   {
     torch::manual_seed(1);
     Net model(config);
-    Trainer trainer(options);
+    auto epochs = std::make_shared<EpochMetrics>();
+    Trainer trainer(options, {epochs});
     trainer.fit(model);
-    straight = {weights_of(model),       adam_state(trainer),      trainer.global_step(),
-                trainer.current_epoch(), trainer.logged_metrics(), trainer.callback_metrics()};
+    straight = {weights_of(model),
+                adam_state(trainer),
+                trainer.global_step(),
+                trainer.current_epoch(),
+                trainer.logged_metrics(),
+                trainer.callback_metrics(),
+                epochs->seen};
   }
   const std::string path = dir.file("crash.ckpt");
   {
@@ -226,10 +243,16 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
   {
     torch::manual_seed(999);  // a different initialisation: everything must come from the file
     Net model(config);
-    Trainer trainer(options);
+    auto epochs = std::make_shared<EpochMetrics>();
+    Trainer trainer(options, {epochs});
     trainer.fit(model, nullptr, path);
-    resumed = {weights_of(model),       adam_state(trainer),      trainer.global_step(),
-               trainer.current_epoch(), trainer.logged_metrics(), trainer.callback_metrics()};
+    resumed = {weights_of(model),
+               adam_state(trainer),
+               trainer.global_step(),
+               trainer.current_epoch(),
+               trainer.logged_metrics(),
+               trainer.callback_metrics(),
+               epochs->seen};
   }
   return {straight, resumed};
 }
@@ -244,6 +267,10 @@ void check_parity(const std::pair<RunResult, RunResult>& runs) {
   BOOST_TEST(!straight.logged.empty());
   BOOST_TEST((straight.logged == resumed.logged));
   BOOST_TEST((straight.callback == resumed.callback));
+  // Including the epoch the run resumed in, whose means span both processes.
+  BOOST_TEST(!resumed.logged_at_epoch_end.empty());
+  for (const auto& [epoch, logged] : resumed.logged_at_epoch_end)
+    BOOST_TEST((straight.logged_at_epoch_end.at(epoch) == logged), "epoch " << epoch);
 }
 
 }  // namespace
