@@ -59,9 +59,7 @@ std::vector<std::pair<std::string, at::Tensor>> module_tensors(torch::nn::Module
   return out;
 }
 
-std::vector<char> optimizer_bytes(const torch::optim::Optimizer& optimizer) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
+std::vector<char> archive_bytes(torch::serialize::OutputArchive& archive) {
   std::vector<char> bytes;
   archive.save_to([&](const void* data, std::size_t size) {
     const char* p = static_cast<const char*>(data);
@@ -69,6 +67,12 @@ std::vector<char> optimizer_bytes(const torch::optim::Optimizer& optimizer) {
     return size;
   });
   return bytes;
+}
+
+std::vector<char> optimizer_bytes(const torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  return archive_bytes(archive);
 }
 
 // A deep copy of an optimizer's state, serialized later (on the checkpoint writer's thread) into
@@ -126,13 +130,7 @@ std::optional<OptimizerSnapshot> snapshot_as(const torch::optim::Optimizer& opti
     torch::serialize::OutputArchive groups_archive(archive.compilation_unit());
     torch::optim::detail::serialize<Options>(groups_archive, *groups);
     archive.write("param_groups", groups_archive);
-    std::vector<char> bytes;
-    archive.save_to([&](const void* data, std::size_t size) {
-      const char* p = static_cast<const char*>(data);
-      bytes.insert(bytes.end(), p, p + size);
-      return size;
-    });
-    return bytes;
+    return archive_bytes(archive);
   });
 }
 
