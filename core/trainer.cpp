@@ -1,5 +1,6 @@
 #include "hookline/core/trainer.hpp"
 
+#include "hookline/callbacks/model_checkpoint.hpp"
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/restore.hpp"
@@ -37,6 +38,15 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   for (auto& callback : callbacks) add_callback(std::move(callback));
+  // Lightning's callback connector: a ModelCheckpoint by default, none when turned off.
+  if (checkpoint_callbacks().empty()) {
+    if (options_.enable_checkpointing()) add_callback(std::make_shared<ModelCheckpoint>());
+  } else if (!options_.enable_checkpointing()) {
+    throw std::invalid_argument(
+        "TrainerOptions::enable_checkpointing(false), but the callbacks include checkpoint "
+        "callback '" +
+        checkpoint_callback()->name() + "'; remove it or leave enable_checkpointing on");
+  }
 }
 
 Trainer::~Trainer() {

@@ -109,3 +109,33 @@ BOOST_AUTO_TEST_CASE(a_fit_resumed_at_an_epoch_end) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(golden_checkpoint_default)
+
+// Lightning's test_trainer_model_hook_system_fit: default ModelCheckpoint, validation every epoch;
+// the save follows the module's on_train_epoch_end (a monitoring callback's turn).
+BOOST_AUTO_TEST_CASE(fit_with_the_default_model_checkpoint) {
+  const std::string root = temp_file() + ".dir";
+  BoringModel model;
+  Trainer trainer(
+      TrainerOptions().max_epochs(1).limit_train_batches(2).limit_val_batches(2).default_root_dir(
+          root),
+      {std::make_shared<StatefulCallback>()});
+  auto recorder = golden::record(trainer);
+  trainer.fit(model);
+  Lines expected = golden::fit_prologue();
+  golden::append(expected, golden::sanity_check(2));
+  golden::append(expected,
+                 {"lm.train_dataloader", "cb+lm.on_train_start", "cb+lm.on_train_epoch_start"});
+  for (int i = 0; i < 2; ++i) golden::append(expected, golden::train_batch(0, i));
+  golden::append(expected, golden::fit_validation(2, false));
+  golden::append(expected, {"cb+lm.on_train_epoch_end"});
+  golden::append(expected, kSave);
+  golden::append(expected, golden::fit_epilogue());
+  golden::check(only_cb_and_lm(recorder->calls()), expected);
+  BOOST_TEST(
+      std::filesystem::exists(std::filesystem::path(root) / "checkpoints" / "epoch=0-step=2.ckpt"));
+  std::filesystem::remove_all(root);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -96,6 +96,7 @@ BOOST_AUTO_TEST_CASE(train_batch_start_minus_one_skips_rest_of_epoch) {
 
   SkipRestOfEpochModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(2)
                       .limit_train_batches(3)
                       .limit_val_batches(1)
@@ -125,6 +126,7 @@ BOOST_AUTO_TEST_CASE(accumulate_two_with_clipping_short_last_window) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
                       .limit_val_batches(0)
@@ -155,6 +157,7 @@ BOOST_AUTO_TEST_CASE(val_check_interval_half) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(4)
                       .limit_val_batches(1)
@@ -182,6 +185,7 @@ BOOST_AUTO_TEST_CASE(check_val_every_second_epoch) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(2)
                       .limit_train_batches(2)
                       .limit_val_batches(1)
@@ -206,6 +210,7 @@ BOOST_AUTO_TEST_CASE(max_steps_mid_epoch) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(5)
                       .max_steps(3)
                       .limit_train_batches(4)
@@ -235,7 +240,11 @@ BOOST_AUTO_TEST_CASE(two_validation_loaders) {
 
   BoringModel model;
   model.num_val_loaders = 2;
-  Trainer trainer(TrainerOptions().max_epochs(1).limit_train_batches(1).limit_val_batches(2),
+  Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
+                      .max_epochs(1)
+                      .limit_train_batches(1)
+                      .limit_val_batches(2),
                   plain_callback());
   auto recorder = golden::record(trainer);
   trainer.fit(model);
@@ -256,6 +265,7 @@ BOOST_AUTO_TEST_CASE(manual_optimization) {
 
   ManualModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(2)
                       .limit_val_batches(0)
@@ -282,6 +292,7 @@ BOOST_AUTO_TEST_CASE(exception_in_training_step) {
 
   ThrowingModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
                       .limit_val_batches(0)
@@ -309,6 +320,7 @@ BOOST_AUTO_TEST_CASE(should_stop_from_train_batch_end) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(3)
                       .limit_train_batches(3)
                       .limit_val_batches(1)
@@ -338,6 +350,7 @@ BOOST_AUTO_TEST_CASE(min_epochs_defers_should_stop) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_checkpointing(false)
                       .max_epochs(5)
                       .min_epochs(2)
                       .limit_train_batches(2)

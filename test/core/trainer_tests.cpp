@@ -14,7 +14,7 @@ using namespace test_support;
 namespace {
 
 TrainerOptions quiet() {
-  return TrainerOptions().num_sanity_val_steps(0).limit_val_batches(0);
+  return TrainerOptions().num_sanity_val_steps(0).limit_val_batches(0).enable_checkpointing(false);
 }
 
 bool mentions(const std::exception& e, const std::string& text) {
