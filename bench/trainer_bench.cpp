@@ -167,6 +167,7 @@ hookline::TrainerOptions bench_options(std::int64_t steps) {
       .limit_train_batches(steps)
       .limit_val_batches(0)
       .num_sanity_val_steps(0)
+      .enable_checkpointing(false)  // the default ModelCheckpoint would save inside the timing
       .num_threads(1);
 }
 

@@ -22,7 +22,10 @@ class CheckpointCallback : public Callback {
   virtual std::string best_model_path() const { return {}; }
   /// Files that may hold the latest state of the run: ckpt_path="last" loads the newest that
   /// exists.
-  virtual std::vector<std::string> last_checkpoint_candidates() const { return {}; }
+  virtual std::vector<std::string> last_checkpoint_candidates(const Trainer& trainer) const {
+    (void)trainer;
+    return {};
+  }
 };
 
 }  // namespace hookline

@@ -103,11 +103,19 @@ std::string ModelCheckpoint::state_key() const {
          ", 'train_time_interval': " + interval + "}";
 }
 
-std::vector<std::string> ModelCheckpoint::last_checkpoint_candidates() const {
+// The option, else <default_root_dir>/checkpoints (a logger's version directory once loggers
+// exist, as in Lightning).
+std::string ModelCheckpoint::resolve_dirpath(const Trainer& trainer) const {
+  if (!options_.dirpath().empty()) return dirpath_;
+  return (fs::path(trainer.options().default_root_dir()) / "checkpoints").string();
+}
+
+std::vector<std::string> ModelCheckpoint::last_checkpoint_candidates(const Trainer& trainer) const {
   std::vector<std::string> out;
   std::error_code error;
-  if (!dirpath_.empty() && fs::is_directory(dirpath_, error))
-    for (const auto& entry : fs::directory_iterator(dirpath_, error)) {
+  const std::string dir = resolve_dirpath(trainer);
+  if (fs::is_directory(dir, error))
+    for (const auto& entry : fs::directory_iterator(dir, error)) {
       const fs::path& p = entry.path();
       if (p.extension() == kExtension && p.stem().string().rfind(kNameLast, 0) == 0)
         out.push_back(p.string());
@@ -152,8 +160,7 @@ std::string ModelCheckpoint::format_checkpoint_name(const std::map<std::string, 
 }
 
 void ModelCheckpoint::setup(Trainer& trainer, Module&, Stage stage) {
-  if (options_.dirpath().empty())
-    dirpath_ = (fs::path(trainer.options().default_root_dir()) / "checkpoints").string();
+  dirpath_ = resolve_dirpath(trainer);
   std::error_code error;
   if (stage == Stage::fit && options_.save_top_k() != 0 && fs::is_directory(dirpath_, error) &&
       !fs::is_empty(dirpath_, error))

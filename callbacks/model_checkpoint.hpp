@@ -85,7 +85,7 @@ class ModelCheckpoint : public CheckpointCallback {
 
   std::string state_key() const override;
   std::string best_model_path() const override { return best_model_path_; }
-  std::vector<std::string> last_checkpoint_candidates() const override;
+  std::vector<std::string> last_checkpoint_candidates(const Trainer& trainer) const override;
 
   const ModelCheckpointOptions& options() const { return options_; }
   /// The directory in use (resolved at setup when the option is empty).
@@ -112,6 +112,7 @@ class ModelCheckpoint : public CheckpointCallback {
   void load_state_dict(const Checkpoint& state) override;
 
  private:
+  std::string resolve_dirpath(const Trainer& trainer) const;
   std::map<std::string, double> monitor_candidates(const Trainer& trainer) const;
   bool should_skip_saving(const Trainer& trainer) const;
   bool should_save_on_train_epoch_end(const Trainer& trainer) const;

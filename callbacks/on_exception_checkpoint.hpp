@@ -24,7 +24,9 @@ class OnExceptionCheckpoint : public CheckpointCallback {
 
   /// The file it writes.
   std::string ckpt_path() const;
-  std::vector<std::string> last_checkpoint_candidates() const override { return {ckpt_path()}; }
+  std::vector<std::string> last_checkpoint_candidates(const Trainer&) const override {
+    return {ckpt_path()};
+  }
 
   void on_exception(Trainer& trainer, Module& module, const std::exception_ptr& error) override;
   void teardown(Trainer& trainer, Module& module, Stage stage) override;

@@ -7,6 +7,7 @@
 //   ./build/release/examples/fashion_mnist --epochs 5 --batch-size 128
 //   ./build/release/examples/fashion_mnist --limit-train-batches 0.1 --trace trace.jsonl
 //   ./build/release/examples/fashion_mnist --threads 2               # torch threads (default 1)
+//   ./build/release/examples/fashion_mnist --epochs 4 --resume       # continue the last run
 //
 // The data comes from Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
 // --data-dir points elsewhere.
@@ -17,8 +18,14 @@
 //   2. a DataModule: loads the files once and hands out a loader for each stage;
 //   3. a Callback: prints one line per epoch from trainer.callback_metrics();
 //   4. a plain bus subscriber on the async lane: counts training batches off the training thread;
-//   5. tracing (--trace FILE): one JSON line for every emission and subscriber call.
+//   5. tracing (--trace FILE): one JSON line for every emission and subscriber call;
+//   6. checkpoints: ModelCheckpoint keeps the best epoch by validation accuracy and a last.ckpt in
+//      <root-dir>/checkpoints, OnExceptionCheckpoint saves if the run fails or is interrupted
+//      (Ctrl-C, SIGTERM), and --resume continues from the newest of those, exactly where it
+//      stopped.
 #include <hookline/callbacks/callback.hpp>
+#include <hookline/callbacks/model_checkpoint.hpp>
+#include <hookline/callbacks/on_exception_checkpoint.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
@@ -195,11 +202,14 @@ struct Args {
   // little from more than one, and when other programs keep the cores busy, OpenMP's spinning
   // worker threads can make two threads ten times slower than one.
   int threads = 1;
+  std::string root_dir = "fashion_mnist_run";  // checkpoints go to <root_dir>/checkpoints
+  bool resume = false;
 };
 
 constexpr const char* kUsage =
     "usage: fashion_mnist [--epochs N] [--batch-size N] [--limit-train-batches N|FRACTION]\n"
-    "                     [--data-dir DIR] [--trace FILE] [--threads N (default 1)]\n";
+    "                     [--data-dir DIR] [--trace FILE] [--threads N (default 1)]\n"
+    "                     [--root-dir DIR (default fashion_mnist_run)] [--resume]\n";
 
 std::int64_t positive(const std::string& flag, const std::string& text) {
   std::size_t used = 0;
@@ -235,6 +245,10 @@ Args parse_args(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
+    if (flag == "--resume") {
+      args.resume = true;
+      continue;
+    }
     if (auto eq = flag.find('='); eq != std::string::npos) {  // --flag=value
       value = flag.substr(eq + 1);
       flag.resize(eq);
@@ -257,6 +271,8 @@ Args parse_args(int argc, char** argv) {
       args.data_dir = value;
     } else if (flag == "--trace") {
       args.trace = value;
+    } else if (flag == "--root-dir") {
+      args.root_dir = value;
     } else if (flag == "--threads") {
       args.threads = static_cast<int>(positive(flag, value));
     } else {
@@ -274,11 +290,21 @@ int main(int argc, char** argv) try {
 
   FashionClassifier model;
   FashionMnistData data(args.data_dir, args.batch_size);
+  // ---- 6. checkpoints
+  // ----------------------------------------------------------------------------
+  const std::string checkpoints = args.root_dir + "/checkpoints";
+  auto best = std::make_shared<hookline::ModelCheckpoint>(hookline::ModelCheckpointOptions()
+                                                              .monitor("val_acc")
+                                                              .mode("max")
+                                                              .filename("{epoch}-{val_acc:.4f}")
+                                                              .save_last(hookline::SaveLast::yes));
   hookline::Trainer trainer(hookline::TrainerOptions()
                                 .max_epochs(args.epochs)
                                 .limit_train_batches(args.limit_train_batches)
+                                .default_root_dir(args.root_dir)
                                 .num_threads(args.threads),
-                            {std::make_shared<EpochSummary>()});
+                            {std::make_shared<EpochSummary>(), best,
+                             std::make_shared<hookline::OnExceptionCheckpoint>(checkpoints)});
 
   // ---- 4. a subscriber on the async lane --------------------------------------------------------
   // Anything can listen on the trainer's bus, not only callbacks. An async subscriber gets its own
@@ -300,7 +326,13 @@ int main(int argc, char** argv) try {
   }
 
   const auto started = std::chrono::steady_clock::now();
-  trainer.fit(model, data);
+  try {
+    trainer.fit(model, data, args.resume ? "last" : "");
+  } catch (const hookline::RunInterrupted& e) {
+    std::fprintf(stderr, "fashion_mnist: %s\nrun again with --resume to continue\n", e.what());
+    return 128 + e.signal();
+  }
+  if (!trainer.ckpt_path().empty()) std::printf("resumed from %s\n", trainer.ckpt_path().c_str());
   const hookline::MetricMap results = trainer.test(model, data);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
 
@@ -311,6 +343,7 @@ int main(int argc, char** argv) try {
   if (tracer)
     std::printf("trace: %llu lines written to %s\n",
                 static_cast<unsigned long long>(tracer->lines()), args.trace->c_str());
+  std::printf("best checkpoint: %s\n", best->best_model_path().c_str());
   std::printf("fit + test took %.1f s\n", took.count());
   return 0;
 } catch (const std::exception& e) {

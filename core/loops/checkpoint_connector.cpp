@@ -463,7 +463,7 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
     std::string newest;
     std::filesystem::file_time_type newest_time{};
     for (CheckpointCallback* callback : checkpoint_callbacks())
-      for (const std::string& candidate : callback->last_checkpoint_candidates()) {
+      for (const std::string& candidate : callback->last_checkpoint_candidates(*this)) {
         std::error_code error;
         const auto time = std::filesystem::last_write_time(candidate, error);
         if (error) continue;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main example writes checkpoints and --resume continues where the last run stopped:
+# one epoch, then a second run asked for two epochs resumes after the first and trains only one.
+set -euo pipefail
+exe=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$exe" --epochs 1 --limit-train-batches 30 --root-dir "$dir" > "$dir/first.txt"
+cat "$dir/first.txt"
+test -f "$dir/checkpoints/last.ckpt"
+grep -q "^30 optimizer steps" "$dir/first.txt"
+"$exe" --epochs 2 --limit-train-batches 30 --root-dir "$dir" --resume > "$dir/second.txt"
+cat "$dir/second.txt"
+grep -q "^resumed from $dir/checkpoints/last.ckpt" "$dir/second.txt"
+grep -q "^epoch 2/2" "$dir/second.txt"
+if grep -q "^epoch 1/2" "$dir/second.txt"; then
+  echo "the resumed run trained epoch 1 again" >&2
+  exit 1
+fi
+grep -q "^60 optimizer steps" "$dir/second.txt"
+echo "example_resume: passed"
