@@ -10,8 +10,11 @@
 #include <benchmark/benchmark.h>
 #include <boost/signals2.hpp>
 
+#include <cstdint>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace {
@@ -59,6 +62,51 @@ void BM_Hookline_Veto(benchmark::State& state) {
   for (auto _ : state) {
     hookline::Outcome out = bus.emit(ev);
     benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Subscription churn: runtime registration must cost O(live subscribers), however many
+// subscriptions came and went before.
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// One live subscriber, after range(0) subscribe/unsubscribe cycles (each followed by an emit, as
+// when callbacks come and go during a run): ns per emit, and the RSS the cycles left behind.
+void BM_Hookline_EmitAfterChurn(benchmark::State& state) {
+  const long rss_before = rss_kib();
+  hookline::Bus bus;
+  bus.on<Observed>([](const Observed& e) { consume(e.value); });
+  Observed ev{1};
+  for (std::int64_t i = 0; i < state.range(0); ++i) {
+    bus.on<Observed>([](const Observed& e) { consume(e.value); }).disconnect();
+    if (i % 64 == 0) bus.emit(ev);
+  }
+  state.counters["rss_growth_kib"] = static_cast<double>(rss_kib() - rss_before);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(bus.emit(ev));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ns per subscribe + unsubscribe + emit cycle beside one live subscriber, on a bus that has
+// already seen range(0) cycles.
+void BM_Hookline_ChurnCycle(benchmark::State& state) {
+  hookline::Bus bus;
+  bus.on<Observed>([](const Observed& e) { consume(e.value); });
+  Observed ev{1};
+  for (std::int64_t i = 0; i < state.range(0); ++i)
+    bus.on<Observed>([](const Observed& e) { consume(e.value); }).disconnect();
+  for (auto _ : state) {
+    auto c = bus.on<Observed>([](const Observed& e) { consume(e.value); });
+    benchmark::DoNotOptimize(bus.emit(ev));
+    c.disconnect();
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -120,6 +168,8 @@ void BM_Signals2_DummyMutex(benchmark::State& state) {
 
 BENCHMARK(BM_Hookline_Observe)->Arg(0)->Arg(1)->Arg(10);
 BENCHMARK(BM_Hookline_Veto)->Arg(0)->Arg(1)->Arg(10);
+BENCHMARK(BM_Hookline_EmitAfterChurn)->Arg(0)->Arg(3000)->Arg(1000000)->Iterations(2000000);
+BENCHMARK(BM_Hookline_ChurnCycle)->Arg(0)->Arg(3000)->Arg(1000000);
 BENCHMARK(BM_Floor_VirtualCall)->Arg(0)->Arg(1)->Arg(10);
 BENCHMARK(BM_Floor_StdFunction)->Arg(0)->Arg(1)->Arg(10);
 BENCHMARK(BM_Signals2_Stock)->Arg(0)->Arg(1)->Arg(10);

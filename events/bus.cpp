@@ -28,8 +28,19 @@ struct Registration {
   std::mutex mutex;  // guards blocks
 };
 
-Entry::Entry() : registration(std::make_unique<Registration>()) {}
-Entry::~Entry() = default;
+namespace {
+std::atomic<std::size_t> g_entries_alive{0};
+}  // namespace
+
+Entry::Entry() : registration(std::make_unique<Registration>()) {
+  g_entries_alive.fetch_add(1, std::memory_order_relaxed);
+}
+Entry::~Entry() {
+  g_entries_alive.fetch_sub(1, std::memory_order_relaxed);
+}
+std::size_t Entry::alive() {
+  return g_entries_alive.load(std::memory_order_relaxed);
+}
 
 // The Signals2 signal that holds a channel's subscriptions. Invoking it with a list collects the
 // connected, unblocked, unexpired slots in group (priority) order: that is how snapshots are built.
@@ -58,6 +69,14 @@ void Channel::remove(Entry& entry) {
   std::lock_guard lock(mutex_);
   entry.registration->connection.disconnect();
   std::erase_if(members_, [&](const auto& m) { return m.get() == &entry; });
+  // Signals2 keeps a disconnected slot in its list until an invocation (or a later connect)
+  // sweeps it. Emissions never invoke the signal, so sweep here once the dead outnumber the
+  // living: subscription churn then costs O(live subscribers) in time and memory, whatever the
+  // emission pattern.
+  if (++dead_ > members_.size()) {
+    Collected live;
+    collect(live);
+  }
   stale_ = true;
   if (members_.empty()) snapshot_.reset();  // nothing left to call: release handlers now
   hint_.store(members_.empty() ? 0 : -1, std::memory_order_release);
@@ -73,13 +92,7 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
   std::lock_guard lock(mutex_);
   if (!stale_ && snapshot_) return snapshot_;
   Collected collected;
-  registry_->signal(collected);
-  // Signals2 dropped expired tracked slots while collecting; forget them here too.
-  std::erase_if(members_, [](const auto& m) {
-    if (m->registration->connection.connected()) return false;
-    m->state.fetch_or(Entry::kDisconnected, std::memory_order_acq_rel);
-    return true;
-  });
+  collect(collected);
   std::vector<Placement> order;
   order.reserve(collected.size());
   for (std::size_t i = 0; i < collected.size(); ++i)
@@ -104,6 +117,18 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
   stale_ = false;
   hint_.store(static_cast<int>(snapshot_->slots.size()), std::memory_order_release);
   return snapshot_;
+}
+
+void Channel::collect(Collected& out) {
+  // Invoking the signal sweeps its dead slots (Signals2 cleans up when an invocation met more
+  // disconnected slots than connected ones) and drops expired tracked slots.
+  registry_->signal(out);
+  dead_ = 0;
+  std::erase_if(members_, [](const auto& m) {
+    if (m->registration->connection.connected()) return false;
+    m->state.fetch_or(Entry::kDisconnected, std::memory_order_acq_rel);
+    return true;
+  });
 }
 
 std::size_t Channel::disconnect_owner(const void* owner) {

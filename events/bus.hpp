@@ -94,6 +94,9 @@ struct Entry {
   ~Entry();
   Entry(const Entry&) = delete;
   Entry& operator=(const Entry&) = delete;
+  /// Subscriptions alive in this process (connected, or still referenced by a snapshot, a
+  /// Connection being disconnected or an async task): what subscription churn must not grow.
+  static std::size_t alive();
 
   static constexpr std::uint32_t kDisconnected = 1;
   static constexpr std::uint32_t kBlockUnit = 2;
@@ -149,11 +152,15 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
  private:
   struct Registry;  // the Boost.Signals2 signal
+  // Invokes the signal: collects the live slots in priority order and lets Signals2 drop the
+  // disconnected and expired ones. Caller holds mutex_.
+  void collect(std::vector<std::shared_ptr<Entry>>& out);
   const EventInfo* info_;
   std::unique_ptr<Registry> registry_;
   std::atomic<int> hint_{0};
   mutable std::mutex mutex_;
   bool stale_ = false;
+  std::size_t dead_ = 0;  // disconnections since the signal last dropped its dead slots
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::shared_ptr<Entry>> members_;
 };

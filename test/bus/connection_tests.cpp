@@ -6,6 +6,8 @@
 #include "test_events.hpp"
 
 #include <atomic>
+#include <fstream>
+#include <string>
 #include <thread>
 
 using namespace hookline;
@@ -265,6 +267,101 @@ BOOST_AUTO_TEST_CASE(disconnect_from_another_thread_during_a_slow_handler) {
   release = true;
   emitter.join();
   BOOST_TEST(second_calls.load() == 0);
+}
+
+namespace {
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+}  // namespace
+
+// Runtime registration is a headline use: a million subscribe/unsubscribe cycles, in every way a
+// subscription can end, must leave nothing behind (no retained subscription, no memory), so
+// emission and subscription stay O(live subscribers). Timing lives in bench_bus
+// (BM_Hookline_EmitAfterChurn, BM_Hookline_ChurnCycle); here the structure is checked.
+BOOST_AUTO_TEST_CASE(a_million_subscription_cycles_leave_nothing_behind) {
+  constexpr long kCycles = 1'000'000;
+  Bus bus;
+  long calls = 0;
+  bus.on<Ping>([&] { ++calls; });
+  bus.on<Gate>([] {});
+  bus.emit(Ping{});
+  const std::size_t alive_before = detail::Entry::alive();
+  const long rss_before = rss_kib();
+  int owner = 0;
+  for (long i = 0; i < kCycles; ++i) {
+    switch (i % 5) {
+      case 0:  // plain disconnect
+        bus.on<Ping>([] {}).disconnect();
+        break;
+      case 1: {  // a callback's subscriptions, removed by owner
+        Sink sink = bus.sink(&owner, "churn");
+        sink.on<Ping>([] {});
+        sink.on<Gate>([] {});
+        bus.disconnect_owner(&owner);
+        break;
+      }
+      case 2: {  // blocked, then disconnected by its scope
+        Connection c = bus.on<Ping>([] {}, SubscribeOptions().priority(int(i % 11)));
+        c.block();
+        ScopedConnection scoped(c);
+        break;
+      }
+      case 3: {  // tracked object dies; the next emission notices
+        auto object = std::make_shared<int>(1);
+        bus.on<Ping>([] {}, SubscribeOptions().track(object));
+        object.reset();
+        bus.emit(Ping{});
+        break;
+      }
+      default:  // emitted to while alive, then disconnected
+        Connection c = bus.on<Ping>([] {});
+        bus.emit(Ping{});
+        c.disconnect();
+    }
+  }
+  bus.emit(Ping{});
+  BOOST_TEST(bus.subscriber_count<Ping>() == 1u);
+  BOOST_TEST(bus.subscriber_count<Gate>() == 1u);
+  BOOST_TEST(calls == kCycles / 5 * 2 + 2);  // only the steady subscriber ever counted
+  // Every ended subscription is gone: the bus holds what it held before the cycles.
+  BOOST_TEST(detail::Entry::alive() == alive_before);
+  const long growth = rss_kib() - rss_before;
+  BOOST_TEST_MESSAGE("RSS growth after " << kCycles << " cycles: " << growth << " KiB");
+  BOOST_TEST(growth < 4096);
+}
+
+BOOST_AUTO_TEST_CASE(churn_from_another_thread_leaves_nothing_behind) {
+  Bus bus;
+  std::atomic<long> steady{0};
+  bus.on<Ping>([&] { steady.fetch_add(1, std::memory_order_relaxed); });
+  bus.emit(Ping{});
+  const std::size_t alive_before = detail::Entry::alive();
+  std::atomic<bool> stop{false};
+  std::atomic<long> cycles{0};
+  std::thread churn([&] {
+    while (!stop.load() && cycles.load() < 200'000) {
+      bus.on<Ping>([] {}).disconnect();
+      cycles.fetch_add(1);
+    }
+  });
+  long emits = 1;
+  while (cycles.load() < 200'000 && emits < 50'000'000) {
+    bus.emit(Ping{});
+    ++emits;
+  }
+  stop = true;
+  churn.join();
+  bus.emit(Ping{});
+  ++emits;
+  BOOST_TEST(steady.load() == emits);
+  BOOST_TEST(detail::Entry::alive() == alive_before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
