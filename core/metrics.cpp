@@ -33,7 +33,8 @@ const char* yes_no(bool b) {
 }  // namespace
 
 void MetricStore::log(const std::string& name, double value, const LogOptions& options,
-                      const EventInfo& hook, Phase phase, std::int64_t default_batch_size) {
+                      const EventInfo& hook, Phase phase, std::int64_t default_batch_size,
+                      std::optional<std::int64_t> dataloader_idx) {
   if (name.empty()) throw std::invalid_argument("log(): the metric name is empty");
   if (hook.log == LogRule::forbidden || hook.log == LogRule::inherit)
     throw std::logic_error("log('" + name + "') was called from '" + std::string(hook.name) +
@@ -51,11 +52,16 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
                                 "'): on_step and on_epoch are both false, so the value would "
                                 "never be used; set one of them");
   // NaN and inf are recorded as they are: monitors must be able to see a diverged loss.
-  const std::string step_key = on_epoch ? name + "_step" : name;
-  const std::string epoch_key = on_step ? name + "_epoch" : name;
+  // Several evaluation dataloaders: Lightning appends the index after the _step/_epoch fork.
+  const bool suffixed = dataloader_idx && options.add_dataloader_idx_;
+  const std::string suffix =
+      suffixed ? "/dataloader_idx_" + std::to_string(*dataloader_idx) : std::string();
+  const std::string step_key = (on_epoch ? name + "_step" : name) + suffix;
+  const std::string epoch_key = (on_step ? name + "_epoch" : name) + suffix;
+  const std::string alias = name + suffix;
   if (on_step) {
     callback_[step_key] = value;
-    if (on_epoch) callback_[name] = value;
+    if (on_epoch) callback_[alias] = value;
     if (options.prog_bar_) progress_bar_[step_key] = value;
     if (options.logger_) pending_steps_[step_key] = value;
   }
@@ -68,13 +74,22 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
       acc.logger = options.logger_;
       acc.phase = phase;
       acc.key = epoch_key;
-      acc.alias = on_step ? name : "";
+      acc.alias = on_step ? alias : "";
       acc.max = value;
       acc.min = value;
+      acc.dataloader_idx = dataloader_idx.value_or(-1);
+      acc.from_epoch_end = hook.log == LogRule::epoch;
     } else if (acc.reduce != options.reduce_fx_) {
       throw std::invalid_argument("log('" + name +
                                   "'): reduce_fx changed within an epoch; log a metric with one "
                                   "reduce_fx, or use another name");
+    } else if (acc.dataloader_idx != dataloader_idx.value_or(-1)) {
+      // Lightning rejects this too: one name would mix the values of two dataloaders.
+      throw std::invalid_argument(
+          "log('" + name + "', add_dataloader_idx=False) was called from dataloader " +
+          std::to_string(acc.dataloader_idx) + " and dataloader " +
+          std::to_string(dataloader_idx.value_or(-1)) + " in '" + std::string(hook.name) +
+          "'; log a different name per dataloader, or keep add_dataloader_idx on");
     }
     const double w = static_cast<double>(
         options.batch_size_.value_or(std::max<std::int64_t>(default_batch_size, 1)));
@@ -87,7 +102,9 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
   }
 }
 
-void MetricStore::end_epoch(Phase phase) {
+std::vector<MetricMap> MetricStore::end_epoch(Phase phase, std::size_t num_dataloaders) {
+  std::vector<MetricMap> results(std::max<std::size_t>(num_dataloaders, 1));
+  MetricMap from_epoch_end;
   for (auto it = epoch_.begin(); it != epoch_.end();) {
     const Accumulator& acc = it->second;
     if (acc.phase != phase) {
@@ -111,10 +128,21 @@ void MetricStore::end_epoch(Phase phase) {
     }
     callback_[acc.key] = v;
     if (!acc.alias.empty()) callback_[acc.alias] = v;
-    if (acc.logger) logged_[acc.key] = v;
+    if (acc.logger) {
+      logged_[acc.key] = v;
+      if (acc.from_epoch_end)
+        from_epoch_end[acc.key] = v;
+      else
+        results[acc.dataloader_idx >= 0 &&
+                        static_cast<std::size_t>(acc.dataloader_idx) < results.size()
+                    ? static_cast<std::size_t>(acc.dataloader_idx)
+                    : 0][acc.key] = v;
+    }
     if (acc.prog_bar) progress_bar_[acc.key] = v;
     it = epoch_.erase(it);
   }
+  for (MetricMap& result : results) result.insert(from_epoch_end.begin(), from_epoch_end.end());
+  return results;
 }
 
 void MetricStore::flush_steps() {
@@ -170,6 +198,8 @@ c10::IValue MetricStore::state() const {
     a.insert("phase", static_cast<std::int64_t>(acc.phase));
     a.insert("key", acc.key);
     a.insert("alias", acc.alias);
+    a.insert("dataloader_idx", acc.dataloader_idx);
+    a.insert("from_epoch_end", acc.from_epoch_end);
     epoch.insert(key, a);
   }
   out.insert("epoch", epoch);
@@ -195,6 +225,8 @@ void MetricStore::load_state(const c10::IValue& state) {
       acc.phase = static_cast<Phase>(a.at("phase").toInt());
       acc.key = a.at("key").toStringRef();
       acc.alias = a.at("alias").toStringRef();
+      if (a.contains("dataloader_idx")) acc.dataloader_idx = a.at("dataloader_idx").toInt();
+      if (a.contains("from_epoch_end")) acc.from_epoch_end = a.at("from_epoch_end").toBool();
       epoch.emplace(entry.key().toStringRef(), std::move(acc));
     }
     auto callback = dict_to_map(d.at("callback"));

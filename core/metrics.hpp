@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookline {
 
@@ -31,6 +32,7 @@ struct LogOptions {
   bool logger_ = true;
   Reduce reduce_fx_ = Reduce::mean;
   bool sync_dist_ = false;
+  bool add_dataloader_idx_ = true;
   std::optional<std::int64_t> batch_size_;
 
   LogOptions& on_step(bool v) {
@@ -58,6 +60,12 @@ struct LogOptions {
     sync_dist_ = v;
     return *this;
   }
+  /// With several evaluation dataloaders, suffix the name with "/dataloader_idx_N" (Lightning's
+  /// default). Off: the name is used as it is, and each dataloader must log its own names.
+  LogOptions& add_dataloader_idx(bool v) {
+    add_dataloader_idx_ = v;
+    return *this;
+  }
   /// Weight of this value in an epoch mean (default: the current batch's size).
   LogOptions& batch_size(std::int64_t n) {
     batch_size_ = n;
@@ -72,12 +80,17 @@ using MetricMap = std::map<std::string, double>;
 
 class MetricStore {
  public:
-  /// Records `value` logged as `name` from hook `hook` in `phase`. Throws std::logic_error (hook
-  /// forbids logging, or forbidden on_step/on_epoch) or std::invalid_argument (bad name/value).
+  /// Records `value` logged as `name` from hook `hook` in `phase`. `dataloader_idx` is set while
+  /// an evaluation with several dataloaders runs (Lightning keeps the last one through the epoch
+  /// end hooks). Throws std::logic_error (hook forbids logging, or forbidden on_step/on_epoch) or
+  /// std::invalid_argument (bad name/value).
   void log(const std::string& name, double value, const LogOptions& options, const EventInfo& hook,
-           Phase phase, std::int64_t default_batch_size);
-  /// Reduces the epoch accumulators of `phase` into the metric maps and clears them.
-  void end_epoch(Phase phase);
+           Phase phase, std::int64_t default_batch_size,
+           std::optional<std::int64_t> dataloader_idx = std::nullopt);
+  /// Reduces the epoch accumulators of `phase` into the metric maps and clears them. Returns, for
+  /// each of `num_dataloaders` evaluation dataloaders, the epoch values it logged for loggers plus
+  /// those logged from the epoch-end hooks: what Lightning's validate() and test() return.
+  std::vector<MetricMap> end_epoch(Phase phase, std::size_t num_dataloaders = 1);
   /// Moves pending step values into logged_metrics (called at logging steps).
   void flush_steps();
   /// Forgets everything logged in `phase` (e.g. after the sanity check).
@@ -103,6 +116,8 @@ class MetricStore {
     Phase phase = Phase::train;
     std::string key;    // name in the metric maps
     std::string alias;  // bare name also set in callback_metrics ("" if the same as key)
+    std::int64_t dataloader_idx = -1;  // -1: logged outside a several-dataloader evaluation
+    bool from_epoch_end = false;       // logged from an epoch-end hook
   };
   std::map<std::string, Accumulator> epoch_;  // by key
   std::map<std::string, double> pending_steps_;

@@ -108,14 +108,18 @@ void Trainer::fit(Module& module, DataModule* data, const std::string& ckpt_path
   run(Stage::fit, module, data, ckpt_path);
 }
 
-MetricMap Trainer::validate(Module& module, DataModule* data, const std::string& ckpt_path) {
+std::vector<MetricMap> Trainer::validate(Module& module, DataModule* data,
+                                         const std::string& ckpt_path) {
+  eval_results_.clear();
   run(Stage::validate, module, data, ckpt_path);
-  return callback_metrics();
+  return std::move(eval_results_);
 }
 
-MetricMap Trainer::test(Module& module, DataModule* data, const std::string& ckpt_path) {
+std::vector<MetricMap> Trainer::test(Module& module, DataModule* data,
+                                     const std::string& ckpt_path) {
+  eval_results_.clear();
   run(Stage::test, module, data, ckpt_path);
-  return callback_metrics();
+  return std::move(eval_results_);
 }
 
 std::vector<StepOutput> Trainer::predict(Module& module, DataModule* data,
@@ -316,7 +320,8 @@ void Trainer::log_metric(const std::string& name, double value, const LogOptions
     phase = Phase::validation;
   else if (stage_ == Stage::test)
     phase = Phase::test;
-  metrics_.log(name, value, options, *current_hook_, phase, current_batch_size_);
+  metrics_.log(name, value, options, *current_hook_, phase, current_batch_size_,
+               training_ ? std::nullopt : current_dataloader_idx_);
 }
 
 }  // namespace hookline

@@ -60,13 +60,18 @@ class Trainer {
   /// Validates, tests or predicts. With `ckpt_path` (a file, "last" or "best") the module's
   /// weights (and the data module's state) are loaded from that checkpoint first, as in
   /// Lightning; a weights-only checkpoint is enough.
-  /// validate/test return callback_metrics after the run (Lightning returns one dict per loader).
-  MetricMap validate(Module& module, DataModule* data = nullptr, const std::string& ckpt_path = {});
-  MetricMap validate(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
+  /// validate/test return, as Lightning does, one map per dataloader: the epoch values logged
+  /// for loggers from that dataloader's steps (named "<name>/dataloader_idx_N" when there are
+  /// several) plus those logged from the epoch-end hooks. Empty when no batch ran.
+  std::vector<MetricMap> validate(Module& module, DataModule* data = nullptr,
+                                  const std::string& ckpt_path = {});
+  std::vector<MetricMap> validate(Module& module, DataModule& data,
+                                  const std::string& ckpt_path = {}) {
     return validate(module, &data, ckpt_path);
   }
-  MetricMap test(Module& module, DataModule* data = nullptr, const std::string& ckpt_path = {});
-  MetricMap test(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
+  std::vector<MetricMap> test(Module& module, DataModule* data = nullptr,
+                              const std::string& ckpt_path = {});
+  std::vector<MetricMap> test(Module& module, DataModule& data, const std::string& ckpt_path = {}) {
     return test(module, &data, ckpt_path);
   }
   /// Returns every predict_step output, loader by loader.
@@ -248,6 +253,10 @@ class Trainer {
   std::int64_t global_step_ = 0;
   std::int64_t batches_that_stepped_ = 0;
   std::int64_t current_batch_size_ = 1;
+  // The evaluation dataloader of the current batch when there are several (Lightning keeps the
+  // last one until the epoch-end hooks), for log()'s "/dataloader_idx_N" names.
+  std::optional<std::int64_t> current_dataloader_idx_;
+  std::vector<MetricMap> eval_results_;  // what validate()/test() return
   std::int64_t num_training_batches_ = 0;
   std::int64_t val_check_batch_ = 1;
   std::vector<std::int64_t> num_val_batches_;

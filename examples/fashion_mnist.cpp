@@ -333,7 +333,7 @@ int main(int argc, char** argv) try {
     return 128 + e.signal();
   }
   if (!trainer.ckpt_path().empty()) std::printf("resumed from %s\n", trainer.ckpt_path().c_str());
-  const hookline::MetricMap results = trainer.test(model, data);
+  const hookline::MetricMap results = trainer.test(model, data).at(0);  // one map per loader
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
 
   std::printf("test_acc %.4f  test_loss %.4f\n", results.at("test_acc"), results.at("test_loss"));

@@ -60,6 +60,7 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
   const bool module_was_training = module_->is_training();
   training_ = false;
   validating_ = kind == EvalKind::validation && !sanity;
+  current_dataloader_idx_.reset();
 
   auto run = [&](auto hooks) {
     using H = decltype(hooks);
@@ -83,6 +84,7 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
       for (const Batch& raw : *loaders[dl]) {
         check_signal();
         const auto dataloader_idx = static_cast<std::int64_t>(dl);
+        if (several) current_dataloader_idx_ = dataloader_idx;
         Batch batch = transfer(raw, dataloader_idx);
         current_batch_size_ = batch.batch_size();
         typename H::batch_start batch_start;
@@ -116,10 +118,14 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
         if (++batch_idx >= limits[dl]) break;  // do not gather a batch past the limit
       }
     }
+    current_dataloader_idx_.reset();  // epoch-end hooks log without a dataloader suffix
     typename H::epoch_end epoch_end;
     emit(epoch_end);
-    if (kind != EvalKind::predict)
-      metrics_.end_epoch(kind == EvalKind::test ? Phase::test : Phase::validation);
+    if (kind != EvalKind::predict) {
+      auto results = metrics_.end_epoch(kind == EvalKind::test ? Phase::test : Phase::validation,
+                                        loaders.size());
+      if (!sanity && stage_ != Stage::fit) eval_results_ = std::move(results);
+    }
     // A checkpoint saved from here on (on_validation_end) resumes after this validation.
     if (kind == EvalKind::validation && !sanity && stage_ == Stage::fit) progress_.validated = true;
     typename H::end end;

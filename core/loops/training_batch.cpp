@@ -122,6 +122,17 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
             "training_step returned a 'loss' that is not a scalar tensor; return the loss to "
             "minimise as a one-element tensor");
       if (n > 1) loss = loss / static_cast<double>(n);
+    } else if (!step_output.empty()) {
+      // Lightning raises for a dict without "loss"; only None (our {}) skips the batch.
+      std::string keys;
+      for (const std::string& key : step_output.names())
+        keys += (keys.empty() ? "'" : ", '") + key + "'";
+      throw std::invalid_argument(
+          module_->module_name() +
+          ".training_step returned outputs without a 'loss' (keys: " + keys +
+          "); under automatic optimization the outputs must hold the loss to minimise as "
+          "\"loss\". Return {} to skip the batch, or set automatic_optimization(false) to "
+          "optimize manually");
     }
     if (batch_idx % n == 0) {
       BeforeZeroGrad before_zero;

@@ -246,6 +246,34 @@ BOOST_AUTO_TEST_CASE(configure_sharded_model_only_when_the_module_uses_it) {
   BOOST_TEST(*(at + 1) == "configure_model");
 }
 
+BOOST_AUTO_TEST_CASE(step_output_without_loss_is_an_error_and_empty_output_skips) {
+  class Typo final : public BoringModel {
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      StepOutput out = BoringModel::training_step(b, i);
+      return {{"los", out["loss"]}, {"acc", torch::zeros({})}};
+    }
+  } typo;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().max_epochs(1).limit_train_batches(2)).fit(typo),
+                        std::invalid_argument, [](const std::invalid_argument& e) {
+                          return mentions(e, "without a 'loss' (keys: 'los', 'acc')") &&
+                                 mentions(e, "Return {}");
+                        });
+  // {} is Lightning's None: the batch is skipped (no backward), the fit goes on.
+  class SkipsOdd final : public BoringModel {
+   public:
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      if (i % 2 == 1) return {};
+      ++losses;
+      return BoringModel::training_step(b, i);
+    }
+    void on_after_backward() override { ++backwards; }
+    int losses = 0, backwards = 0;
+  } skips;
+  Trainer(quiet().max_epochs(1).limit_train_batches(4)).fit(skips);
+  BOOST_TEST(skips.losses == 2);
+  BOOST_TEST(skips.backwards == 2);
+}
+
 BOOST_AUTO_TEST_CASE(stop_fit_in_on_train_epoch_start_runs_no_batch) {
   class StopAtEpochStart final : public Callback {
    public:
@@ -334,7 +362,66 @@ BOOST_AUTO_TEST_CASE(mean_is_weighted_by_batch_size) {
   } model;
   Trainer trainer;
   auto metrics = trainer.validate(model);
-  BOOST_TEST(metrics.at("v") == 2.0);  // (0*4 + 0*4 + 10*2) / 10
+  BOOST_TEST(metrics.at(0).at("v") == 2.0);  // (0*4 + 0*4 + 10*2) / 10
+}
+
+// Lightning names the values of each of several eval dataloaders "<name>/dataloader_idx_N" (after
+// the _step/_epoch fork), logs from the epoch-end hooks without a suffix, and validate()/test()
+// return one map per dataloader holding its logger values plus the epoch-end ones.
+BOOST_AUTO_TEST_CASE(several_eval_dataloaders_get_indexed_names) {
+  class TwoLoaders final : public BoringModel {
+   public:
+    TwoLoaders() { num_val_loaders = 2; }
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("val_mse", static_cast<double>(10 * d + i));
+      log("both", 1.0, LogOptions().on_step(true).on_epoch(true));
+      log("hidden", 1.0, LogOptions().logger(false));
+      log(d == 0 ? "first_only" : "second_only", 5.0, LogOptions().add_dataloader_idx(false));
+      return BoringModel::validation_step(b, i, d);
+    }
+    void on_validation_epoch_end() override { log("epoch_stat", 7.0); }
+    DataLoaders test_dataloader() override { return {loader(64)}; }
+    StepOutput test_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("test_v", static_cast<double>(i));
+      return BoringModel::test_step(b, i, d);
+    }
+  } model;
+  Trainer trainer(quiet().limit_val_batches(2).limit_test_batches(2));
+  const std::vector<MetricMap> results = trainer.validate(model);
+  BOOST_REQUIRE_EQUAL(results.size(), 2u);
+  const MetricMap expected0{{"val_mse/dataloader_idx_0", 0.5},
+                            {"both_epoch/dataloader_idx_0", 1.0},
+                            {"first_only", 5.0},
+                            {"epoch_stat", 7.0}};
+  const MetricMap expected1{{"val_mse/dataloader_idx_1", 10.5},
+                            {"both_epoch/dataloader_idx_1", 1.0},
+                            {"second_only", 5.0},
+                            {"epoch_stat", 7.0}};
+  BOOST_TEST(results[0] == expected0);
+  BOOST_TEST(results[1] == expected1);
+  const MetricMap& cm = trainer.callback_metrics();
+  BOOST_TEST(cm.count("val_mse") == 0u);
+  BOOST_TEST(cm.at("val_mse/dataloader_idx_1") == 10.5);
+  BOOST_TEST(cm.at("both/dataloader_idx_0") == 1.0);
+  BOOST_TEST(cm.at("hidden/dataloader_idx_1") == 1.0);
+  BOOST_TEST(cm.at("epoch_stat") == 7.0);
+  // One dataloader: no suffix, one map.
+  const std::vector<MetricMap> tested = trainer.test(model);
+  BOOST_REQUIRE_EQUAL(tested.size(), 1u);
+  BOOST_TEST(tested[0] == (MetricMap{{"test_v", 0.5}}));
+
+  // add_dataloader_idx(false) with the same name from two dataloaders mixes them: an error, as
+  // in Lightning.
+  class SameName final : public BoringModel {
+   public:
+    SameName() { num_val_loaders = 2; }
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("val_mse", 1.0, LogOptions().add_dataloader_idx(false));
+      return BoringModel::validation_step(b, i, d);
+    }
+  } same;
+  BOOST_CHECK_EXCEPTION(Trainer(quiet().limit_val_batches(1)).validate(same), std::invalid_argument,
+                        says<std::invalid_argument>("dataloader 0 and dataloader 1"));
 }
 
 BOOST_AUTO_TEST_CASE(log_where_lightning_forbids_it_is_a_clear_error) {
