@@ -136,6 +136,35 @@ Timing hand_round(const Workload& w, const std::shared_ptr<hookline::data::Tenso
   return {micros(end - start) / steps, micros(end - begin) / steps};
 }
 
+// The floor: the hand loop over batches already sliced into a vector (no DataLoader), so
+// "hand loop" - "floor" is what the DataLoader costs per batch.
+Timing floor_round(const Workload& w, const std::vector<Batch>& batches) {
+  const auto begin = Clock::now();
+  torch::manual_seed(0);
+  Net net(w, nullptr, false);
+  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
+  std::int64_t steps = 0;
+  const auto start = Clock::now();
+  for (const Batch& batch : batches) {
+    optimizer.zero_grad();
+    at::Tensor loss = net.loss(batch);
+    loss.backward();
+    optimizer.step();
+    if (++steps == w.steps) break;
+  }
+  const auto end = Clock::now();
+  return {micros(end - start) / steps, micros(end - begin) / steps};
+}
+
+std::vector<Batch> sliced(const Workload& w,
+                          const std::shared_ptr<hookline::data::TensorDataset>& data) {
+  std::vector<Batch> out;
+  const auto loader = make_loader(data, w);
+  for (const Batch& batch : *loader)  // the same batches, each its own tensors
+    out.push_back(Batch{{"x", batch["x"].clone()}, {"y", batch["y"].clone()}});
+  return out;
+}
+
 // The same work in the order the trainer does it (Lightning's): optimizer.step(closure), where the
 // closure runs forward + loss, then zero_grad, then backward. Tells apart what the loop order
 // costs and what the trainer's machinery costs.
@@ -255,7 +284,7 @@ double median(std::vector<double> v) {
 
 struct Variant {
   std::string name;
-  int callbacks = 0;  // -1: the hand loop, -2: the hand loop in the trainer's order
+  int callbacks = 0;  // -1: the hand loop, -2: in the trainer's order, -3: the floor (no loader)
   bool log_loss = false;
   std::vector<double> loop_us, fit_us;
 };
@@ -265,12 +294,14 @@ int g_only = -1;
 
 void bench(const Workload& w, int rounds) {
   auto data = random_data(w, w.steps);
+  const std::vector<Batch> batches = sliced(w, data);
   std::vector<Variant> variants = {
       {"hand loop", -1, false, {}, {}},
       {"hand loop, trainer's order", -2, false, {}, {}},
       {"hookline, 0 callbacks", 0, false, {}, {}},
       {"hookline, 10 no-op callbacks", 10, false, {}, {}},
       {"hookline, 0 callbacks, log(loss)", 0, true, {}, {}},
+      {"floor: hand loop, batches in a vector", -3, false, {}, {}},
   };
   // Round 0 warms up (allocator, lazy init) and is not recorded; odd rounds run in reverse order
   // so no variant always goes first.
@@ -280,6 +311,7 @@ void bench(const Workload& w, int rounds) {
       if (g_only >= 0 && &v != &variants.at(static_cast<std::size_t>(g_only))) continue;
       const Timing t = v.callbacks == -1   ? hand_round(w, data)
                        : v.callbacks == -2 ? hand_closure_round(w, data)
+                       : v.callbacks == -3 ? floor_round(w, batches)
                                            : hookline_round(w, data, v.callbacks, v.log_loss);
       if (round == 0) continue;
       v.loop_us.push_back(t.loop_us);
@@ -324,6 +356,26 @@ void bench(const Workload& w, int rounds) {
       std::printf(" %s(x%g)", name.c_str(), n);
   }
   std::printf("\n");
+  // The goals, each from this run's medians.
+  auto paired_ratio = [&](std::size_t a, std::size_t b) {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < variants[a].loop_us.size(); ++i)
+      r.push_back(variants[a].loop_us[i] / variants[b].loop_us[i]);
+    return median(r);
+  };
+  auto paired_diff = [&](std::size_t a, std::size_t b) {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < variants[a].loop_us.size(); ++i)
+      r.push_back(variants[a].loop_us[i] - variants[b].loop_us[i]);
+    return median(r);
+  };
+  std::printf("  trainer / hand loop over the same loader: %.3f (paired; goal <= 1.03)\n",
+              paired_ratio(2, 0));
+  std::printf("  trainer / floor: %.3f; hand loop (with loader) / floor: %.3f\n",
+              paired_ratio(2, 5), paired_ratio(0, 5));
+  std::printf("  DataLoader: %+.2f us per batch over indexing a vector (goal <= 1)\n",
+              paired_diff(0, 5));
+  std::printf("  log(): %+.2f us per call (goal <= 1)\n", paired_diff(4, 2));
   const double extra10 = median(variants[3].loop_us) - median(variants[2].loop_us);
   const double calls10 = c10.calls_per_step - c0.calls_per_step;
   if (calls10 > 0)

@@ -106,6 +106,7 @@ void DataLoader::Iterator::fetch() {
     ++loader.epoch_;  // the pass ran to the end
     loader.cursor_ = 0;
     loader.order_ = at::Tensor();
+    loader.chunk_ = Batch();
     loader_ = nullptr;
     batch_ = Batch();
     return;
@@ -113,8 +114,43 @@ void DataLoader::Iterator::fetch() {
   const std::int64_t batch = loader.options_.batch_size();
   const std::int64_t start = loader.cursor_ * batch;
   const std::int64_t length = std::min(batch, loader.dataset_->size() - start);
-  batch_ = loader.dataset_->get_batch(loader.order_.narrow(0, start, length));
+  if (loader.dataset_->gathers_rows()) {
+    if (loader.chunk_pass_ != pass_ || loader.cursor_ < loader.chunk_first_ ||
+        loader.cursor_ >= loader.chunk_first_ + loader.chunk_batches_)
+      loader.load_chunk();
+    const std::int64_t offset = (loader.cursor_ - loader.chunk_first_) * batch;
+    Batch out;
+    for (const auto& [name, tensor] : loader.chunk_)
+      out.set(name, tensor.narrow(0, offset, length));
+    batch_ = std::move(out);
+  } else {
+    batch_ = loader.dataset_->get_batch(loader.order_.narrow(0, start, length));
+  }
   ++loader.cursor_;
+}
+
+namespace {
+// A chunk stays small enough for the cache and for memory: its batches share one allocation
+// that lives as long as any batch of it does.
+constexpr std::int64_t kChunkBytes = std::int64_t{4} << 20;
+constexpr std::int64_t kMaxChunkBatches = 64;
+}  // namespace
+
+void DataLoader::load_chunk() {
+  const std::int64_t batch = options_.batch_size();
+  const std::int64_t count = std::min(chunk_target_, num_batches_ - cursor_);
+  const std::int64_t start = cursor_ * batch;
+  const std::int64_t rows = std::min(count * batch, dataset_->size() - start);
+  chunk_ = Batch();  // release the previous chunk before gathering the next
+  chunk_ = dataset_->get_batch(order_.narrow(0, start, rows));
+  chunk_pass_ = pass_;
+  chunk_first_ = cursor_;
+  chunk_batches_ = count;
+  std::int64_t bytes = 0;
+  for (const auto& [name, tensor] : chunk_) bytes += static_cast<std::int64_t>(tensor.nbytes());
+  const std::int64_t per_batch =
+      std::max<std::int64_t>(1, bytes / std::max<std::int64_t>(count, 1));
+  chunk_target_ = std::clamp<std::int64_t>(kChunkBytes / per_batch, 1, kMaxChunkBatches);
 }
 
 }  // namespace hookline::data

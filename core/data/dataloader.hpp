@@ -17,6 +17,10 @@
 //   iterator hands it out, so a checkpoint written while batch k (0-based) is being processed says
 //   k + 1, and resuming from it yields exactly batches k + 1 .. size() - 1 of that epoch, in the
 //   same order.
+// - Batches are the loader's own tensors: writing into one never changes the dataset. For a
+//   dataset that gathers rows (TensorDataset), the loader gathers up to ~4 MB of batches in one
+//   call and hands out slices of that chunk, which makes a batch cost about as much as indexing a
+//   vector (bench_trainer measures it); the chunk lives as long as any of its batches.
 // - Bad options throw std::invalid_argument naming the option and the fix.
 #pragma once
 
@@ -149,6 +153,8 @@ class DataLoader {
 
  private:
   at::Tensor epoch_order(std::int64_t epoch) const;
+  // Gathers the batches from cursor_ on, up to about kChunkBytes, for datasets that gather rows.
+  void load_chunk();
 
   std::shared_ptr<const Dataset> dataset_;
   DataLoaderOptions options_;
@@ -158,6 +164,14 @@ class DataLoader {
   bool resume_pending_ = false;
   std::uint64_t pass_ = 0;  // id of the live pass; bumped by begin()
   at::Tensor order_;        // sample order of the live pass's epoch
+  // Several batches gathered at once (see Dataset::gathers_rows): each batch is a slice of it,
+  // which saves a gather per field per batch. Valid for chunk_pass_, batches
+  // [chunk_first_, chunk_first_ + chunk_batches_).
+  Batch chunk_;
+  std::uint64_t chunk_pass_ = 0;
+  std::int64_t chunk_first_ = 0;
+  std::int64_t chunk_batches_ = 0;
+  std::int64_t chunk_target_ = 8;  // batches per chunk; adapted to kChunkBytes after the first
 };
 
 }  // namespace hookline::data

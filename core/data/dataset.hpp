@@ -36,6 +36,11 @@ class Dataset {
   /// Same, from a vector of indices.
   Batch get_batch(const std::vector<std::int64_t>& indices) const;
 
+  /// True when gather() only selects rows of fixed tensors (no per-call randomness or side
+  /// effects), so a DataLoader may gather several batches in one call and hand out slices of
+  /// them. Default false.
+  virtual bool gathers_rows() const { return false; }
+
  protected:
   /// Gathers the samples at `indices` (1-D, int64, CPU, contiguous, every value in [0, size())).
   virtual Batch gather(const at::Tensor& indices) const = 0;
@@ -52,6 +57,7 @@ class TensorDataset final : public Dataset {
   TensorDataset(std::initializer_list<Batch::Field> fields);
 
   std::int64_t size() const override { return size_; }
+  bool gathers_rows() const override { return true; }
   /// The full tensors, one row per sample (shared with the dataset: do not write into them).
   const Batch& tensors() const { return tensors_; }
 

@@ -196,6 +196,56 @@ BOOST_AUTO_TEST_CASE(torch_dataset_adapter_matches_tensor_dataset) {
   BOOST_TEST(batches == 3);
 }
 
+// TensorDataset gathers rows, so its loader gathers several batches at once and hands out slices;
+// a dataset that does not (the same rows behind a plain gather) must see exactly the same batches,
+// across chunk boundaries, epochs, shuffling, drop_last and a resume; and a batch is a copy.
+BOOST_AUTO_TEST_CASE(chunked_loading_yields_the_same_batches_as_batch_by_batch) {
+  class PlainGather final : public Dataset {
+   public:
+    explicit PlainGather(std::shared_ptr<TensorDataset> rows) : rows_(std::move(rows)) {}
+    std::int64_t size() const override { return rows_->size(); }
+
+   protected:
+    hookline::Batch gather(const at::Tensor& indices) const override {
+      return rows_->get_batch(indices);
+    }
+
+   private:
+    std::shared_ptr<TensorDataset> rows_;
+  };
+  auto rows = numbered(1000);
+  BOOST_TEST(rows->gathers_rows());
+  auto plain = std::make_shared<PlainGather>(rows);
+  BOOST_TEST(!plain->gathers_rows());
+  for (bool drop_last : {false, true}) {
+    const auto options =
+        DataLoaderOptions().batch_size(7).shuffle(true).seed(3).drop_last(drop_last);
+    DataLoader chunked(rows, options), reference(plain, options);
+    auto compare_pass = [&] {
+      auto a = chunked.begin();
+      auto b = reference.begin();
+      int n = 0;
+      for (; a != chunked.end() && b != reference.end(); ++a, ++b, ++n) {
+        BOOST_TEST(torch::equal((*a)["x"], (*b)["x"]));
+        BOOST_TEST(torch::equal((*a)["y"], (*b)["y"]));
+      }
+      BOOST_TEST((a == chunked.end() && b == reference.end()));
+      return n;
+    };
+    BOOST_TEST(compare_pass() == (drop_last ? 142 : 143));
+    BOOST_TEST(compare_pass() == (drop_last ? 142 : 143));  // next epoch, new permutation
+    DataLoaderState mid{1, 70, 3};
+    chunked.load_state(mid);
+    reference.load_state(mid);
+    BOOST_TEST(compare_pass() == (drop_last ? 72 : 73));
+  }
+  // Writing into a batch leaves the dataset alone.
+  DataLoader loader(rows, DataLoaderOptions().batch_size(10));
+  const at::Tensor before = rows->tensors()["x"].clone();
+  for (const hookline::Batch& batch : loader) batch["x"].add_(1);
+  BOOST_TEST(torch::equal(rows->tensors()["x"], before));
+}
+
 // ---- DataLoader: order and batch sizes ---------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(unshuffled_loader_keeps_order_and_yields_partial_last_batch) {
