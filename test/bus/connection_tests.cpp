@@ -334,7 +334,11 @@ BOOST_AUTO_TEST_CASE(a_million_subscription_cycles_leave_nothing_behind) {
   BOOST_TEST(detail::Entry::alive() == alive_before);
   const long growth = rss_kib() - rss_before;
   BOOST_TEST_MESSAGE("RSS growth after " << kCycles << " cycles: " << growth << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+  (void)growth;  // ASan quarantines freed memory, so RSS grows by design; alive() above holds
+#else
   BOOST_TEST(growth < 4096);
+#endif
 }
 
 BOOST_AUTO_TEST_CASE(churn_from_another_thread_leaves_nothing_behind) {
