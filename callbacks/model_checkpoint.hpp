@@ -31,6 +31,7 @@
 #pragma once
 
 #include "hookline/callbacks/checkpoint_callback.hpp"
+#include "hookline/callbacks/options.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -43,37 +44,26 @@ namespace hookline {
 
 enum class SaveLast { no, yes, link };
 
-#define HOOKLINE_MC_OPTION(type, name, init) \
- public:                                     \
-  ModelCheckpointOptions& name(type value) { \
-    name##_ = std::move(value);              \
-    return *this;                            \
-  }                                          \
-  const type& name() const {                 \
-    return name##_;                          \
-  }                                          \
-                                             \
- private:                                    \
-  type name##_ = init;
-
 class ModelCheckpointOptions {
-  HOOKLINE_MC_OPTION(std::string, dirpath, "")
-  HOOKLINE_MC_OPTION(std::string, filename, "")
-  HOOKLINE_MC_OPTION(std::string, monitor, "")
-  HOOKLINE_MC_OPTION(bool, verbose, false)
-  HOOKLINE_MC_OPTION(SaveLast, save_last, SaveLast::no)
-  HOOKLINE_MC_OPTION(std::int64_t, save_top_k, 1)
-  HOOKLINE_MC_OPTION(bool, save_weights_only, false)
-  HOOKLINE_MC_OPTION(std::string, mode, "min")
-  HOOKLINE_MC_OPTION(bool, auto_insert_metric_name, true)
-  HOOKLINE_MC_OPTION(std::optional<std::int64_t>, every_n_train_steps, std::nullopt)
-  HOOKLINE_MC_OPTION(std::optional<std::chrono::milliseconds>, train_time_interval, std::nullopt)
-  HOOKLINE_MC_OPTION(std::optional<std::int64_t>, every_n_epochs, std::nullopt)
-  HOOKLINE_MC_OPTION(std::optional<bool>, save_on_train_epoch_end, std::nullopt)
-  HOOKLINE_MC_OPTION(bool, enable_version_counter, true)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, dirpath, "")
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, filename, "")
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, monitor, "")
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, verbose, false)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, SaveLast, save_last, SaveLast::no)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::int64_t, save_top_k, 1)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, save_weights_only, false)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, mode, "min")
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, auto_insert_metric_name, true)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<std::int64_t>, every_n_train_steps,
+                           std::nullopt)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<std::chrono::milliseconds>,
+                           train_time_interval, std::nullopt)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<std::int64_t>, every_n_epochs,
+                           std::nullopt)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<bool>, save_on_train_epoch_end,
+                           std::nullopt)
+  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, enable_version_counter, true)
 };
-
-#undef HOOKLINE_MC_OPTION
 
 class ModelCheckpoint : public CheckpointCallback {
  public:

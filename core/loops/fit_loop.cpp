@@ -135,6 +135,8 @@ bool Trainer::end_of_batch(std::int64_t batch_idx) {
 void Trainer::end_epoch() {
   if (progress_.reached_last_batch) update_lr_schedulers(Interval::epoch, 0, true);
   ++current_epoch_;
+  // Between epochs (and after the fit): a checkpoint saved now starts the next epoch afresh.
+  progress_ = EpochProgress{};
   bus_.flush();
 }
 

@@ -4,6 +4,7 @@
 
 #include "trace_recorder.hpp"
 
+#include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/core/checkpoint_io.hpp>
 
 #include <torch/optim/schedulers/step_lr.h>
@@ -414,6 +415,27 @@ BOOST_AUTO_TEST_CASE(resume_reports_its_path_and_continues_counting) {
   Trainer trainer(parity_options(dir).max_epochs(2));
   trainer.fit(model, nullptr, path);
   BOOST_TEST(trainer.ckpt_path() == path);
+  BOOST_TEST(trainer.current_epoch() == 2);
+  BOOST_TEST(trainer.global_step() == 22);
+}
+
+// Saved once the epoch counter moved on (on_train_end, on_fit_end): the resumed fit trains the
+// next epoch in full (it once skipped it, taking the finished epoch's progress for the new one's).
+BOOST_AUTO_TEST_CASE(a_checkpoint_saved_after_the_last_epoch_resumes_with_the_next) {
+  TempDir dir;
+  const std::string path = dir.file("end.ckpt");
+  {
+    Net model;
+    LambdaHooks save;
+    save.on_fit_end = [&path](Trainer& t, Module&) { t.save_checkpoint(path); };
+    Trainer trainer(parity_options(dir).max_epochs(1),
+                    {std::make_shared<LambdaCallback>(save, "save_at_fit_end")});
+    trainer.fit(model);
+    BOOST_TEST(trainer.global_step() == 11);
+  }
+  Net model;
+  Trainer trainer(parity_options(dir).max_epochs(2));
+  trainer.fit(model, nullptr, path);
   BOOST_TEST(trainer.current_epoch() == 2);
   BOOST_TEST(trainer.global_step() == 22);
 }
