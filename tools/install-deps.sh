@@ -13,6 +13,8 @@ packages=(
   zlib1g-dev             # reads the gzip-compressed IDX files
   libxxhash-dev          # checkpoint checksums (XXH3)
   libbenchmark-dev       # bench/
+  libcli11-dev           # tools/: hookline-trace's command line
+  nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
   dataset-fashion-mnist  # the main example's data, as a Debian package
 )
 
