@@ -4,6 +4,7 @@
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/restore.hpp"
+#include "hookline/core/tracing.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -47,6 +48,7 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
         "callback '" +
         checkpoint_callback()->name() + "'; remove it or leave enable_checkpointing on");
   }
+  trace_from_environment(*this);  // HOOKLINE_TRACE (core/tracing.hpp)
 }
 
 Trainer::~Trainer() {
