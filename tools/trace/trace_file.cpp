@@ -94,9 +94,11 @@ std::optional<Record> parse_record(const std::string& line, std::size_t line_num
   try {
     r.json = json::parse(r.text);
   } catch (const json::parse_error& e) {
+    // nlohmann says "[json.exception.parse_error.101] parse error at line 1, column 64: ...";
+    // the line is the file's, so keep the column and the reason.
     std::string what = e.what();
-    if (auto p = what.find("parse error"); p != std::string::npos) what = what.substr(p);
-    throw InputError(where + ": bad JSON: " + what);
+    if (auto p = what.find("column "); p != std::string::npos) what = what.substr(p);
+    throw InputError(where + ": bad JSON at " + what);
   }
   if (!r.json.is_object())
     throw InputError(where + ": a record must be a JSON object, not " +
