@@ -11,10 +11,10 @@ namespace hookline {
 
 namespace {
 
-using Extractor = void (*)(TraceRecord&, const void*);
+using Extractor = void (*)(TraceFields&, const void*);
 
 template <class E>
-void extract(TraceRecord& r, const void* payload) {
+void extract(TraceFields& r, const void* payload) {
   const E& e = *static_cast<const E*>(payload);
   if constexpr (requires { e.batch_idx; }) r.batch_idx = e.batch_idx;
   if constexpr (requires { e.dataloader_idx; }) r.dataloader_idx = e.dataloader_idx;
@@ -43,14 +43,14 @@ class TrainerContext final : public TraceContext {
  public:
   explicit TrainerContext(Trainer& trainer) : trainer_(&trainer), table_(&extractors()) {}
 
-  void fill_state(TraceRecord& r) const override {
+  void fill_state(TraceFields& r) const override {
     r.stage = to_string(trainer_->stage());
     r.epoch = trainer_->current_epoch();
     r.global_step = trainer_->global_step();
     r.rank = trainer_->bus().rank();
   }
 
-  void fill_payload(TraceRecord& r, const EventInfo& event, const void* payload) const override {
+  void fill_payload(TraceFields& r, const EventInfo& event, const void* payload) const override {
     if (payload == nullptr || event.id >= table_->size()) return;
     if (const Extractor f = (*table_)[event.id]) f(r, payload);
   }

@@ -14,33 +14,70 @@ using Clock = Tracer::Clock;
 // One emission in progress on this thread. Emissions nest (a hook emitted from inside another),
 // so each thread keeps a stack; frames of several recorders may share it.
 struct Frame {
-  const void* owner = nullptr;
-  std::uint64_t seq = 0;
-  std::uintptr_t address = 0;  // on_emit's frame address: deeper emissions have lower ones
-  const EventInfo* event = nullptr;
-  const void* payload = nullptr;
-  std::uint64_t parent = 0;
-  std::uint32_t depth = 0;
-  bool started = false;  // a sync call returned: start/end are set
+  const void* owner;
+  std::uint64_t seq;
+  std::uintptr_t address;  // on_emit's frame address: deeper emissions have lower ones
+  const EventInfo* event;
+  const void* payload;
+  std::uint64_t parent;
+  std::uint32_t depth;
+  bool started;  // a sync call returned: start/end are set
   Clock::time_point start, end;
-  TraceRecord context;  // stage, epoch, global_step, rank, batch_idx, dataloader_idx
+  TraceFields context;  // stage, epoch, global_step, rank, batch_idx, dataloader_idx
 };
 
-thread_local std::vector<Frame> t_frames;
-thread_local std::uint32_t t_thread = 0;
+// What a thread keeps: its number, its stack of emissions, and a record to fill (so a record
+// costs no 200-byte zeroing). Reached through a trivially destructible pointer (one TLS load);
+// the owner below frees it when the thread ends.
+struct ThreadState {
+  std::vector<Frame> frames;
+  std::uint32_t number = 0;
+  TraceRecord scratch;
+  bool scratch_busy = false;  // a sink emitted on a traced bus from inside write()
+};
 std::atomic<std::uint32_t> g_threads{0};
 std::atomic<std::uint32_t> g_recorders{0};
+thread_local ThreadState* t_state = nullptr;
+thread_local std::unique_ptr<ThreadState> t_state_owner;
 
-std::uint32_t thread_number() {
-  if (t_thread == 0) t_thread = g_threads.fetch_add(1, std::memory_order_relaxed) + 1;
-  return t_thread;
+[[gnu::noinline]] ThreadState& make_thread_state() {
+  t_state_owner = std::make_unique<ThreadState>();
+  t_state_owner->number = g_threads.fetch_add(1, std::memory_order_relaxed) + 1;
+  t_state_owner->frames.reserve(16);
+  t_state = t_state_owner.get();
+  return *t_state;
 }
+inline ThreadState& thread_state() {
+  return t_state ? *t_state : make_thread_state();
+}
+
+const Clock::time_point g_epoch = trace_epoch();
 
 std::int64_t since_epoch(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t - trace_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t - g_epoch).count();
 }
 
-void copy_context(TraceRecord& to, const TraceRecord& from) {
+std::int64_t nanos(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+// Sets every field of `r` (a reused record) to its default, field by field.
+void reset(TraceRecord& r) {
+  r.stage = {};
+  r.epoch = r.global_step = r.batch_idx = r.dataloader_idx = TraceFields::kNone;
+  r.rank = 0;
+  r.kind = TraceRecord::Kind::call;
+  r.lane = Lane::sync;
+  r.verdict = Action::Continue;
+  r.pairing = Pairing::none;
+  r.aborted = false;
+  r.depth = r.thread = r.bus = 0;
+  r.seq = r.parent = 0;
+  r.start_ns = r.duration_ns = 0;
+  r.event = r.subscriber = r.by = r.reason = r.args = {};
+}
+
+void copy_context(TraceFields& to, const TraceFields& from) {
   to.stage = from.stage;
   to.epoch = from.epoch;
   to.global_step = from.global_step;
@@ -48,6 +85,30 @@ void copy_context(TraceRecord& to, const TraceRecord& from) {
   to.batch_idx = from.batch_idx;
   to.dataloader_idx = from.dataloader_idx;
 }
+
+// A record to fill: the thread's scratch record, or (re-entered from a sink) a fresh one.
+class RecordSlot {
+ public:
+  explicit RecordSlot(ThreadState& ts) : ts_(ts), own_(!ts.scratch_busy) {
+    if (own_) {
+      ts_.scratch_busy = true;
+      reset(ts_.scratch);
+    } else {
+      local_ = std::make_unique<TraceRecord>();
+    }
+  }
+  ~RecordSlot() {
+    if (own_) ts_.scratch_busy = false;
+  }
+  RecordSlot(const RecordSlot&) = delete;
+  RecordSlot& operator=(const RecordSlot&) = delete;
+  TraceRecord& get() { return own_ ? ts_.scratch : *local_; }
+
+ private:
+  ThreadState& ts_;
+  bool own_;
+  std::unique_ptr<TraceRecord> local_;
+};
 
 void append_int(std::string& out, std::int64_t v) {
   char buf[24];
@@ -185,7 +246,7 @@ struct TraceRecorder::Shared {
   // Per event id: 0 not looked at yet, 1 no flush, 2 flush after it.
   std::array<std::atomic<std::uint8_t>, kMaxEventTypes> flush{};
 
-  void put(std::uint64_t seq, const TraceRecord& c) {
+  void put(std::uint64_t seq, const TraceFields& c) {
     Slot& s = slots[seq % kSlots];
     s.seq.store(0, std::memory_order_release);
     s.stage_data.store(c.stage.data(), std::memory_order_release);
@@ -195,7 +256,7 @@ struct TraceRecorder::Shared {
     s.rank.store(c.rank, std::memory_order_release);
     s.seq.store(seq, std::memory_order_release);
   }
-  bool get(std::uint64_t seq, TraceRecord& c) const {
+  bool get(std::uint64_t seq, TraceFields& c) const {
     const Slot& s = slots[seq % kSlots];
     if (s.seq.load(std::memory_order_acquire) != seq) return false;
     const char* data = s.stage_data.load(std::memory_order_acquire);
@@ -230,7 +291,7 @@ TraceRecorder::TraceRecorder(std::vector<std::shared_ptr<TraceSink>> sinks,
 TraceRecorder::~TraceRecorder() {
   flush();
   // Frames this recorder left open on this thread (emissions cut short) would outlive it.
-  std::erase_if(t_frames, [this](const Frame& f) { return f.owner == this; });
+  std::erase_if(thread_state().frames, [this](const Frame& f) { return f.owner == this; });
 }
 
 void TraceRecorder::flush() {
@@ -244,7 +305,7 @@ void TraceRecorder::write(const TraceRecord& record) {
 bool TraceRecorder::flushes_after(const EventInfo& event) {
   auto& flag = shared_->flush[event.id];
   std::uint8_t f = flag.load(std::memory_order_relaxed);
-  if (f == 0) {
+  if (f == 0) [[unlikely]] {
     const bool yes = std::find(options_.flush_on.begin(), options_.flush_on.end(), event.name) !=
                      options_.flush_on.end();
     f = yes ? 2 : 1;
@@ -257,9 +318,10 @@ namespace {
 
 // Writes the emit record of a frame that never reached on_emit_end.
 template <class Write>
-void write_aborted(const Frame& f, std::uint32_t bus, Clock::time_point start,
+void write_aborted(ThreadState& ts, const Frame& f, std::uint32_t bus, Clock::time_point start,
                    Clock::time_point now, Write&& write) {
-  TraceRecord r;
+  RecordSlot slot(ts);
+  TraceRecord& r = slot.get();
   copy_context(r, f.context);
   r.kind = TraceRecord::Kind::emit;
   r.aborted = true;
@@ -269,9 +331,9 @@ void write_aborted(const Frame& f, std::uint32_t bus, Clock::time_point start,
   r.parent = f.parent;
   r.depth = f.depth;
   r.bus = bus;
-  r.thread = thread_number();
+  r.thread = ts.number;
   r.start_ns = since_epoch(start);
-  r.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count();
+  r.duration_ns = nanos(now - start);
   write(r);
 }
 
@@ -279,37 +341,34 @@ void write_aborted(const Frame& f, std::uint32_t bus, Clock::time_point start,
 
 void TraceRecorder::on_emit(const EventInfo& event, const void* payload, std::uint64_t seq) {
   const auto address = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-  auto& frames = t_frames;
+  ThreadState& ts = thread_state();
+  auto& frames = ts.frames;
   // Own frames at this depth or shallower belong to emissions an exception unwound.
-  if (!frames.empty() && frames.back().address <= address) {
+  if (!frames.empty() && frames.back().address <= address) [[unlikely]] {
     const Clock::time_point now = Clock::now();
     Clock::time_point earliest = now;
     while (!frames.empty() && frames.back().address <= address) {
-      Frame& f = frames.back();
-      if (f.owner == this) {
-        const Clock::time_point start = f.started ? std::min(f.start, earliest) : earliest;
-        earliest = start;
-        write_aborted(f, id_, start, now, [this](const TraceRecord& r) { write(r); });
-        frames.pop_back();
-      } else {
-        break;  // another recorder's; it cleans up its own
-      }
+      Frame f = frames.back();
+      if (f.owner != this) break;  // another recorder's; it cleans up its own
+      frames.pop_back();
+      const Clock::time_point start = f.started ? std::min(f.start, earliest) : earliest;
+      earliest = start;
+      write_aborted(ts, f, id_, start, now, [this](const TraceRecord& r) { write(r); });
     }
   }
-  if (frames.size() >= 4096) frames.erase(frames.begin(), frames.begin() + 2048);  // leaked
-  Frame& f = frames.emplace_back();
-  f.owner = this;
-  f.seq = seq;
-  f.address = address;
-  f.event = &event;
-  f.payload = payload;
-  for (auto it = frames.rbegin() + 1; it != frames.rend(); ++it) {
+  if (frames.size() >= 4096) [[unlikely]]  // leaked by recorders that died mid-emission
+    frames.erase(frames.begin(), frames.begin() + 2048);
+  std::uint64_t parent = 0;
+  std::uint32_t depth = 0;
+  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
     if (it->owner == this) {
-      f.parent = it->seq;
-      f.depth = it->depth + 1;
+      parent = it->seq;
+      depth = it->depth + 1;
       break;
     }
   }
+  Frame& f = frames.emplace_back(Frame{this, seq, address, &event, payload, parent, depth, false,
+                                       Clock::time_point(), Clock::time_point(), TraceFields()});
   context_->fill_state(f.context);
   context_->fill_payload(f.context, event, payload);
   shared_->put(seq, f.context);
@@ -318,16 +377,18 @@ void TraceRecorder::on_emit(const EventInfo& event, const void* payload, std::ui
 void TraceRecorder::on_call(const EventInfo& event, const SubscriptionInfo& subscriber, Lane lane,
                             std::uint64_t seq, const void* payload, Clock::time_point start,
                             Clock::time_point end, Action verdict) {
-  TraceRecord r;
+  ThreadState& ts = thread_state();
+  RecordSlot slot(ts);
+  TraceRecord& r = slot.get();
   if (lane == Lane::sync) {
     Frame* frame = nullptr;
-    for (auto it = t_frames.rbegin(); it != t_frames.rend(); ++it) {
+    for (auto it = ts.frames.rbegin(); it != ts.frames.rend(); ++it) {
       if (it->owner == this && it->seq == seq) {
         frame = &*it;
         break;
       }
     }
-    if (frame != nullptr) {
+    if (frame != nullptr) [[likely]] {
       copy_context(r, frame->context);
       if (!frame->started) {
         frame->started = true;
@@ -342,54 +403,59 @@ void TraceRecorder::on_call(const EventInfo& event, const SubscriptionInfo& subs
     shared_->get(seq, r);
     context_->fill_payload(r, event, payload);
   }
-  r.kind = TraceRecord::Kind::call;
   r.lane = lane;
   r.verdict = verdict;
   r.seq = seq;
   r.bus = id_;
-  r.thread = thread_number();
+  r.thread = ts.number;
   r.event = event.name;
   r.subscriber = subscriber.name;
   r.start_ns = since_epoch(start);
-  r.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count();
-  std::string args;
-  if (options_.args && event.describe && payload) {
-    args = event.describe(payload);
+  r.duration_ns = nanos(end - start);
+  if (options_.args && event.describe && payload) [[unlikely]] {
+    const std::string args = event.describe(payload);
     r.args = args;
+    write(r);
+    return;
   }
   write(r);
 }
 
 void TraceRecorder::on_emit_end(const EventInfo& event, std::uint64_t seq, const Outcome& outcome) {
-  auto& frames = t_frames;
+  ThreadState& ts = thread_state();
+  auto& frames = ts.frames;
   std::size_t index = frames.size();
   while (index > 0 && !(frames[index - 1].owner == this && frames[index - 1].seq == seq)) --index;
-  TraceRecord r;
-  Clock::time_point start, end;
-  bool timed = false;
-  if (index > 0) {
-    // Own frames above this one are nested emissions whose exception a subscriber caught.
-    if (index < frames.size()) {
-      const Clock::time_point now = Clock::now();
-      Clock::time_point earliest = now;
-      for (std::size_t i = frames.size(); i-- > index;) {
-        const Frame& inner = frames[i];
-        if (inner.owner != this) continue;
-        const Clock::time_point s = inner.started ? std::min(inner.start, earliest) : earliest;
-        earliest = s;
-        write_aborted(inner, id_, s, now, [this](const TraceRecord& rec) { write(rec); });
-        frames.erase(frames.begin() + static_cast<std::ptrdiff_t>(i));
-      }
+  // Own frames above this one are nested emissions whose exception a subscriber caught.
+  if (index > 0 && index < frames.size()) [[unlikely]] {
+    const Clock::time_point now = Clock::now();
+    Clock::time_point earliest = now;
+    for (std::size_t i = frames.size(); i-- > index;) {
+      const Frame inner = frames[i];
+      if (inner.owner != this) continue;
+      frames.erase(frames.begin() + static_cast<std::ptrdiff_t>(i));
+      const Clock::time_point s = inner.started ? std::min(inner.start, earliest) : earliest;
+      earliest = s;
+      write_aborted(ts, inner, id_, s, now, [this](const TraceRecord& rec) { write(rec); });
     }
+  }
+  RecordSlot slot(ts);
+  TraceRecord& r = slot.get();
+  Clock::time_point start, end;
+  const void* payload = nullptr;
+  bool timed = false;
+  if (index > 0) [[likely]] {
     const Frame& f = frames[index - 1];
     copy_context(r, f.context);
     r.parent = f.parent;
     r.depth = f.depth;
+    payload = f.payload;
     if (f.started) {
       start = f.start;
       end = f.end;
       timed = true;
     }
+    frames.erase(frames.begin() + static_cast<std::ptrdiff_t>(index - 1));
   } else {  // the recorder was attached during this emission
     context_->fill_state(r);
   }
@@ -399,22 +465,22 @@ void TraceRecorder::on_emit_end(const EventInfo& event, std::uint64_t seq, const
   r.pairing = event.pairing;
   r.seq = seq;
   r.bus = id_;
-  r.thread = thread_number();
+  r.thread = ts.number;
   r.event = event.name;
   r.start_ns = since_epoch(start);
-  r.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count();
-  if (outcome.veto) {
+  r.duration_ns = nanos(end - start);
+  if (outcome.veto) [[unlikely]] {
     r.by = outcome.veto->subscriber;
     r.reason = outcome.veto->reason;
   }
   std::string args;
-  if (options_.args && event.describe && index > 0 && frames[index - 1].payload) {
-    args = event.describe(frames[index - 1].payload);
+  if (options_.args && event.describe && payload) [[unlikely]] {
+    args = event.describe(payload);
     r.args = args;
   }
-  if (index > 0) frames.erase(frames.begin() + static_cast<std::ptrdiff_t>(index - 1));
   write(r);
-  if (flushes_after(event)) flush();
+  if (flushes_after(event)) [[unlikely]]
+    flush();
 }
 
 }  // namespace hookline

@@ -35,12 +35,22 @@
 
 namespace hookline {
 
+/// What a TraceContext knows about a record: the run's state and the payload's indices.
+struct TraceFields {
+  static constexpr std::int64_t kNone = -1;  ///< an integer field that does not apply
+  std::string_view stage;  ///< "fit", "validate", "test", "predict" ("" when unknown); static
+  std::int64_t epoch = kNone;
+  std::int64_t global_step = kNone;
+  std::int64_t batch_idx = kNone;
+  std::int64_t dataloader_idx = kNone;
+  std::int32_t rank = 0;
+};
+
 /// One traced emission or subscriber call. Sinks get it by const reference during write() and
 /// copy what they keep. String views point to storage that outlives the program's use of them
 /// (event and stage names are static; the others live until write() returns).
-struct TraceRecord {
+struct TraceRecord : TraceFields {
   enum class Kind : std::uint8_t { emit, call };
-  static constexpr std::int64_t kNone = -1;  ///< an integer field that does not apply
 
   Kind kind = Kind::call;
   Lane lane = Lane::sync;
@@ -50,17 +60,11 @@ struct TraceRecord {
   std::uint32_t depth = 0;          ///< emit: enclosing emissions on this thread
   std::uint32_t thread = 0;         ///< small per-process thread number, from 1
   std::uint32_t bus = 0;            ///< the recorder's number in this process, from 1
-  std::int32_t rank = 0;
-  std::uint64_t seq = 0;      ///< the emission (shared by its calls)
-  std::uint64_t parent = 0;   ///< emit: the enclosing emission on this thread, 0 if none
-  std::int64_t start_ns = 0;  ///< since the process's trace epoch (trace_epoch())
+  std::uint64_t seq = 0;            ///< the emission (shared by its calls)
+  std::uint64_t parent = 0;         ///< emit: the enclosing emission on this thread, 0 if none
+  std::int64_t start_ns = 0;        ///< since the process's trace epoch (trace_epoch())
   std::int64_t duration_ns = 0;
-  std::int64_t epoch = kNone;
-  std::int64_t global_step = kNone;
-  std::int64_t batch_idx = kNone;
-  std::int64_t dataloader_idx = kNone;
   std::string_view event;       ///< the hook name
-  std::string_view stage;       ///< "fit", "validate", "test", "predict" ("" when unknown)
   std::string_view subscriber;  ///< call: who (module, data module, callback name)
   std::string_view by;          ///< emit: who gave the winning verdict
   std::string_view reason;      ///< emit: why
@@ -94,10 +98,12 @@ class TraceSink {
 class TraceContext {
  public:
   virtual ~TraceContext() = default;
-  /// The run's state; called on the emitting thread when an emission starts.
-  virtual void fill_state(TraceRecord&) const {}
-  /// What the payload tells; called on any thread (async calls get their copy of the payload).
-  virtual void fill_payload(TraceRecord&, const EventInfo&, const void*) const {}
+  /// The run's state (stage, epoch, global_step, rank); called on the emitting thread when an
+  /// emission starts. `stage` must name static storage.
+  virtual void fill_state(TraceFields&) const {}
+  /// What the payload tells (batch_idx, dataloader_idx); called on any thread (async calls get
+  /// their copy of the payload).
+  virtual void fill_payload(TraceFields&, const EventInfo&, const void*) const {}
 };
 
 class TraceRecorder final : public Tracer {

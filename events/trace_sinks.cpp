@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 namespace hookline {
 
@@ -25,10 +27,92 @@ void StoredRecord::assign(const TraceRecord& r) {
   record.args = args;
 }
 
+// ---- NamePool and CompactRecord -------------------------------------------------------------
+
+namespace detail {
+
+const std::string* NamePool::intern(std::string_view name) {
+  Cached& c = cache_[(reinterpret_cast<std::uintptr_t>(name.data()) >> 3) % 64];
+  if (c.key == name.data() && c.value->size() == name.size() &&
+      std::equal(name.begin(), name.end(), c.value->begin()))
+    return c.value;
+  auto it = pool_.find(name);
+  if (it == pool_.end()) it = pool_.emplace(name).first;
+  c.key = name.data();
+  c.value = &*it;
+  return c.value;
+}
+
+void CompactRecord::assign(const TraceRecord& r, NamePool& names) {
+  seq = r.seq;
+  parent = r.parent;
+  start_ns = r.start_ns;
+  duration_ns = r.duration_ns;
+  epoch = r.epoch;
+  global_step = r.global_step;
+  batch_idx = r.batch_idx;
+  dataloader_idx = r.dataloader_idx;
+  event = r.event.data();
+  event_size = static_cast<std::uint16_t>(r.event.size());
+  stage = r.stage.data();
+  stage_size = static_cast<std::uint8_t>(r.stage.size());
+  subscriber = r.subscriber.empty() ? nullptr : names.intern(r.subscriber);
+  if (!r.by.empty() || !r.reason.empty() || !r.args.empty()) [[unlikely]] {
+    if (!extra) extra = std::make_unique<Extra>();
+    extra->by.assign(r.by);
+    extra->reason.assign(r.reason);
+    extra->args.assign(r.args);
+  } else if (extra) [[unlikely]] {
+    extra.reset();
+  }
+  rank = r.rank;
+  depth = r.depth;
+  thread = r.thread;
+  bus = r.bus;
+  kind = static_cast<std::uint8_t>(r.kind);
+  lane = static_cast<std::uint8_t>(r.lane);
+  verdict = static_cast<std::uint8_t>(r.verdict);
+  pairing = static_cast<std::uint8_t>(r.pairing);
+  aborted = r.aborted;
+}
+
+TraceRecord CompactRecord::view() const {
+  TraceRecord r;
+  r.kind = static_cast<TraceRecord::Kind>(kind);
+  r.lane = static_cast<Lane>(lane);
+  r.verdict = static_cast<Action>(verdict);
+  r.pairing = static_cast<Pairing>(pairing);
+  r.aborted = aborted != 0;
+  r.depth = depth;
+  r.thread = thread;
+  r.bus = bus;
+  r.rank = rank;
+  r.seq = seq;
+  r.parent = parent;
+  r.start_ns = start_ns;
+  r.duration_ns = duration_ns;
+  r.epoch = epoch;
+  r.global_step = global_step;
+  r.batch_idx = batch_idx;
+  r.dataloader_idx = dataloader_idx;
+  if (event) r.event = std::string_view(event, event_size);
+  if (stage) r.stage = std::string_view(stage, stage_size);
+  if (subscriber) r.subscriber = *subscriber;
+  if (extra) {
+    r.by = extra->by;
+    r.reason = extra->reason;
+    r.args = extra->args;
+  }
+  return r;
+}
+
+}  // namespace detail
+
 // ---- JsonlSink ------------------------------------------------------------------------------
 
 namespace {
-constexpr std::size_t kFlushBytes = 1 << 16;
+constexpr std::size_t kMaxQueued = 1 << 16;  // records; emitters wait beyond this
+constexpr auto kWriterPeriod = std::chrono::milliseconds(20);
 }  // namespace
 
 JsonlSink::JsonlSink(const std::string& path, bool append)
@@ -38,38 +122,75 @@ JsonlSink::JsonlSink(const std::string& path, bool append)
   if (!*file_)
     throw std::runtime_error("trace: cannot open '" + path +
                              "' for writing; check the directory exists and is writable");
-  buffer_.reserve(kFlushBytes + 1024);
+  writer_ = std::thread([this] { run(); });
 }
 
 JsonlSink::JsonlSink(std::ostream& out) : out_(&out) {
-  buffer_.reserve(kFlushBytes + 1024);
+  writer_ = std::thread([this] { run(); });
 }
 
 JsonlSink::~JsonlSink() {
-  flush();
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
 }
 
 void JsonlSink::write(const TraceRecord& record) {
-  std::lock_guard lock(mutex_);
-  append_json(buffer_, record);
-  buffer_ += '\n';
-  ++lines_;
-  if (buffer_.size() >= kFlushBytes) {
-    out_->write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-    buffer_.clear();
+  std::unique_lock lock(mutex_);
+  if (pending_.size() >= kMaxQueued) [[unlikely]] {
+    wake_.notify_one();
+    done_.wait(lock, [&] { return pending_.size() < kMaxQueued || stop_; });
   }
+  pending_.emplace_back().assign(record, names_);
+  ++queued_;
 }
 
 void JsonlSink::flush() {
-  std::lock_guard lock(mutex_);
-  out_->write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-  buffer_.clear();
-  out_->flush();
+  std::unique_lock lock(mutex_);
+  const std::uint64_t target = queued_;
+  flush_requested_ = true;
+  wake_.notify_one();
+  done_.wait(lock, [&] { return written_ >= target; });
 }
 
 std::uint64_t JsonlSink::lines() const {
   std::lock_guard lock(mutex_);
-  return lines_;
+  return written_;
+}
+
+// The writer thread: every few milliseconds, or when asked, formats what is queued and writes it.
+void JsonlSink::run() {
+  std::string text;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait_for(lock, kWriterPeriod,
+                   [&] { return stop_ || flush_requested_ || pending_.size() >= kMaxQueued / 2; });
+    const bool stopping = stop_;
+    const bool flushing = std::exchange(flush_requested_, false) || stopping;
+    writing_.swap(pending_);
+    const std::uint64_t n = writing_.size();
+    done_.notify_all();  // emitters waiting for room
+    lock.unlock();
+    for (const auto& r : writing_) {
+      append_json(text, r.view());
+      text += '\n';
+      if (text.size() >= (1 << 16)) {
+        out_->write(text.data(), static_cast<std::streamsize>(text.size()));
+        text.clear();
+      }
+    }
+    out_->write(text.data(), static_cast<std::streamsize>(text.size()));
+    text.clear();
+    if (flushing) out_->flush();
+    lock.lock();
+    writing_.clear();
+    written_ += n;
+    done_.notify_all();
+    if (stopping && pending_.empty()) break;
+  }
 }
 
 // ---- RingBufferSink -------------------------------------------------------------------------
@@ -85,7 +206,8 @@ RingBufferSink::RingBufferSink(Options options) : options_(std::move(options)) {
 void RingBufferSink::write(const TraceRecord& record) {
   {
     std::lock_guard lock(mutex_);
-    slots_[next_ % slots_.size()].assign(record);
+    slots_[pos_].assign(record, names_);
+    if (++pos_ == slots_.size()) pos_ = 0;
     ++next_;
   }
   if (record.kind == TraceRecord::Kind::emit && !options_.path.empty()) [[unlikely]] {
@@ -110,7 +232,8 @@ std::vector<StoredRecord> RingBufferSink::snapshot() const {
   std::vector<StoredRecord> out;
   const std::uint64_t n = std::min<std::uint64_t>(next_, slots_.size());
   out.reserve(n);
-  for (std::uint64_t i = next_ - n; i < next_; ++i) out.push_back(slots_[i % slots_.size()]);
+  for (std::uint64_t i = next_ - n; i < next_; ++i)
+    out.emplace_back(slots_[i % slots_.size()].view());
   return out;
 }
 
@@ -184,22 +307,27 @@ std::int64_t DurationStats::quantile(double q) const {
   return max_;
 }
 
-void TraceSummary::add(const TraceRecord& r) {
-  ++records_;
-  auto bump = [&](std::map<std::string, DurationStats, std::less<>>& map, std::string_view key) {
+std::pair<DurationStats*, DurationStats*> TraceSummary::rows(TraceRecord::Kind kind,
+                                                             std::string_view event,
+                                                             std::string_view subscriber) {
+  auto row = [](std::map<std::string, DurationStats, std::less<>>& map, std::string_view key) {
     auto it = map.find(key);
     if (it == map.end()) it = map.emplace(std::string(key), DurationStats{}).first;
-    it->second.add(r.duration_ns);
+    return &it->second;
   };
-  if (r.kind == TraceRecord::Kind::emit) {
-    if (!r.aborted) bump(hooks_, r.event);
-    return;
-  }
-  bump(subscribers_, r.subscriber);
-  std::string key(r.subscriber);
+  if (kind == TraceRecord::Kind::emit) return {row(hooks_, event), nullptr};
+  std::string key(subscriber);
   key += '.';
-  key.append(r.event);
-  bump(calls_, key);
+  key.append(event);
+  return {row(subscribers_, subscriber), row(calls_, key)};
+}
+
+void TraceSummary::add(const TraceRecord& r) {
+  ++records_;
+  if (r.kind == TraceRecord::Kind::emit && r.aborted) return;
+  auto [first, second] = rows(r.kind, r.event, r.subscriber);
+  first->add(r.duration_ns);
+  if (second) second->add(r.duration_ns);
 }
 
 void TraceSummary::print(std::ostream& out, const std::vector<Table>& tables,
@@ -266,7 +394,15 @@ SummarySink::~SummarySink() {
 
 void SummarySink::write(const TraceRecord& record) {
   std::lock_guard lock(mutex_);
-  summary_.add(record);
+  summary_.count();
+  if (record.kind == TraceRecord::Kind::emit && record.aborted) return;
+  const bool call = record.kind == TraceRecord::Kind::call;
+  const Key key{record.event.data(), call ? names_.intern(record.subscriber) : nullptr};
+  auto it = rows_.find(key);
+  if (it == rows_.end())
+    it = rows_.emplace(key, summary_.rows(record.kind, record.event, record.subscriber)).first;
+  it->second.first->add(record.duration_ns);
+  if (it->second.second) it->second.second->add(record.duration_ns);
 }
 
 void SummarySink::print(std::ostream& out) const {
@@ -509,7 +645,7 @@ ChromeSink::~ChromeSink() {
 
 void ChromeSink::write(const TraceRecord& record) {
   std::lock_guard lock(mutex_);
-  records_.emplace_back(record);
+  records_.emplace_back().assign(record, names_);
 }
 
 void ChromeSink::flush() {
@@ -521,7 +657,7 @@ void ChromeSink::write_file() {
   if (written_ == records_.size() && written_ != 0) return;
   std::vector<TraceRecord> views;
   views.reserve(records_.size());
-  for (const auto& r : records_) views.push_back(r.record);
+  for (const auto& r : records_) views.push_back(r.view());
   std::ofstream out(path_, std::ios::trunc | std::ios::binary);
   write_chrome_trace(out, views);
   if (!out) std::fprintf(stderr, "hookline: cannot write the Chrome trace '%s'\n", path_.c_str());

@@ -5,6 +5,7 @@
 
 #include "hookline/events/trace.hpp"
 
+#include <condition_variable>
 #include <cstdint>
 #include <fstream>
 #include <map>
@@ -14,9 +15,57 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace hookline {
+
+namespace detail {
+
+// Interns subscriber names, so stored records point at one copy of each (not thread-safe: sinks
+// use it under their lock). A small cache on the caller's string address makes repeats cheap.
+class NamePool {
+ public:
+  const std::string* intern(std::string_view name);
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Cached {
+    const char* key = nullptr;
+    const std::string* value = nullptr;
+  };
+  std::unordered_set<std::string, Hash, std::equal_to<>> pool_;
+  Cached cache_[64];
+};
+
+// A record as sinks keep it: fixed fields, interned names, and the rare strings (veto, args) in
+// a side allocation. About 120 bytes; assigning over a used one does not allocate.
+struct CompactRecord {
+  struct Extra {
+    std::string by, reason, args;
+  };
+  std::uint64_t seq = 0, parent = 0;
+  std::int64_t start_ns = 0, duration_ns = 0, epoch = 0, global_step = 0, batch_idx = 0,
+               dataloader_idx = 0;
+  const char* event = nullptr;              // static (EventInfo names)
+  const char* stage = nullptr;              // static (the context's stage names)
+  const std::string* subscriber = nullptr;  // interned
+  std::unique_ptr<Extra> extra;
+  std::int32_t rank = 0;
+  std::uint32_t depth = 0, thread = 0, bus = 0;
+  std::uint16_t event_size = 0;
+  std::uint8_t stage_size = 0, kind = 0, lane = 0, verdict = 0, pairing = 0, aborted = 0;
+
+  void assign(const TraceRecord& r, NamePool& names);
+  TraceRecord view() const;
+};
+
+}  // namespace detail
 
 /// An owning copy of a TraceRecord. `event` and `stage` stay views: they name static storage
 /// (EventInfo names, the context's stage names). Assigning over a used one reuses its strings'
@@ -39,7 +88,10 @@ struct StoredRecord {
 ///   {"seq":12,"kind":"call","event":"on_train_batch_end","subscriber":"lm","stage":"fit",
 ///    "epoch":0,"global_step":3,"batch_idx":3,"rank":0,"bus":1,"thread":1,"lane":"sync",
 ///    "start_ns":183220,"duration_ns":910,"verdict":"Continue"}
-/// Buffered; flushed at run boundaries (TraceRecorder::Options::flush_on) and when destroyed.
+/// The emitting thread only queues a compact copy of each record; a writer thread formats and
+/// writes them (so a traced run pays about what the ring buffer costs). flush() (called at run
+/// boundaries, TraceRecorder::Options::flush_on, and when destroyed) returns once everything
+/// queued is written. Should the writer fall more than 65536 records behind, emitters wait.
 class JsonlSink final : public TraceSink {
  public:
   /// Writes to the file at `path` (truncated, or appended to); throws std::runtime_error naming
@@ -48,17 +100,25 @@ class JsonlSink final : public TraceSink {
   /// Writes to `out`, which must outlive the sink.
   explicit JsonlSink(std::ostream& out);
   ~JsonlSink() override;
+  JsonlSink(const JsonlSink&) = delete;
+  JsonlSink& operator=(const JsonlSink&) = delete;
 
   void write(const TraceRecord& record) override;
   void flush() override;
+  /// Lines written to the stream so far.
   std::uint64_t lines() const;
 
  private:
+  void run();
   std::unique_ptr<std::ofstream> file_;
   std::ostream* out_;
   mutable std::mutex mutex_;
-  std::string buffer_;
-  std::uint64_t lines_ = 0;
+  std::condition_variable wake_, done_;
+  std::vector<detail::CompactRecord> pending_, writing_;
+  detail::NamePool names_;
+  std::uint64_t queued_ = 0, written_ = 0;
+  bool flush_requested_ = false, stop_ = false;
+  std::thread writer_;
 };
 
 /// The last `capacity` records, in memory. When a run fails (an emission named in `dump_on`
@@ -89,7 +149,9 @@ class RingBufferSink final : public TraceSink {
  private:
   Options options_;
   mutable std::mutex mutex_;
-  std::vector<StoredRecord> slots_;
+  std::vector<detail::CompactRecord> slots_;
+  detail::NamePool names_;
+  std::size_t pos_ = 0;  // the slot written next
   std::uint64_t next_ = 0;
   std::uint64_t dumps_ = 0;
 };
@@ -132,6 +194,10 @@ class TraceSummary {
   }
   const std::map<std::string, DurationStats, std::less<>>& calls() const { return calls_; }
   std::uint64_t records() const { return records_; }
+  /// The rows a record of (kind, event, subscriber) adds to: (hook or subscriber, call or null).
+  std::pair<DurationStats*, DurationStats*> rows(TraceRecord::Kind kind, std::string_view event,
+                                                 std::string_view subscriber);
+  void count() { ++records_; }
 
  private:
   std::map<std::string, DurationStats, std::less<>> hooks_, subscribers_, calls_;
@@ -156,9 +222,22 @@ class SummarySink final : public TraceSink {
   TraceSummary summary() const;
 
  private:
+  struct Key {
+    const void* event;
+    const void* subscriber;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      return std::hash<const void*>{}(k.event) * 31 + std::hash<const void*>{}(k.subscriber);
+    }
+  };
   Options options_;
   mutable std::mutex mutex_;
   TraceSummary summary_;
+  detail::NamePool names_;
+  // (event name, interned subscriber) -> its rows, so a record costs no string building.
+  std::unordered_map<Key, std::pair<DurationStats*, DurationStats*>, KeyHash> rows_;
 };
 
 /// Writes records as Chrome trace-event JSON (opens in Perfetto, ui.perfetto.dev, and
@@ -183,7 +262,8 @@ class ChromeSink final : public TraceSink {
   void write_file();
   std::string path_;
   mutable std::mutex mutex_;
-  std::vector<StoredRecord> records_;
+  std::vector<detail::CompactRecord> records_;
+  detail::NamePool names_;
   std::size_t written_ = 0;
 };
 

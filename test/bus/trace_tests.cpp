@@ -65,13 +65,13 @@ struct Failure {
 // A context that says what a trainer would: the stage, a counter as the epoch.
 class FakeContext final : public TraceContext {
  public:
-  void fill_state(TraceRecord& r) const override {
+  void fill_state(TraceFields& r) const override {
     r.stage = "fit";
     r.epoch = epoch;
     r.global_step = 10 * epoch;
     r.rank = 3;
   }
-  void fill_payload(TraceRecord& r, const EventInfo& event, const void* payload) const override {
+  void fill_payload(TraceFields& r, const EventInfo& event, const void* payload) const override {
     if (event.name == Gate::name) r.batch_idx = static_cast<const Gate*>(payload)->step;
   }
   std::int64_t epoch = 0;
