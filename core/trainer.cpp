@@ -99,6 +99,13 @@ void Trainer::set_should_stop(bool stop, std::string reason) {
   stop_reason_ = stop ? std::move(reason) : std::string();
 }
 
+void Trainer::set_accumulate_grad_batches(std::int64_t n) {
+  if (n < 1)
+    throw std::invalid_argument("accumulate_grad_batches must be >= 1 (got " + std::to_string(n) +
+                                ")");
+  options_.accumulate_grad_batches(n);
+}
+
 Module& Trainer::module() const {
   if (!module_) throw std::logic_error("Trainer::module(): no run in progress");
   return *module_;

@@ -121,6 +121,10 @@ class Trainer {
   std::int64_t global_step() const { return global_step_; }
   bool should_stop() const { return should_stop_; }
   void set_should_stop(bool stop, std::string reason = "set_should_stop");
+  /// Lightning's `trainer.accumulate_grad_batches = n`: the accumulation factor from the next
+  /// batch on (GradientAccumulationScheduler sets it at each epoch start). Throws
+  /// std::invalid_argument for n < 1.
+  void set_accumulate_grad_batches(std::int64_t n);
   /// Who asked the run to stop, and why (empty if nobody did).
   const std::string& stop_reason() const { return stop_reason_; }
   std::int64_t num_training_batches() const { return num_training_batches_; }

@@ -3,6 +3,11 @@
 
 #include "trace_recorder.hpp"
 
+#include <hookline/callbacks/early_stopping.hpp>
+#include <hookline/callbacks/gradient_accumulation_scheduler.hpp>
+#include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/callbacks/timer.hpp>
+
 using namespace hookline;
 
 namespace {
@@ -44,6 +49,32 @@ BOOST_AUTO_TEST_CASE(callbacks_and_the_bus) {
   BOOST_TEST(trainer.global_step() == 4);
   BOOST_TEST(trainer.stop_reason() == "stop_on_nan: loss is NaN");
   BOOST_TEST(losses.size() == 2u);  // batches 2 and 4 of the 4 that ran
+}
+
+// README "Built-in callbacks".
+BOOST_AUTO_TEST_CASE(built_in_callbacks) {
+  struct LogsValLoss : test_support::BoringModel {
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("val_loss", 1.0);
+      return BoringModel::validation_step(b, i, d);
+    }
+  } model;
+  Trainer trainer(TrainerOptions()
+                      .max_epochs(2)
+                      .limit_train_batches(2)
+                      .limit_val_batches(1)
+                      .enable_checkpointing(false));
+  trainer.add_callback(std::make_shared<EarlyStopping>(
+      EarlyStoppingOptions().monitor("val_loss").patience(3).min_delta(0.01)));
+  trainer.add_callback(std::make_shared<Timer>(TimerOptions().duration("00:02:00:00")));
+  trainer.add_callback(std::make_shared<GradientAccumulationScheduler>(
+      std::map<std::int64_t, std::int64_t>{{4, 2}, {8, 4}}));
+  int epochs = 0;
+  LambdaHooks hooks;
+  hooks.on_train_epoch_end = [&epochs](Trainer&, Module&) { ++epochs; };
+  trainer.add_callback(std::make_shared<LambdaCallback>(hooks));
+  trainer.fit(model);
+  BOOST_TEST(epochs == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
