@@ -117,29 +117,9 @@ struct Timing {
   double fit_us = 0;   // per step, whole fit() (or whole hand run)
 };
 
-Timing hand_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data) {
-  const auto begin = Clock::now();
-  torch::manual_seed(0);
-  Net net(w, data, false);
-  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
-  auto loader = make_loader(data, w);
-  std::int64_t steps = 0;
-  const auto start = Clock::now();
-  for (const Batch& batch : *loader) {
-    optimizer.zero_grad();
-    at::Tensor loss = net.loss(batch);
-    loss.backward();
-    optimizer.step();
-    if (++steps == w.steps) break;
-  }
-  const auto end = Clock::now();
-  return {micros(end - start) / steps, micros(end - begin) / steps};
-}
-
-// The floor: the hand loop over batches already sliced into a vector (no DataLoader), so
-// "hand loop" - "floor" is what the DataLoader costs per batch.
-Timing floor_round(const Workload& w, const std::vector<Batch>& batches) {
-  const auto begin = Clock::now();
+// zero_grad, forward, loss, backward, step over `batches` (anything iterable yielding Batch).
+template <class Batches>
+Timing plain_loop(const Workload& w, Batches&& batches, Clock::time_point begin) {
   torch::manual_seed(0);
   Net net(w, nullptr, false);
   torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
@@ -154,6 +134,17 @@ Timing floor_round(const Workload& w, const std::vector<Batch>& batches) {
   }
   const auto end = Clock::now();
   return {micros(end - start) / steps, micros(end - begin) / steps};
+}
+
+Timing hand_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data) {
+  const auto begin = Clock::now();
+  return plain_loop(w, *make_loader(data, w), begin);
+}
+
+// The floor: the hand loop over batches already sliced into a vector (no DataLoader), so
+// "hand loop" - "floor" is what the DataLoader costs per batch.
+Timing floor_round(const Workload& w, const std::vector<Batch>& batches) {
+  return plain_loop(w, batches, Clock::now());
 }
 
 std::vector<Batch> sliced(const Workload& w,

@@ -23,7 +23,7 @@
 #pragma once
 
 #include "hookline/callbacks/callback.hpp"
-#include "hookline/callbacks/options.hpp"
+#include "hookline/core/chained_options.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -32,20 +32,20 @@
 namespace hookline {
 
 class EarlyStoppingOptions {
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, std::string, monitor, "")
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, double, min_delta, 0.0)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, std::int64_t, patience, 3)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, bool, verbose, false)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, std::string, mode, "min")
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, bool, strict, true)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, bool, check_finite, true)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, std::optional<double>, stopping_threshold,
-                           std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, std::optional<double>, divergence_threshold,
-                           std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, std::optional<bool>, check_on_train_epoch_end,
-                           std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(EarlyStoppingOptions, bool, log_rank_zero_only, false)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, std::string, monitor, "")
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, double, min_delta, 0.0)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, std::int64_t, patience, 3)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, bool, verbose, false)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, std::string, mode, "min")
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, bool, strict, true)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, bool, check_finite, true)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, std::optional<double>, stopping_threshold,
+                          std::nullopt)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, std::optional<double>, divergence_threshold,
+                          std::nullopt)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, std::optional<bool>, check_on_train_epoch_end,
+                          std::nullopt)
+  HOOKLINE_CHAINED_OPTION(EarlyStoppingOptions, bool, log_rank_zero_only, false)
 };
 
 class EarlyStopping : public Callback {

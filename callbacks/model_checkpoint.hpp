@@ -31,7 +31,7 @@
 #pragma once
 
 #include "hookline/callbacks/checkpoint_callback.hpp"
-#include "hookline/callbacks/options.hpp"
+#include "hookline/core/chained_options.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -45,24 +45,24 @@ namespace hookline {
 enum class SaveLast { no, yes, link };
 
 class ModelCheckpointOptions {
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, dirpath, "")
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, filename, "")
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, monitor, "")
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, verbose, false)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, SaveLast, save_last, SaveLast::no)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::int64_t, save_top_k, 1)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, save_weights_only, false)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::string, mode, "min")
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, auto_insert_metric_name, true)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<std::int64_t>, every_n_train_steps,
-                           std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<std::chrono::milliseconds>,
-                           train_time_interval, std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<std::int64_t>, every_n_epochs,
-                           std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, std::optional<bool>, save_on_train_epoch_end,
-                           std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(ModelCheckpointOptions, bool, enable_version_counter, true)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::string, dirpath, "")
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::string, filename, "")
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::string, monitor, "")
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, bool, verbose, false)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, SaveLast, save_last, SaveLast::no)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::int64_t, save_top_k, 1)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, bool, save_weights_only, false)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::string, mode, "min")
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, bool, auto_insert_metric_name, true)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::optional<std::int64_t>, every_n_train_steps,
+                          std::nullopt)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::optional<std::chrono::milliseconds>,
+                          train_time_interval, std::nullopt)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::optional<std::int64_t>, every_n_epochs,
+                          std::nullopt)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, std::optional<bool>, save_on_train_epoch_end,
+                          std::nullopt)
+  HOOKLINE_CHAINED_OPTION(ModelCheckpointOptions, bool, enable_version_counter, true)
 };
 
 class ModelCheckpoint : public CheckpointCallback {

@@ -15,7 +15,7 @@
 #pragma once
 
 #include "hookline/callbacks/callback.hpp"
-#include "hookline/callbacks/options.hpp"
+#include "hookline/core/chained_options.hpp"
 
 #include <array>
 #include <optional>
@@ -24,9 +24,9 @@
 namespace hookline {
 
 class TimerOptions {
-  HOOKLINE_CALLBACK_OPTION(TimerOptions, std::optional<double>, seconds, std::nullopt)
-  HOOKLINE_CALLBACK_OPTION(TimerOptions, std::string, interval, "step")
-  HOOKLINE_CALLBACK_OPTION(TimerOptions, bool, verbose, true)
+  HOOKLINE_CHAINED_OPTION(TimerOptions, std::optional<double>, seconds, std::nullopt)
+  HOOKLINE_CHAINED_OPTION(TimerOptions, std::string, interval, "step")
+  HOOKLINE_CHAINED_OPTION(TimerOptions, bool, verbose, true)
 
  public:
   /// The budget as "DD:HH:MM:SS"; throws std::invalid_argument for another form.

@@ -8,6 +8,8 @@
 // any hook runs.
 #pragma once
 
+#include "hookline/core/chained_options.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -41,18 +43,7 @@ class BatchAmount {
 
 enum class Precision { fp32, bf16_mixed };
 
-#define HOOKLINE_OPTION(type, name, init) \
- public:                                  \
-  TrainerOptions& name(type value) {      \
-    name##_ = std::move(value);           \
-    return *this;                         \
-  }                                       \
-  const type& name() const {              \
-    return name##_;                       \
-  }                                       \
-                                          \
- private:                                 \
-  type name##_ = init;
+#define HOOKLINE_OPTION(type, name, init) HOOKLINE_CHAINED_OPTION(TrainerOptions, type, name, init)
 
 class TrainerOptions {
   /// Stop after this many epochs (default: 1000 when max_steps is -1, else unlimited).

@@ -1,40 +1,16 @@
 #include "hookline/events/json_lines_tracer.hpp"
 
+#include "hookline/events/trace.hpp"
+
 #include <cstdio>
 #include <stdexcept>
 
 namespace hookline {
 
 std::string json_quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  append_json_string(out, text);
+  return out;
 }
 
 JsonLinesTracer::JsonLinesTracer(std::ostream& out) : out_(&out) {}

@@ -117,7 +117,7 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(buf, end);
 }
 
-void append_string(std::string& out, std::string_view s) {
+void append_string_impl(std::string& out, std::string_view s) {
   out += '"';
   const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
     return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
@@ -167,7 +167,7 @@ void field(std::string& out, std::string_view key, std::string_view v) {
   out += ",\"";
   out.append(key);
   out += "\":";
-  append_string(out, v);
+  append_string_impl(out, v);
 }
 
 }  // namespace
@@ -194,6 +194,10 @@ std::string_view pairing_name(Pairing pairing) {
 Clock::time_point trace_epoch() {
   static const Clock::time_point epoch = Clock::now();
   return epoch;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  append_string_impl(out, s);
 }
 
 void append_json(std::string& out, const TraceRecord& r) {

@@ -79,6 +79,9 @@ std::string_view pairing_name(Pairing pairing);
 /// The zero of every record's start_ns: the first time anything in the process asked for it.
 Tracer::Clock::time_point trace_epoch();
 
+/// Appends `s` as a JSON string literal (quoted and escaped) to `out`.
+void append_json_string(std::string& out, std::string_view s);
+
 /// Renders `record` as one JSON object (no newline), appended to `out`. Fields that do not apply
 /// (kNone, empty strings, false) are left out.
 void append_json(std::string& out, const TraceRecord& record);
