@@ -34,12 +34,15 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -188,7 +191,18 @@ hookline::TrainerOptions bench_options(std::int64_t steps) {
       .limit_val_batches(0)
       .num_sanity_val_steps(0)
       .enable_checkpointing(false)  // the default ModelCheckpoint would save inside the timing
+      .enable_progress_bar(false)
+      .logger(false)
       .num_threads(1);
+}
+
+// The "default callbacks" row: the default logger (TensorBoard, under a temporary
+// default_root_dir) fed by log(loss) every step, the progress bar off.
+hookline::TrainerOptions default_logger_options(std::int64_t steps) {
+  static const std::string root = (std::filesystem::temp_directory_path() /
+                                   ("bench_trainer_logs_" + std::to_string(::getpid())))
+                                      .string();
+  return bench_options(steps).logger(true).default_root_dir(root);
 }
 
 std::vector<std::shared_ptr<hookline::Callback>> noop_callbacks(int n) {
@@ -199,11 +213,13 @@ std::vector<std::shared_ptr<hookline::Callback>> noop_callbacks(int n) {
 }
 
 Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data,
-                      int callbacks, bool log_loss) {
+                      int callbacks, bool log_loss, bool default_logger = false) {
   const auto begin = Clock::now();
   torch::manual_seed(0);
   Net net(w, data, log_loss);
-  hookline::Trainer trainer(bench_options(w.steps), noop_callbacks(callbacks));
+  hookline::Trainer trainer(
+      default_logger ? default_logger_options(w.steps) : bench_options(w.steps),
+      noop_callbacks(callbacks));
   trainer.fit(net);
   const auto end = Clock::now();
   if (trainer.global_step() != w.steps)
@@ -278,6 +294,7 @@ struct Variant {
   int callbacks = 0;  // -1: the hand loop, -2: in the trainer's order, -3: the floor (no loader)
   bool log_loss = false;
   std::vector<double> loop_us, fit_us;
+  bool default_logger = false;
 };
 
 // Runs only this variant when >= 0 (e.g. under perf); the table then shows just that row.
@@ -293,6 +310,7 @@ void bench(const Workload& w, int rounds) {
       {"hookline, 10 no-op callbacks", 10, false, {}, {}},
       {"hookline, 0 callbacks, log(loss)", 0, true, {}, {}},
       {"floor: hand loop, batches in a vector", -3, false, {}, {}},
+      {"default callbacks (bar off, logger to a temp dir)", 0, true, {}, {}, true},
   };
   // Round 0 warms up (allocator, lazy init) and is not recorded; odd rounds run in reverse order
   // so no variant always goes first.
@@ -302,8 +320,9 @@ void bench(const Workload& w, int rounds) {
       if (g_only >= 0 && &v != &variants.at(static_cast<std::size_t>(g_only))) continue;
       const Timing t = v.callbacks == -1   ? hand_round(w, data)
                        : v.callbacks == -2 ? hand_closure_round(w, data)
-                       : v.callbacks == -3 ? floor_round(w, batches)
-                                           : hookline_round(w, data, v.callbacks, v.log_loss);
+                       : v.callbacks == -3
+                           ? floor_round(w, batches)
+                           : hookline_round(w, data, v.callbacks, v.log_loss, v.default_logger);
       if (round == 0) continue;
       v.loop_us.push_back(t.loop_us);
       v.fit_us.push_back(t.fit_us);
@@ -367,6 +386,10 @@ void bench(const Workload& w, int rounds) {
   std::printf("  DataLoader: %+.2f us per batch over indexing a vector (goal <= 1)\n",
               paired_diff(0, 5));
   std::printf("  log(): %+.2f us per call (goal <= 1)\n", paired_diff(4, 2));
+  std::printf(
+      "  default callbacks (bar off, logger to a temp dir) / hand loop: %.3f (paired; "
+      "goal <= 1.05)\n",
+      paired_ratio(6, 0));
   const double extra10 = median(variants[3].loop_us) - median(variants[2].loop_us);
   const double calls10 = c10.calls_per_step - c0.calls_per_step;
   if (calls10 > 0)

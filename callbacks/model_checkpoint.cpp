@@ -1,6 +1,7 @@
 #include "hookline/callbacks/model_checkpoint.hpp"
 
 #include "hookline/core/trainer.hpp"
+#include "hookline/loggers/logger.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -103,11 +104,18 @@ std::string ModelCheckpoint::state_key() const {
          ", 'train_time_interval': " + interval + "}";
 }
 
-// The option, else <default_root_dir>/checkpoints (a logger's version directory once loggers
-// exist, as in Lightning).
+// The option; else, as in Lightning, `checkpoints` inside the first logger's version directory
+// (<save_dir or default_root_dir>/<name>/<version>), or <default_root_dir>/checkpoints without a
+// logger.
 std::string ModelCheckpoint::resolve_dirpath(const Trainer& trainer) const {
   if (!options_.dirpath().empty()) return dirpath_;
-  return (fs::path(trainer.options().default_root_dir()) / "checkpoints").string();
+  const fs::path root(trainer.options().default_root_dir());
+  if (trainer.loggers().empty()) return (root / "checkpoints").string();
+  Logger& logger = *trainer.loggers().front();
+  const std::string save_dir = logger.save_dir();
+  return ((save_dir.empty() ? root : fs::path(save_dir)) / logger.name() /
+          version_dirname(logger.version()) / "checkpoints")
+      .string();
 }
 
 std::vector<std::string> ModelCheckpoint::last_checkpoint_candidates(const Trainer& trainer) const {

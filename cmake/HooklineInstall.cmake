@@ -4,7 +4,7 @@
 #   target_link_libraries(app PRIVATE hookline::hookline)   # or hookline::bus (no LibTorch)
 #
 # Installed layout (under the prefix):
-#   include/hookline/{events,core,callbacks,strategies}/**.hpp
+#   include/hookline/{events,core,callbacks,loggers,strategies}/**.hpp
 #   lib/libhookline_bus.a, lib/libhookline.a
 #   lib/cmake/hookline/hooklineConfig.cmake, hooklineConfigVersion.cmake, hooklineTargets*.cmake
 # Everything is in the install component `hookline_development` (test/install installs only that).
@@ -43,7 +43,7 @@ unset(_hookline_install_targets)
 set(_hookline_header_parts events)
 set(_hookline_header_excludes)
 if(HOOKLINE_WITH_TORCH)
-  list(APPEND _hookline_header_parts core callbacks strategies)
+  list(APPEND _hookline_header_parts core callbacks loggers strategies)
 else()
   # A bus-only install leaves out the events/ headers that need LibTorch (batch.hpp, hooks.hpp,
   # ...): those that include ATen/c10/torch headers, directly or through one another.

@@ -1,6 +1,8 @@
 #include "hookline/core/metrics.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace hookline {
@@ -32,9 +34,39 @@ const char* yes_no(bool b) {
 
 }  // namespace
 
+namespace {
+
+// torch.maximum / torch.minimum: NaN wins.
+double nan_max(double a, double b) {
+  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::max(a, b);
+}
+double nan_min(double a, double b) {
+  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::min(a, b);
+}
+
+double initial_value(Reduce reduce) {
+  if (reduce == Reduce::max) return -std::numeric_limits<double>::infinity();
+  if (reduce == Reduce::min) return std::numeric_limits<double>::infinity();
+  return 0;
+}
+
+const char* reduce_name(Reduce r) {
+  switch (r) {
+    case Reduce::sum:
+      return "sum";
+    case Reduce::max:
+      return "max";
+    case Reduce::min:
+      return "min";
+    default:
+      return "mean";
+  }
+}
+
+}  // namespace
+
 void MetricStore::log(const std::string& name, double value, const LogOptions& options,
-                      const EventInfo& hook, Phase phase, std::int64_t default_batch_size,
-                      std::optional<std::int64_t> dataloader_idx) {
+                      const EventInfo& hook, Phase phase, std::int64_t default_batch_size) {
   if (name.empty()) throw std::invalid_argument("log(): the metric name is empty");
   if (hook.log == LogRule::forbidden || hook.log == LogRule::inherit)
     throw std::logic_error("log('" + name + "') was called from '" + std::string(hook.name) +
@@ -51,113 +83,193 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
     throw std::invalid_argument("log('" + name +
                                 "'): on_step and on_epoch are both false, so the value would "
                                 "never be used; set one of them");
+  if (name.find("/dataloader_idx_") != std::string::npos)
+    throw std::invalid_argument("log('" + name +
+                                "'): the name must not contain '/dataloader_idx_'; the trainer "
+                                "adds it with several evaluation dataloaders");
+  Results& results = results_[index(phase)];
+  // A hook logging for the first time in an epoch starts from fresh values (Lightning resets the
+  // tensors of that hook when the hook name changes during the first batch or outside batches).
+  if (current_fx_ != hook.name && first_loop_iter_ != 0) {
+    for (Result& r : results.items)
+      if (r.fx == hook.name) reset(r);
+    current_fx_ = hook.name;
+  }
   // NaN and inf are recorded as they are: monitors must be able to see a diverged loss.
   // Several evaluation dataloaders: Lightning appends the index after the _step/_epoch fork.
-  const bool suffixed = dataloader_idx && options.add_dataloader_idx_;
-  const std::string suffix =
-      suffixed ? "/dataloader_idx_" + std::to_string(*dataloader_idx) : std::string();
-  const std::string step_key = (on_epoch ? name + "_step" : name) + suffix;
-  const std::string epoch_key = (on_step ? name + "_epoch" : name) + suffix;
-  const std::string alias = name + suffix;
-  if (on_step) {
-    callback_[step_key] = value;
-    if (on_epoch) callback_[alias] = value;
-    if (options.prog_bar_) progress_bar_[step_key] = value;
-    if (options.logger_) pending_steps_[step_key] = value;
+  const bool suffixed = results.dataloader_idx >= 0 && options.add_dataloader_idx_;
+  const std::string idx = std::to_string(results.dataloader_idx);
+  std::string key(hook.name);
+  key += '.';
+  key += name;
+  if (suffixed) key += "." + idx;
+  auto [it, fresh] = results.by_key.try_emplace(key, results.items.size());
+  if (fresh) {
+    Result r;
+    r.fx = std::string(hook.name) + (suffixed ? "." + idx : std::string());
+    r.name = name;
+    const std::string suffix = suffixed ? "/dataloader_idx_" + idx : std::string();
+    r.bare = name + suffix;
+    r.step_name = (on_epoch ? name + "_step" : name) + suffix;
+    r.epoch_name = (on_step ? name + "_epoch" : name) + suffix;
+    r.prog_bar = options.prog_bar_;
+    r.logger = options.logger_;
+    r.on_step = on_step;
+    r.on_epoch = on_epoch;
+    r.add_dataloader_idx = options.add_dataloader_idx_;
+    r.sync_dist = options.sync_dist_;
+    r.reduce = options.reduce_fx_;
+    r.dataloader_idx = results.dataloader_idx;
+    r.value = initial_value(r.reduce);
+    results.items.push_back(std::move(r));
   }
-  if (on_epoch) {
-    auto [it, fresh] = epoch_.try_emplace(epoch_key);
-    Accumulator& acc = it->second;
-    if (fresh) {
-      acc.reduce = options.reduce_fx_;
-      acc.prog_bar = options.prog_bar_;
-      acc.logger = options.logger_;
-      acc.phase = phase;
-      acc.key = epoch_key;
-      acc.alias = on_step ? alias : "";
-      acc.max = value;
-      acc.min = value;
-      acc.dataloader_idx = dataloader_idx.value_or(-1);
-      acc.from_epoch_end = hook.log == LogRule::epoch;
-    } else if (acc.reduce != options.reduce_fx_) {
-      throw std::invalid_argument("log('" + name +
-                                  "'): reduce_fx changed within an epoch; log a metric with one "
-                                  "reduce_fx, or use another name");
-    } else if (acc.dataloader_idx != dataloader_idx.value_or(-1)) {
+  Result& r = results.items[it->second];
+  if (!fresh) {
+    if (r.dataloader_idx != results.dataloader_idx && !options.add_dataloader_idx_)
       // Lightning rejects this too: one name would mix the values of two dataloaders.
       throw std::invalid_argument(
           "log('" + name + "', add_dataloader_idx=False) was called from dataloader " +
-          std::to_string(acc.dataloader_idx) + " and dataloader " +
-          std::to_string(dataloader_idx.value_or(-1)) + " in '" + std::string(hook.name) +
-          "'; log a different name per dataloader, or keep add_dataloader_idx on");
+          std::to_string(r.dataloader_idx) + " and dataloader " + idx + " in '" +
+          std::string(hook.name) + "'; log a different name per dataloader, or keep " +
+          "add_dataloader_idx on");
+    if (r.prog_bar != options.prog_bar_ || r.logger != options.logger_ || r.on_step != on_step ||
+        r.on_epoch != on_epoch || r.reduce != options.reduce_fx_ ||
+        r.add_dataloader_idx != options.add_dataloader_idx_ || r.sync_dist != options.sync_dist_ ||
+        r.dataloader_idx != results.dataloader_idx)
+      throw std::invalid_argument(
+          "log('" + name + "') was called twice in '" + std::string(hook.name) +
+          "' with different arguments (first: prog_bar=" + yes_no(r.prog_bar) +
+          ", logger=" + yes_no(r.logger) + ", on_step=" + yes_no(r.on_step) +
+          ", on_epoch=" + yes_no(r.on_epoch) + ", reduce_fx=" + reduce_name(r.reduce) +
+          "); log a name with one set of options per hook, or use another name");
+  }
+  r.has_reset = false;
+  if (on_step) {
+    r.cache = value;
+    r.has_cache = true;
+    if (!on_epoch) {
+      r.value = value;
+      return;
     }
-    const double w = static_cast<double>(
-        options.batch_size_.value_or(std::max<std::int64_t>(default_batch_size, 1)));
-    acc.weighted_sum += value * w;
-    acc.weight += w;
-    acc.sum += value;
-    acc.max = std::max(acc.max, value);
-    acc.min = std::min(acc.min, value);
-    ++acc.count;
+  }
+  switch (r.reduce) {
+    case Reduce::mean: {
+      const std::int64_t bs =
+          options.batch_size_.value_or(std::max<std::int64_t>(default_batch_size, 1));
+      r.value += value * static_cast<double>(bs);
+      r.cumulated_batch_size += static_cast<double>(bs);
+      break;
+    }
+    case Reduce::sum:
+      r.value += value;
+      break;
+    case Reduce::max:
+      r.value = nan_max(r.value, value);
+      break;
+    case Reduce::min:
+      r.value = nan_min(r.value, value);
+      break;
   }
 }
 
-std::vector<MetricMap> MetricStore::end_epoch(Phase phase, std::size_t num_dataloaders) {
-  std::vector<MetricMap> results(std::max<std::size_t>(num_dataloaders, 1));
-  MetricMap from_epoch_end;
-  for (auto it = epoch_.begin(); it != epoch_.end();) {
-    const Accumulator& acc = it->second;
-    if (acc.phase != phase) {
-      ++it;
-      continue;
-    }
+void MetricStore::on_batch_start(Phase phase, std::optional<std::int64_t> dataloader_idx) {
+  first_loop_iter_ = first_loop_iter_ == -1 ? 1 : 0;
+  results_[index(phase)].dataloader_idx = dataloader_idx.value_or(-1);
+}
+
+MetricStore::Values MetricStore::values(Phase phase) const {
+  return values(phase, first_loop_iter_ != -1);
+}
+
+MetricStore::Values MetricStore::values(Phase phase, bool on_step) const {
+  Values out;
+  const Results& results = results_[index(phase)];
+  const bool training = phase == Phase::train;
+  for (const Result& r : results.items) {
+    if (r.has_reset || r.dataloader_idx != results.dataloader_idx) continue;
     double v = 0;
-    switch (acc.reduce) {
-      case Reduce::mean:
-        v = acc.weight > 0 ? acc.weighted_sum / acc.weight : 0;
-        break;
-      case Reduce::sum:
-        v = acc.sum;
-        break;
-      case Reduce::max:
-        v = acc.max;
-        break;
-      case Reduce::min:
-        v = acc.min;
-        break;
+    if (on_step) {
+      if (!r.on_step || !r.has_cache) continue;
+      v = r.cache;
+    } else {
+      if (!r.on_epoch) continue;
+      v = r.reduce == Reduce::mean ? r.value / r.cumulated_batch_size : r.value;
     }
-    callback_[acc.key] = v;
-    if (!acc.alias.empty()) callback_[acc.alias] = v;
-    if (acc.logger) {
-      logged_[acc.key] = v;
-      if (acc.from_epoch_end)
-        from_epoch_end[acc.key] = v;
-      else
-        results[acc.dataloader_idx >= 0 &&
-                        static_cast<std::size_t>(acc.dataloader_idx) < results.size()
-                    ? static_cast<std::size_t>(acc.dataloader_idx)
-                    : 0][acc.key] = v;
+    const std::string& forked = on_step ? r.step_name : r.epoch_name;
+    if (r.logger) out.log[forked] = v;
+    // Step values of evaluation loops are not callback metrics.
+    if (training || (r.on_epoch && !on_step)) {
+      out.callback[r.bare] = v;
+      out.callback[forked] = v;
     }
-    if (acc.prog_bar) progress_bar_[acc.key] = v;
-    it = epoch_.erase(it);
+    if (r.prog_bar) out.pbar[forked] = v;
   }
-  for (MetricMap& result : results) result.insert(from_epoch_end.begin(), from_epoch_end.end());
-  return results;
+  return out;
 }
 
-void MetricStore::flush_steps() {
-  for (const auto& [key, value] : pending_steps_) logged_[key] = value;
-  pending_steps_.clear();
+namespace {
+void update(MetricMap& into, const MetricMap& from) {
+  for (const auto& [key, value] : from) into[key] = value;
+}
+}  // namespace
+
+void MetricStore::merge(const Values& v) const {
+  update(progress_bar_, v.pbar);
+  update(callback_, v.callback);
+  update(logged_, v.log);
 }
 
-void MetricStore::reset(Phase phase) {
-  std::erase_if(epoch_, [&](const auto& kv) { return kv.second.phase == phase; });
-  if (phase == Phase::validation) {
-    callback_.clear();
-    logged_.clear();
-    progress_bar_.clear();
-    pending_steps_.clear();
-  }
+void MetricStore::on_batch_end(Phase phase) {
+  merge(values(phase));
+}
+
+void MetricStore::on_epoch_end(Phase phase) {
+  merge(values(phase));
+  current_fx_.clear();
+}
+
+MetricMap MetricStore::update_eval_epoch_metrics(Phase phase) {
+  Values v = values(phase);
+  merge(v);
+  return std::move(v.log);
+}
+
+void MetricStore::add_logged(const MetricMap& metrics) {
+  update(logged_, metrics);
+}
+
+void MetricStore::reset(Result& r) {
+  r.value = initial_value(r.reduce);
+  r.cumulated_batch_size = 0;
+  r.has_cache = false;
+  r.has_reset = true;
+}
+
+void MetricStore::reset_results(Phase phase) {
+  for (Result& r : results_[index(phase)].items) reset(r);
+  first_loop_iter_ = -1;
+  current_fx_.clear();
+}
+
+void MetricStore::reset_metrics() {
+  callback_.clear();
+  logged_.clear();
+  progress_bar_.clear();
+}
+
+const MetricMap& MetricStore::callback_metrics(std::optional<Phase> active) const {
+  if (active) update(callback_, values(*active).callback);
+  return callback_;
+}
+
+const MetricMap& MetricStore::logged_metrics(std::optional<Phase> active) const {
+  if (active) update(logged_, values(*active).log);
+  return logged_;
+}
+
+const MetricMap& MetricStore::progress_bar_metrics(std::optional<Phase> active) const {
+  if (active) update(progress_bar_, values(*active).pbar);
+  return progress_bar_;
 }
 
 namespace {
@@ -182,74 +294,124 @@ c10::IValue MetricStore::state() const {
   out.insert("callback", map_to_dict(callback_));
   out.insert("logged", map_to_dict(logged_));
   out.insert("progress_bar", map_to_dict(progress_bar_));
-  out.insert("pending_steps", map_to_dict(pending_steps_));
-  c10::impl::GenericDict epoch(c10::StringType::get(), c10::AnyType::get());
-  for (const auto& [key, acc] : epoch_) {
-    c10::impl::GenericDict a(c10::StringType::get(), c10::AnyType::get());
-    a.insert("reduce", static_cast<std::int64_t>(acc.reduce));
-    a.insert("weighted_sum", acc.weighted_sum);
-    a.insert("weight", acc.weight);
-    a.insert("sum", acc.sum);
-    a.insert("max", acc.max);
-    a.insert("min", acc.min);
-    a.insert("count", acc.count);
-    a.insert("prog_bar", acc.prog_bar);
-    a.insert("logger", acc.logger);
-    a.insert("phase", static_cast<std::int64_t>(acc.phase));
-    a.insert("key", acc.key);
-    a.insert("alias", acc.alias);
-    a.insert("dataloader_idx", acc.dataloader_idx);
-    a.insert("from_epoch_end", acc.from_epoch_end);
-    epoch.insert(key, a);
+  // Inside a validation within a training epoch, a checkpoint resumes after that validation:
+  // save the state the store will have then (validation results reset, the training loop's
+  // first_loop_iter back, no current hook).
+  const bool nested = outer_first_loop_iter_.has_value();
+  out.insert("first_loop_iter",
+             static_cast<std::int64_t>(nested ? *outer_first_loop_iter_ : first_loop_iter_));
+  out.insert("current_fx", nested ? std::string() : current_fx_);
+  c10::impl::GenericList phases(c10::AnyType::get());
+  for (std::size_t phase = 0; phase < 3; ++phase) {
+    Results results = results_[phase];
+    if (nested && phase == index(Phase::validation))
+      for (Result& r : results.items) reset(r);
+    c10::impl::GenericDict p(c10::StringType::get(), c10::AnyType::get());
+    p.insert("dataloader_idx", results.dataloader_idx);
+    c10::impl::GenericList items(c10::AnyType::get());
+    for (const Result& r : results.items) {
+      c10::impl::GenericDict a(c10::StringType::get(), c10::AnyType::get());
+      a.insert("fx", r.fx);
+      a.insert("name", r.name);
+      a.insert("bare", r.bare);
+      a.insert("step_name", r.step_name);
+      a.insert("epoch_name", r.epoch_name);
+      a.insert("prog_bar", r.prog_bar);
+      a.insert("logger", r.logger);
+      a.insert("on_step", r.on_step);
+      a.insert("on_epoch", r.on_epoch);
+      a.insert("add_dataloader_idx", r.add_dataloader_idx);
+      a.insert("sync_dist", r.sync_dist);
+      a.insert("reduce", static_cast<std::int64_t>(r.reduce));
+      a.insert("dataloader_idx", r.dataloader_idx);
+      a.insert("value", r.value);
+      a.insert("cumulated_batch_size", r.cumulated_batch_size);
+      a.insert("has_cache", r.has_cache);
+      a.insert("cache", r.cache);
+      a.insert("has_reset", r.has_reset);
+      items.push_back(a);
+    }
+    p.insert("items", items);
+    phases.push_back(p);
   }
-  out.insert("epoch", epoch);
+  out.insert("results", phases);
   return out;
 }
 
 void MetricStore::load_state(const c10::IValue& state) {
   try {
     const auto d = state.toGenericDict();
-    std::map<std::string, Accumulator> epoch;
-    for (const auto& entry : d.at("epoch").toGenericDict()) {
-      const auto a = entry.value().toGenericDict();
-      Accumulator acc;
-      acc.reduce = static_cast<Reduce>(a.at("reduce").toInt());
-      acc.weighted_sum = a.at("weighted_sum").toDouble();
-      acc.weight = a.at("weight").toDouble();
-      acc.sum = a.at("sum").toDouble();
-      acc.max = a.at("max").toDouble();
-      acc.min = a.at("min").toDouble();
-      acc.count = a.at("count").toInt();
-      acc.prog_bar = a.at("prog_bar").toBool();
-      acc.logger = a.at("logger").toBool();
-      acc.phase = static_cast<Phase>(a.at("phase").toInt());
-      acc.key = a.at("key").toStringRef();
-      acc.alias = a.at("alias").toStringRef();
-      if (a.contains("dataloader_idx")) acc.dataloader_idx = a.at("dataloader_idx").toInt();
-      if (a.contains("from_epoch_end")) acc.from_epoch_end = a.at("from_epoch_end").toBool();
-      epoch.emplace(entry.key().toStringRef(), std::move(acc));
+    if (!d.contains("results"))
+      throw std::invalid_argument(
+          "the saved metrics come from an older hookline (no 'results'); resume from a "
+          "checkpoint written by this version");
+    Results results[3];
+    const auto phases = d.at("results").toList();
+    if (phases.size() != 3)
+      throw std::invalid_argument("the saved metrics hold " + std::to_string(phases.size()) +
+                                  " loops instead of 3");
+    for (std::size_t i = 0; i < 3; ++i) {
+      const auto p = phases.get(i).toGenericDict();
+      results[i].dataloader_idx = p.at("dataloader_idx").toInt();
+      for (const auto& item : p.at("items").toList()) {
+        const auto a = item.get().toGenericDict();
+        Result r;
+        r.fx = a.at("fx").toStringRef();
+        r.name = a.at("name").toStringRef();
+        r.bare = a.at("bare").toStringRef();
+        r.step_name = a.at("step_name").toStringRef();
+        r.epoch_name = a.at("epoch_name").toStringRef();
+        r.prog_bar = a.at("prog_bar").toBool();
+        r.logger = a.at("logger").toBool();
+        r.on_step = a.at("on_step").toBool();
+        r.on_epoch = a.at("on_epoch").toBool();
+        r.add_dataloader_idx = a.at("add_dataloader_idx").toBool();
+        r.sync_dist = a.at("sync_dist").toBool();
+        r.reduce = static_cast<Reduce>(a.at("reduce").toInt());
+        r.dataloader_idx = a.at("dataloader_idx").toInt();
+        r.value = a.at("value").toDouble();
+        r.cumulated_batch_size = a.at("cumulated_batch_size").toDouble();
+        r.has_cache = a.at("has_cache").toBool();
+        r.cache = a.at("cache").toDouble();
+        r.has_reset = a.at("has_reset").toBool();
+        std::string key = r.fx.substr(0, r.fx.find('.')) + "." + r.name;
+        if (r.fx.find('.') != std::string::npos) key += r.fx.substr(r.fx.find('.'));
+        results[i].by_key.emplace(std::move(key), results[i].items.size());
+        results[i].items.push_back(std::move(r));
+      }
     }
     auto callback = dict_to_map(d.at("callback"));
     auto logged = dict_to_map(d.at("logged"));
     auto progress_bar = dict_to_map(d.at("progress_bar"));
-    auto pending = dict_to_map(d.at("pending_steps"));
-    epoch_ = std::move(epoch);
+    const int first = static_cast<int>(d.at("first_loop_iter").toInt());
+    std::string current_fx = d.at("current_fx").toStringRef();
+    for (std::size_t i = 0; i < 3; ++i) results_[i] = std::move(results[i]);
     callback_ = std::move(callback);
     logged_ = std::move(logged);
     progress_bar_ = std::move(progress_bar);
-    pending_steps_ = std::move(pending);
+    first_loop_iter_ = first;
+    current_fx_ = std::move(current_fx);
   } catch (const c10::Error& e) {
     throw std::invalid_argument(std::string("the saved metrics are malformed: ") +
                                 e.what_without_backtrace());
   }
 }
 
+void MetricStore::begin_nested_evaluation() {
+  outer_first_loop_iter_ = first_loop_iter_;
+}
+
+void MetricStore::end_nested_evaluation() {
+  if (outer_first_loop_iter_) first_loop_iter_ = *outer_first_loop_iter_;
+  outer_first_loop_iter_.reset();
+}
+
 void MetricStore::clear() {
-  epoch_.clear();
-  pending_steps_.clear();
-  callback_.clear();
-  logged_.clear();
-  progress_bar_.clear();
+  for (Results& results : results_) results = Results{};
+  first_loop_iter_ = -1;
+  outer_first_loop_iter_.reset();
+  current_fx_.clear();
+  reset_metrics();
 }
 
 }  // namespace hookline

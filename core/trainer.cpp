@@ -1,10 +1,12 @@
 #include "hookline/core/trainer.hpp"
 
 #include "hookline/callbacks/model_checkpoint.hpp"
+#include "hookline/callbacks/progress_bar.hpp"
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/restore.hpp"
 #include "hookline/core/tracing.hpp"
+#include "hookline/loggers/tensorboard_logger.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -39,6 +41,21 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   for (auto& callback : callbacks) add_callback(std::move(callback));
+  // Lightning's callback connector: a progress bar by default.
+  const auto bar = std::find_if(callbacks_.begin(), callbacks_.end(), [](const auto& c) {
+    return dynamic_cast<const TQDMProgressBar*>(c.get()) != nullptr;
+  });
+  if (bar != callbacks_.end() && !options_.enable_progress_bar())
+    throw std::invalid_argument(
+        "TrainerOptions::enable_progress_bar(false), but the callbacks include the progress bar '" +
+        (*bar)->name() + "'; remove it or leave enable_progress_bar on");
+  if (bar == callbacks_.end() && options_.enable_progress_bar())
+    add_callback(std::make_shared<TQDMProgressBar>());
+  // Lightning's logger connector: the loggers given, else the default one.
+  if (!options_.loggers().empty())
+    loggers_ = options_.loggers();
+  else if (options_.logger())
+    loggers_.push_back(std::make_shared<TensorBoardLogger>(options_.default_root_dir()));
   // Lightning's callback connector: a ModelCheckpoint by default, none when turned off.
   if (checkpoint_callbacks().empty()) {
     if (options_.enable_checkpointing()) add_callback(std::make_shared<ModelCheckpoint>());
@@ -189,6 +206,7 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
   status_ = Status::running;
   running_ = true;
   should_stop_ = false;
+  min_stop_warned_ = false;
   stop_reason_.clear();
   predictions_.clear();
   metrics_.clear();
@@ -237,6 +255,11 @@ void Trainer::handle_exception(std::exception_ptr error) {
                   event.what);
   }
   try {
+    finalize_loggers("failed");
+  } catch (const std::exception& e) {
+    spdlog::error("hookline: finalizing the loggers failed during '{}': {}", event.what, e.what());
+  }
+  try {
     bus_.flush();
   } catch (const std::exception& e) {
     spdlog::error("hookline: an async subscriber failed during '{}': {}", event.what, e.what());
@@ -258,6 +281,7 @@ void Trainer::run_stage(Stage stage) {
   }
   PrepareData prepare;
   emit(prepare);
+  start_loggers();
   Setup setup;
   setup.stage = stage;
   emit(setup);
@@ -297,6 +321,7 @@ void Trainer::run_stage(Stage stage) {
                                     std::to_string(scheduler.frequency_) + ") must be >= 1");
     FitStart fit_start;
     emit(fit_start);
+    log_hyperparams();
     restore_training_state();
     module_->zero_grad();
     run_sanity_check();
@@ -304,6 +329,7 @@ void Trainer::run_stage(Stage stage) {
     FitEnd fit_end;
     emit(fit_end);
   } else {
+    log_hyperparams();
     finish_restore();
     module_->zero_grad();
     evaluation_loop(stage == Stage::validate ? EvalKind::validation
@@ -314,23 +340,7 @@ void Trainer::run_stage(Stage stage) {
   Teardown teardown;
   teardown.stage = stage;
   emit(teardown);
-}
-
-// ---- logging --------------------------------------------------------------------------------
-
-void Trainer::log_metric(const std::string& name, double value, const LogOptions& options) {
-  if (current_hook_ == nullptr)
-    throw std::logic_error("log('" + name +
-                           "') was called outside any hook; call it from a step or a hook");
-  Phase phase = Phase::train;
-  if (sanity_checking_ || validating_)
-    phase = Phase::validation;
-  else if (stage_ == Stage::validate)
-    phase = Phase::validation;
-  else if (stage_ == Stage::test)
-    phase = Phase::test;
-  metrics_.log(name, value, options, *current_hook_, phase, current_batch_size_,
-               training_ ? std::nullopt : current_dataloader_idx_);
+  finalize_loggers("success");
 }
 
 }  // namespace hookline

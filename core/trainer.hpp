@@ -24,6 +24,7 @@
 #include "hookline/core/trainer_options.hpp"
 #include "hookline/events/bus.hpp"
 #include "hookline/events/hooks.hpp"
+#include "hookline/loggers/logger.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -130,10 +131,25 @@ class Trainer {
   std::int64_t num_training_batches() const { return num_training_batches_; }
   const std::vector<std::int64_t>& num_val_batches() const { return num_val_batches_; }
   const std::vector<std::int64_t>& num_sanity_val_batches() const { return num_sanity_batches_; }
+  const std::vector<std::int64_t>& num_test_batches() const { return num_test_batches_; }
+  const std::vector<std::int64_t>& num_predict_batches() const { return num_predict_batches_; }
 
-  const MetricMap& callback_metrics() const { return metrics_.callback_metrics(); }
-  const MetricMap& logged_metrics() const { return metrics_.logged_metrics(); }
-  const MetricMap& progress_bar_metrics() const { return metrics_.progress_bar_metrics(); }
+  /// Lightning's three metric dicts (see metrics.hpp): what callbacks may monitor, what was
+  /// sent (or is due) to the loggers, what the progress bar shows. Read during a run, they also
+  /// hold what the running loop has logged so far, as Lightning's properties do.
+  const MetricMap& callback_metrics() const { return metrics_.callback_metrics(active_phase()); }
+  const MetricMap& logged_metrics() const { return metrics_.logged_metrics(active_phase()); }
+  const MetricMap& progress_bar_metrics() const {
+    return metrics_.progress_bar_metrics(active_phase());
+  }
+
+  // ---- loggers ------------------------------------------------------------------------------
+  /// The loggers (TrainerOptions::logger; the default is one TensorBoardLogger).
+  const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
+  /// The first logger, or null.
+  Logger* logger() const { return loggers_.empty() ? nullptr : loggers_.front().get(); }
+  /// Lightning's trainer.log_dir: the first logger's log_dir, else default_root_dir.
+  std::string log_dir() const;
 
   Module& module() const;
   DataModule* data_module() const { return data_; }
@@ -231,8 +247,18 @@ class Trainer {
   void end_epoch();
   void check_signal();
 
-  // logging from Module::log
+  // logging from Module::log, and the logger connector (core/loops/logger_connector.cpp)
   void log_metric(const std::string& name, double value, const LogOptions& options);
+  std::optional<Phase> active_phase() const;
+  /// Lightning's _LoggerConnector.log_metrics: into logged_metrics, then to every logger on the
+  /// async lane. Without `step`, a logged "step" is the step, else "epoch" is added and the step
+  /// is the number of batches that stepped.
+  void send_metrics(MetricMap metrics, std::optional<std::int64_t> step = std::nullopt);
+  /// Runs `call` on every logger, on the loggers' strand of the async lane.
+  void post_to_loggers(std::function<void(Logger&)> call, const char* what);
+  void start_loggers();
+  void log_hyperparams();
+  void finalize_loggers(const std::string& status);
   void after_optimizer_step();
 
   TrainerOptions options_;
@@ -257,14 +283,19 @@ class Trainer {
   std::int64_t global_step_ = 0;
   std::int64_t batches_that_stepped_ = 0;
   std::int64_t current_batch_size_ = 1;
-  // The evaluation dataloader of the current batch when there are several (Lightning keeps the
-  // last one until the epoch-end hooks), for log()'s "/dataloader_idx_N" names.
-  std::optional<std::int64_t> current_dataloader_idx_;
+  std::vector<std::shared_ptr<Logger>> loggers_;
+  std::shared_ptr<AsyncLane::Strand> logger_strand_;
+  // Evaluation batches seen per dataloader since the loaders were requested: the step of
+  // evaluation step metrics sent to loggers.
+  std::vector<std::int64_t> seen_eval_batches_;
+  bool min_stop_warned_ = false;         // "Trainer was signaled to stop but ..." said once per run
   std::vector<MetricMap> eval_results_;  // what validate()/test() return
   std::int64_t num_training_batches_ = 0;
   std::int64_t val_check_batch_ = 1;
   std::vector<std::int64_t> num_val_batches_;
   std::vector<std::int64_t> num_sanity_batches_;
+  std::vector<std::int64_t> num_test_batches_;
+  std::vector<std::int64_t> num_predict_batches_;
   DataLoaders train_loaders_;
   DataLoaders val_loaders_;
   bool val_loaders_requested_ = false;

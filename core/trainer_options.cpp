@@ -70,6 +70,10 @@ void TrainerOptions::validate() const {
         "set gradient_clip_val too, or the algorithm has nothing to clip with");
   if (log_every_n_steps_ < 0)
     bad("log_every_n_steps", std::to_string(log_every_n_steps_), "must be >= 0 (0: never)");
+  for (const auto& logger : loggers_)
+    if (!logger)
+      throw std::invalid_argument(
+          "TrainerOptions::logger: a logger is null; pass loggers, or logger(false) for none");
   if (fast_dev_run_ < 0) bad("fast_dev_run", std::to_string(fast_dev_run_), "must be >= 0");
   if (reload_dataloaders_every_n_epochs_ < 0)
     bad("reload_dataloaders_every_n_epochs", std::to_string(reload_dataloaders_every_n_epochs_),

@@ -12,9 +12,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "hookline/events/hooks.hpp"
 
@@ -40,6 +42,8 @@ class BatchAmount {
  private:
   std::variant<std::int64_t, double> value_;
 };
+
+class Logger;
 
 enum class Precision { fp32, bf16_mixed };
 
@@ -69,7 +73,8 @@ class TrainerOptions {
   HOOKLINE_OPTION(std::int64_t, accumulate_grad_batches, 1)
   HOOKLINE_OPTION(std::optional<double>, gradient_clip_val, std::nullopt)
   HOOKLINE_OPTION(std::optional<ClipAlgorithm>, gradient_clip_algorithm, std::nullopt)
-  /// Send step metrics to logged_metrics every n optimizer steps (0: never).
+  /// Send training step metrics to the loggers every n batches that stepped (0: never); the
+  /// metric maps get them at every batch end regardless.
   HOOKLINE_OPTION(std::int64_t, log_every_n_steps, 50)
   /// Run n batches of every loop once, with no sanity check (0: off).
   HOOKLINE_OPTION(std::int64_t, fast_dev_run, 0)
@@ -95,12 +100,41 @@ class TrainerOptions {
   HOOKLINE_OPTION(bool, async_checkpointing, false)
   /// Turn SIGTERM/SIGINT during a run into a resumable stop (see RunInterrupted).
   HOOKLINE_OPTION(bool, handle_signals, true)
+  /// Show a progress bar (a TQDMProgressBar unless the callbacks hold one), as Lightning does.
+  HOOKLINE_OPTION(bool, enable_progress_bar, true)
 
  public:
+  /// Lightning's `logger`: true (the default) gives a TensorBoardLogger under default_root_dir
+  /// (Lightning's default when tensorboard is installed; hookline writes TensorBoard natively),
+  /// false none; or the loggers to use.
+  TrainerOptions& logger(bool on) {
+    logger_on_ = on;
+    loggers_.clear();
+    return *this;
+  }
+  TrainerOptions& logger(std::shared_ptr<Logger> logger) {
+    loggers_ = {std::move(logger)};
+    logger_on_ = true;
+    return *this;
+  }
+  TrainerOptions& logger(std::vector<std::shared_ptr<Logger>> loggers) {
+    loggers_ = std::move(loggers);
+    logger_on_ = !loggers_.empty();
+    return *this;
+  }
+  /// Whether any logger is used (the given ones, or the default one).
+  bool logger() const { return logger_on_; }
+  /// The loggers given (empty: the default one, when logger() is true).
+  const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
+
   /// Throws std::invalid_argument naming the first bad option and how to fix it.
   void validate() const;
   /// The max_epochs in force (Lightning's defaults applied), or -1 for none.
   std::int64_t effective_max_epochs() const;
+
+ private:
+  bool logger_on_ = true;
+  std::vector<std::shared_ptr<Logger>> loggers_;
 };
 
 #undef HOOKLINE_OPTION

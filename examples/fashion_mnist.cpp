@@ -22,7 +22,9 @@
 //   6. checkpoints: ModelCheckpoint keeps the best epoch by validation accuracy and a last.ckpt in
 //      <root-dir>/checkpoints, OnExceptionCheckpoint saves if the run fails or is interrupted
 //      (Ctrl-C, SIGTERM), and --resume continues from the newest of those, exactly where it
-//      stopped.
+//      stopped;
+//   7. logs: TensorBoard event files and a metrics.csv under <root-dir>, and a progress bar (on a
+//      terminal it redraws in place; piped, it prints plain lines).
 #include <hookline/callbacks/callback.hpp>
 #include <hookline/callbacks/model_checkpoint.hpp>
 #include <hookline/callbacks/on_exception_checkpoint.hpp>
@@ -35,6 +37,8 @@
 #include <hookline/events/bus.hpp>
 #include <hookline/events/hooks.hpp>
 #include <hookline/events/json_lines_tracer.hpp>
+#include <hookline/loggers/csv_logger.hpp>
+#include <hookline/loggers/tensorboard_logger.hpp>
 
 #include <torch/torch.h>
 
@@ -294,11 +298,23 @@ int main(int argc, char** argv) try {
   // ----------------------------------------------------------------------------
   const std::string checkpoints = args.root_dir + "/checkpoints";
   auto best = std::make_shared<hookline::ModelCheckpoint>(hookline::ModelCheckpointOptions()
+                                                              .dirpath(checkpoints)
                                                               .monitor("val_acc")
                                                               .mode("max")
                                                               .filename("{epoch}-{val_acc:.4f}")
                                                               .save_last(hookline::SaveLast::yes));
+  // ---- 7. logs
+  // ----------------------------------------------------------------------------------- Every
+  // log(...) of the module goes to both loggers, each in its own numbered version directory:
+  // <root-dir>/tensorboard/version_N (open with `tensorboard --logdir <root-dir>/tensorboard`) and
+  // <root-dir>/csv/version_N/metrics.csv. Without .logger(...) the trainer writes TensorBoard
+  // files to <root-dir>/lightning_logs, as Lightning does; .logger(false) writes none.
+  auto tensorboard = std::make_shared<hookline::TensorBoardLogger>(
+      args.root_dir, hookline::TensorBoardLoggerOptions().name("tensorboard"));
+  auto csv = std::make_shared<hookline::CSVLogger>(args.root_dir,
+                                                   hookline::CSVLoggerOptions().name("csv"));
   hookline::Trainer trainer(hookline::TrainerOptions()
+                                .logger({tensorboard, csv})
                                 .max_epochs(args.epochs)
                                 .limit_train_batches(args.limit_train_batches)
                                 .default_root_dir(args.root_dir)
@@ -344,6 +360,8 @@ int main(int argc, char** argv) try {
     std::printf("trace: %llu lines written to %s\n",
                 static_cast<unsigned long long>(tracer->lines()), args.trace->c_str());
   std::printf("best checkpoint: %s\n", best->best_model_path().c_str());
+  std::printf("logs: %s (TensorBoard), %s/metrics.csv\n", tensorboard->log_dir().c_str(),
+              csv->log_dir().c_str());
   std::printf("fit + test took %.1f s\n", took.count());
   return 0;
 } catch (const std::exception& e) {

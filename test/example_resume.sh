@@ -9,6 +9,10 @@ trap 'rm -rf "$dir"' EXIT
 cat "$dir/first.txt"
 test -f "$dir/checkpoints/last.ckpt"
 grep -q "^30 optimizer steps" "$dir/first.txt"
+# Both loggers wrote their files: a CSV with a header and rows, and TensorBoard event files.
+head -1 "$dir/csv/version_0/metrics.csv" | grep -q "epoch"
+test "$(wc -l < "$dir/csv/version_0/metrics.csv")" -gt 1
+ls "$dir"/tensorboard/version_0/events.out.tfevents.* > /dev/null
 "$exe" --epochs 2 --limit-train-batches 30 --root-dir "$dir" --resume > "$dir/second.txt"
 cat "$dir/second.txt"
 grep -q "^resumed from $dir/checkpoints/last.ckpt" "$dir/second.txt"
@@ -18,4 +22,5 @@ if grep -q "^epoch 1/2" "$dir/second.txt"; then
   exit 1
 fi
 grep -q "^60 optimizer steps" "$dir/second.txt"
+test -f "$dir/csv/version_1/metrics.csv"  # the resumed run logs into a new version
 echo "example_resume: passed"

@@ -10,6 +10,7 @@ packages=(
   libopenblas0-openmp    # fast BLAS: Debian's LibTorch otherwise uses the reference BLAS
   libboost-dev libboost-test-dev
   libspdlog-dev
+  libprotobuf-dev protobuf-compiler  # TensorBoard event files (loggers/tensorboard.proto)
   zlib1g-dev             # reads the gzip-compressed IDX files
   libxxhash-dev          # checkpoint checksums (XXH3)
   libbenchmark-dev       # bench/

@@ -66,6 +66,7 @@ void Trainer::ensure_val_loaders() {
   num_val_batches_ = limit_batches(
       val_loaders_, overfit ? options_.overfit_batches() : options_.limit_val_batches());
   val_loaders_requested_ = true;
+  seen_eval_batches_.assign(val_loaders_.size(), 0);
 }
 
 DataLoaders Trainer::request_loaders(EvalKind kind) {

@@ -53,6 +53,7 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
   } else {
     limits = limit_batches(loaders, kind == EvalKind::test ? options_.limit_test_batches()
                                                            : options_.limit_predict_batches());
+    (kind == EvalKind::test ? num_test_batches_ : num_predict_batches_) = limits;
   }
   if (std::accumulate(limits.begin(), limits.end(), std::int64_t{0}) == 0) return;
 
@@ -60,7 +61,19 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
   const bool module_was_training = module_->is_training();
   training_ = false;
   validating_ = kind == EvalKind::validation && !sanity;
-  current_dataloader_idx_.reset();
+  if (kind != EvalKind::validation || stage_ != Stage::fit ||
+      seen_eval_batches_.size() != loaders.size())
+    seen_eval_batches_.assign(loaders.size(), 0);
+  const Phase phase = kind == EvalKind::test ? Phase::test : Phase::validation;
+  const bool logs = kind != EvalKind::predict;
+  // What validate()/test() return: the epoch values of each dataloader (Lightning's
+  // _store_dataloader_outputs, whenever the dataloader changes and after the last one).
+  std::vector<MetricMap> outputs;
+  auto store_dataloader_outputs = [&] {
+    if (!logs) return;
+    metrics_.epoch_end_reached();
+    outputs.push_back(sanity ? MetricMap{} : metrics_.update_eval_epoch_metrics(phase));
+  };
 
   auto run = [&](auto hooks) {
     using H = decltype(hooks);
@@ -78,15 +91,20 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
     typename H::epoch_start epoch_start;
     emit(epoch_start);
     const bool several = loaders.size() > 1;
+    std::size_t previous_dl = 0;
     for (std::size_t dl = 0; dl < loaders.size(); ++dl) {
       std::int64_t batch_idx = 0;
       if (limits[dl] == 0) continue;
       for (const Batch& raw : *loaders[dl]) {
         check_signal();
         const auto dataloader_idx = static_cast<std::int64_t>(dl);
-        if (several) current_dataloader_idx_ = dataloader_idx;
+        if (dl != previous_dl) store_dataloader_outputs();
+        previous_dl = dl;
         Batch batch = transfer(raw, dataloader_idx);
         current_batch_size_ = batch.batch_size();
+        if (logs)
+          metrics_.on_batch_start(
+              phase, several ? std::optional<std::int64_t>(dataloader_idx) : std::nullopt);
         typename H::batch_start batch_start;
         batch_start.batch = std::move(batch);
         batch_start.batch_idx = batch_idx;
@@ -115,21 +133,34 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
         batch_end.dataloader_idx = dataloader_idx;
         batch_end.several_loaders = several;
         emit(batch_end);
+        if (logs) {
+          metrics_.on_batch_end(phase);
+          if (!sanity) send_metrics(metrics_.logger_values(phase), seen_eval_batches_[dl]++);
+        }
         if (++batch_idx >= limits[dl]) break;  // do not gather a batch past the limit
       }
     }
-    current_dataloader_idx_.reset();  // epoch-end hooks log without a dataloader suffix
+    store_dataloader_outputs();
+    if (logs) metrics_.end_dataloaders(phase);  // epoch-end hooks log without a suffix
     typename H::epoch_end epoch_end;
     emit(epoch_end);
-    if (kind != EvalKind::predict) {
-      auto results = metrics_.end_epoch(kind == EvalKind::test ? Phase::test : Phase::validation,
-                                        loaders.size());
-      if (!sanity && stage_ != Stage::fit) eval_results_ = std::move(results);
+    if (logs) {
+      metrics_.on_epoch_end(phase);
+      // Lightning's update_eval_epoch_metrics and log_eval_end_metrics.
+      MetricMap epoch_end_logged = sanity ? MetricMap{} : metrics_.update_eval_epoch_metrics(phase);
+      MetricMap all;
+      for (const MetricMap& out : outputs) all.insert(out.begin(), out.end());
+      for (const auto& [key, value] : epoch_end_logged) all[key] = value;
+      for (MetricMap& out : outputs)
+        for (const auto& [key, value] : epoch_end_logged) out[key] = value;
+      if (!sanity) send_metrics(std::move(all));
+      if (!sanity && stage_ != Stage::fit) eval_results_ = std::move(outputs);
     }
     // A checkpoint saved from here on (on_validation_end) resumes after this validation.
     if (kind == EvalKind::validation && !sanity && stage_ == Stage::fit) progress_.validated = true;
     typename H::end end;
     emit(end);
+    if (logs) metrics_.reset_results(phase);
     no_grad.reset();
     inference.reset();
     // Back to the mode the module had before evaluation; an overriding *_model_train hook may

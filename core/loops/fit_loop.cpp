@@ -1,6 +1,7 @@
 // hookline: the fit loop: when fitting is done, the sanity check, epochs of training.
 #include "hookline/core/trainer.hpp"
 
+#include "hookline/core/console.hpp"
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/restore.hpp"
 
@@ -8,6 +9,7 @@
 #include <ATen/core/Generator.h>
 
 #include <chrono>
+#include <string>
 
 namespace hookline {
 
@@ -38,6 +40,8 @@ void Trainer::run_sanity_check() {
   if (options_.num_sanity_val_steps() == 0 || options_.fast_dev_run() > 0 || val_limited_away)
     return;
   sanity_checking_ = true;
+  metrics_.reset_results(Phase::validation);
+  metrics_.reset_metrics();
   // The sanity check must not change the random stream training will see.
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   const at::Tensor rng_state = generator.get_state();
@@ -47,8 +51,9 @@ void Trainer::run_sanity_check() {
   SanityCheckEnd end;
   emit(end);
   generator.set_state(rng_state);
+  metrics_.reset_results(Phase::validation);
+  metrics_.reset_metrics();
   sanity_checking_ = false;
-  metrics_.reset(Phase::validation);
 }
 
 void Trainer::fit_loop() {
@@ -73,6 +78,12 @@ void Trainer::fit_loop() {
     end_epoch();
   }
   while (!fit_done()) train_epoch();
+  if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps())
+    console().info("`Trainer.fit` stopped: `max_steps={}` reached.", options_.max_steps());
+  else if (options_.effective_max_epochs() >= 0 &&
+           current_epoch_ >= options_.effective_max_epochs())
+    console().info("`Trainer.fit` stopped: `max_epochs={}` reached.",
+                   options_.effective_max_epochs());
   TrainEnd end;
   emit(end);
   training_ = false;
@@ -115,7 +126,7 @@ void Trainer::train_epoch() {
     }
   }
 
-  metrics_.end_epoch(Phase::train);
+  metrics_.epoch_end_reached();
   progress_.epoch_end_done = true;
   TrainEpochEnd end;
   emit(end);
@@ -127,13 +138,29 @@ bool Trainer::end_of_batch(std::int64_t batch_idx) {
   const bool is_last = batch_idx == num_training_batches_ - 1;
   progress_.reached_last_batch = is_last;
   if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps()) return true;
-  if (should_stop_ && can_stop_early()) return true;
+  if (should_stop_) {
+    if (can_stop_early()) return true;
+    if (!min_stop_warned_) {
+      min_stop_warned_ = true;
+      console().warn(
+          "Trainer was signaled to stop but the required `min_epochs={}` or `min_steps={}` has "
+          "not been met. Training will continue...",
+          options_.min_epochs().value_or(options_.min_steps() > 0 ? 1 : 0),
+          options_.min_steps() < 0 ? std::string("None") : std::to_string(options_.min_steps()));
+    }
+  }
   return is_last;
 }
 
 // What follows on_train_epoch_end: the epoch-interval plateau schedulers, the epoch count.
 void Trainer::end_epoch() {
+  metrics_.on_epoch_end(Phase::train);
   if (progress_.reached_last_batch) update_lr_schedulers(Interval::epoch, 0, true);
+  // The epoch values go to the loggers at the step of the epoch's last batch, as in Lightning.
+  --batches_that_stepped_;
+  send_metrics(metrics_.logger_values(Phase::train));
+  ++batches_that_stepped_;
+  metrics_.reset_results(Phase::train);
   ++current_epoch_;
   // Between epochs (and after the fit): a checkpoint saved now starts the next epoch afresh.
   progress_ = EpochProgress{};

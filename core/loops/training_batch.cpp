@@ -31,6 +31,7 @@ StepOutput detached_outputs(const StepOutput& step_output, const at::Tensor& los
 bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_last) {
   batch = transfer(std::move(batch), 0);
   current_batch_size_ = batch.batch_size();
+  metrics_.on_batch_start(Phase::train, std::nullopt);
 
   TrainBatchStart start;
   start.batch = std::move(batch);
@@ -68,10 +69,19 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
 // The rest of a training batch after on_train_batch_end: logging, the validation check, the
 // step-interval plateau schedulers. A run resumed from a checkpoint saved in between starts here.
 void Trainer::finish_training_batch(std::int64_t batch_idx) {
-  if (progress_.last_ran_step) {
+  // Lightning's logger connector: the step values into the metric maps at every batch end, to
+  // the loggers every log_every_n_steps batches that stepped (or when a stop is requested).
+  metrics_.on_batch_end(Phase::train);
+  const bool is_last = batch_idx == num_training_batches_ - 1;
+  const std::int64_t n =
+      module_->automatic_optimization() ? options_.accumulate_grad_batches() : std::int64_t{1};
+  const bool accumulating = (batch_idx + 1) % n != 0 && !is_last;
+  if (!accumulating) {
     const std::int64_t every = options_.log_every_n_steps();
-    if (every > 0 && ((batches_that_stepped_ + 1) % every == 0 || should_stop_))
-      metrics_.flush_steps();
+    const bool update_logs =
+        every > 0 && ((batches_that_stepped_ + 1) % every == 0 || should_stop_);
+    if (update_logs || options_.fast_dev_run() > 0)
+      send_metrics(metrics_.logger_values(Phase::train));
   }
   const bool stepped = progress_.last_stepped;
   if (time_is_up()) set_should_stop(true, "max_time reached");
@@ -89,10 +99,14 @@ void Trainer::finish_training_batch(std::int64_t batch_idx) {
       ValidationModelZeroGrad zero;
       emit(zero);
     }
+    metrics_.begin_nested_evaluation();
     evaluation_loop(EvalKind::validation, false);
+    metrics_.end_nested_evaluation();
   }
   update_lr_schedulers(Interval::step, batch_idx, true);
-  if (stepped) ++batches_that_stepped_;
+  // Lightning counts a batch that ends an accumulation window whether or not it stepped.
+  if (!accumulating) ++batches_that_stepped_;
+  if (should_stop_) post_to_loggers([](Logger& logger) { logger.save(); }, "loggers: save");
   progress_.tail_pending = false;
 }
 
@@ -213,7 +227,7 @@ void Trainer::update_lr_schedulers(Interval interval, std::int64_t batch_idx, bo
     step.scheduler = &config;
     step.scheduler_idx = i;
     if (plateau) {
-      const auto& metrics = metrics_.callback_metrics();
+      const auto& metrics = callback_metrics();
       auto it = metrics.find(config.monitor_);
       if (it == metrics.end()) {
         std::string available;

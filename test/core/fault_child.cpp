@@ -113,9 +113,12 @@ int save_forever(const Args& args) {
    private:
     std::string dir_;
   };
-  Trainer trainer(
-      TrainerOptions().max_epochs(1).num_sanity_val_steps(0).enable_checkpointing(false),
-      {std::make_shared<Saver>(args.dir)});
+  Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
+                      .max_epochs(1)
+                      .num_sanity_val_steps(0)
+                      .enable_checkpointing(false),
+                  {std::make_shared<Saver>(args.dir)});
   trainer.fit(model);
   return 0;
 }
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(args.resume ? 99 : 1);
   Net model(32);
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .max_epochs(3)
                       .val_check_interval(0.5)
                       .enable_checkpointing(false)

@@ -50,6 +50,7 @@ std::string temp_file() {
 
 TrainerOptions no_val(std::int64_t epochs) {
   return TrainerOptions()
+      .enable_progress_bar(false)
       .max_epochs(epochs)
       .limit_train_batches(2)
       .limit_val_batches(0)
@@ -117,10 +118,13 @@ BOOST_AUTO_TEST_SUITE(golden_checkpoint_default)
 BOOST_AUTO_TEST_CASE(fit_with_the_default_model_checkpoint) {
   const std::string root = temp_file() + ".dir";
   BoringModel model;
-  Trainer trainer(
-      TrainerOptions().max_epochs(1).limit_train_batches(2).limit_val_batches(2).default_root_dir(
-          root),
-      {std::make_shared<StatefulCallback>()});
+  Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
+                      .max_epochs(1)
+                      .limit_train_batches(2)
+                      .limit_val_batches(2)
+                      .default_root_dir(root),
+                  {std::make_shared<StatefulCallback>()});
   auto recorder = golden::record(trainer);
   trainer.fit(model);
   Lines expected = golden::fit_prologue();
@@ -133,8 +137,9 @@ BOOST_AUTO_TEST_CASE(fit_with_the_default_model_checkpoint) {
   golden::append(expected, kSave);
   golden::append(expected, golden::fit_epilogue());
   golden::check(only_cb_and_lm(recorder->calls()), expected);
-  BOOST_TEST(
-      std::filesystem::exists(std::filesystem::path(root) / "checkpoints" / "epoch=0-step=2.ckpt"));
+  // The default logger's version directory holds the default ModelCheckpoint's files.
+  BOOST_TEST(std::filesystem::exists(std::filesystem::path(root) / "lightning_logs" / "version_0" /
+                                     "checkpoints" / "epoch=0-step=2.ckpt"));
   std::filesystem::remove_all(root);
 }
 

@@ -96,6 +96,7 @@ BOOST_AUTO_TEST_CASE(train_batch_start_minus_one_skips_rest_of_epoch) {
 
   SkipRestOfEpochModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(2)
                       .limit_train_batches(3)
@@ -126,6 +127,7 @@ BOOST_AUTO_TEST_CASE(accumulate_two_with_clipping_short_last_window) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
@@ -157,6 +159,7 @@ BOOST_AUTO_TEST_CASE(val_check_interval_half) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(4)
@@ -185,6 +188,7 @@ BOOST_AUTO_TEST_CASE(check_val_every_second_epoch) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(2)
                       .limit_train_batches(2)
@@ -210,6 +214,7 @@ BOOST_AUTO_TEST_CASE(max_steps_mid_epoch) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(5)
                       .max_steps(3)
@@ -241,6 +246,7 @@ BOOST_AUTO_TEST_CASE(two_validation_loaders) {
   BoringModel model;
   model.num_val_loaders = 2;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(1)
@@ -265,6 +271,7 @@ BOOST_AUTO_TEST_CASE(manual_optimization) {
 
   ManualModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(2)
@@ -292,6 +299,7 @@ BOOST_AUTO_TEST_CASE(exception_in_training_step) {
 
   ThrowingModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
@@ -320,6 +328,7 @@ BOOST_AUTO_TEST_CASE(should_stop_from_train_batch_end) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(3)
                       .limit_train_batches(3)
@@ -350,6 +359,7 @@ BOOST_AUTO_TEST_CASE(min_epochs_defers_should_stop) {
 
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .enable_checkpointing(false)
                       .max_epochs(5)
                       .min_epochs(2)

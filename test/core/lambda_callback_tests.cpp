@@ -53,6 +53,7 @@ BOOST_AUTO_TEST_CASE(every_hook_reaches_its_function) {
   h.on_before_optimizer_step = note("on_before_optimizer_step");
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .max_epochs(1)
                       .limit_train_batches(1)
                       .limit_val_batches(1)
@@ -123,6 +124,7 @@ BOOST_AUTO_TEST_CASE(a_hook_vetoes_through_the_callback) {
   self = callback.get();
   BoringModel model;
   Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
                       .max_epochs(2)
                       .limit_train_batches(4)
                       .limit_val_batches(0)

@@ -58,8 +58,11 @@ class Scripted : public BoringModel {
   std::vector<double> scores_;
 };
 
+// Without a logger, so checkpoints land in `<root>/checkpoints` unless a test sets one.
 TrainerOptions options(const TempDir& dir, std::int64_t epochs) {
   return TrainerOptions()
+      .enable_progress_bar(false)
+      .logger(false)
       .max_epochs(epochs)
       .limit_val_batches(2)
       .num_sanity_val_steps(0)
@@ -89,6 +92,18 @@ BOOST_AUTO_TEST_CASE(default_keeps_the_latest_in_root_checkpoints) {
   BOOST_TEST(top.at("epoch").toInt() == 2);
   BOOST_TEST(top.at("global_step").toInt() == 12);
   BOOST_TEST(top.contains("optimizer_states"));
+}
+
+// With a logger, Lightning puts them under the logger's version directory.
+BOOST_AUTO_TEST_CASE(default_dirpath_follows_the_logger) {
+  TempDir dir;
+  Scripted model({1.0});
+  Trainer trainer(options(dir, 1).logger(true));
+  trainer.fit(model);
+  const fs::path expected = dir.path / "lightning_logs" / "version_0" / "checkpoints";
+  BOOST_TEST((files_in(expected) == std::set<std::string>{"epoch=0-step=4.ckpt"}));
+  BOOST_TEST(trainer.checkpoint_callback()->best_model_path() ==
+             (expected / "epoch=0-step=4.ckpt").string());
 }
 
 BOOST_AUTO_TEST_CASE(enable_checkpointing_false) {

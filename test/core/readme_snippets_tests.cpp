@@ -6,7 +6,12 @@
 #include <hookline/callbacks/early_stopping.hpp>
 #include <hookline/callbacks/gradient_accumulation_scheduler.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/callbacks/progress_bar.hpp>
 #include <hookline/callbacks/timer.hpp>
+#include <hookline/loggers/csv_logger.hpp>
+#include <hookline/loggers/tensorboard_logger.hpp>
+
+#include <filesystem>
 
 using namespace hookline;
 
@@ -75,6 +80,30 @@ BOOST_AUTO_TEST_CASE(built_in_callbacks) {
   trainer.add_callback(std::make_shared<LambdaCallback>(hooks));
   trainer.fit(model);
   BOOST_TEST(epochs == 2);
+}
+
+// README "Logging and the progress bar": the three trainers, and where their files go.
+BOOST_AUTO_TEST_CASE(logging_and_the_progress_bar) {
+  namespace fs = std::filesystem;
+  fs::remove_all("runs");
+  Trainer trainer(TrainerOptions().default_root_dir("runs"));
+  Trainer both(TrainerOptions().logger(
+      {std::make_shared<TensorBoardLogger>("runs"),
+       std::make_shared<CSVLogger>("runs", CSVLoggerOptions().name("csv"))}));
+  Trainer silent(TrainerOptions().logger(false).enable_progress_bar(false));
+  BOOST_TEST(trainer.loggers().size() == 1u);
+  BOOST_TEST(both.loggers().size() == 2u);
+  BOOST_TEST(silent.loggers().empty());
+  for (const auto& callback : silent.callbacks())  // only the default ModelCheckpoint
+    BOOST_TEST(!std::dynamic_pointer_cast<TQDMProgressBar>(callback));
+  bool has_bar = false;
+  for (const auto& callback : trainer.callbacks())
+    has_bar = has_bar || std::dynamic_pointer_cast<TQDMProgressBar>(callback) != nullptr;
+  BOOST_TEST(has_bar);
+  BOOST_TEST(fs::path(trainer.loggers()[0]->log_dir()) ==
+             fs::path("runs/lightning_logs/version_0"));
+  BOOST_TEST(fs::path(both.loggers()[1]->log_dir()) == fs::path("runs/csv/version_0"));
+  fs::remove_all("runs");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,6 +27,7 @@ class Slow : public BoringModel {
 
 TrainerOptions options() {
   return TrainerOptions()
+      .enable_progress_bar(false)
       .max_epochs(100)
       .limit_val_batches(1)
       .num_sanity_val_steps(1)

@@ -334,6 +334,8 @@ BOOST_AUTO_TEST_CASE(gradient_clip_val_and_algorithm) {
   BOOST_TEST(by_value.norms[0] > 0.001 + 1e-6);  // value clipping is element-wise, not a norm
 }
 
+// The metric maps get step values at every batch end (Lightning); log_every_n_steps throttles
+// what the loggers get (see logging_tests.cpp for the steps and keys).
 BOOST_AUTO_TEST_CASE(log_every_n_steps) {
   class Logs final : public BoringModel {
    public:
@@ -345,9 +347,23 @@ BOOST_AUTO_TEST_CASE(log_every_n_steps) {
     }
     std::vector<bool> seen;
   } model;
-  Trainer(quiet().max_epochs(1).limit_train_batches(4).log_every_n_steps(3)).fit(model);
-  BOOST_TEST(model.seen == (std::vector<bool>{false, false, false, true}),
+  class Counting final : public Logger {
+   public:
+    void log_metrics(const std::map<std::string, double>&,
+                     std::optional<std::int64_t> step) override {
+      steps.push_back(step.value_or(-1));
+    }
+    void log_hyperparams(const Checkpoint&) override {}
+    std::string name() const override { return "counting"; }
+    LoggerVersion version() override { return std::int64_t{0}; }
+    std::vector<std::int64_t> steps;
+  };
+  auto counting = std::make_shared<Counting>();
+  Trainer(quiet().max_epochs(1).limit_train_batches(4).log_every_n_steps(3).logger(counting))
+      .fit(model);
+  BOOST_TEST(model.seen == (std::vector<bool>{false, true, true, true}),
              boost::test_tools::per_element());
+  BOOST_TEST(counting->steps == (std::vector<std::int64_t>{2}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(fast_dev_run) {

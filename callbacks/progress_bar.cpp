@@ -1,0 +1,385 @@
+#include "hookline/callbacks/progress_bar.hpp"
+
+#include "hookline/core/trainer.hpp"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace hookline {
+
+namespace {
+
+std::string format_interval(double seconds) {
+  const long long t = static_cast<long long>(seconds);
+  const long long mins = t / 60, s = t % 60, h = mins / 60, m = mins % 60;
+  char buf[48];
+  if (h)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", h, m, s);
+  else
+    std::snprintf(buf, sizeof buf, "%02lld:%02lld", m, s);
+  return buf;
+}
+
+// tqdm's format_num: 3 significant digits unless str() is not longer.
+std::string tqdm_format_num(double value, bool integer) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g", value);
+  std::string f = buf;
+  for (const char* from : {"+0", "-0"}) {
+    const std::size_t at = f.find(from);
+    if (at != std::string::npos && at > 0 && f[at - 1] == 'e') f.erase(at + 1, 1);
+  }
+  const std::string s =
+      integer ? std::to_string(static_cast<long long>(value)) : python_float(value);
+  return f.size() < s.size() ? f : s;
+}
+
+}  // namespace
+
+TQDMProgressBar::TQDMProgressBar(std::int64_t refresh_rate)
+    : Callback("TQDMProgressBar"), refresh_rate_(refresh_rate) {
+  if (refresh_rate < 0)
+    throw std::invalid_argument("TQDMProgressBar: refresh_rate(" + std::to_string(refresh_rate) +
+                                ") must be >= 0 (0 hides the bars)");
+  if (const char* miniters = std::getenv("TQDM_MINITERS"))
+    refresh_rate_ = std::max<std::int64_t>(std::atoll(miniters), refresh_rate_);
+}
+
+TQDMProgressBar& TQDMProgressBar::plain_refresh_rate(std::int64_t n) {
+  if (n < 0)
+    throw std::invalid_argument("TQDMProgressBar::plain_refresh_rate(" + std::to_string(n) +
+                                ") must be >= 0 (0: a line when a bar finishes)");
+  plain_refresh_rate_ = n;
+  return *this;
+}
+
+std::string TQDMProgressBar::format_num(double value) {
+  std::string n = tqdm_format_num(value, false);
+  if (n.find('e') == std::string::npos) {
+    if (n.find('.') == std::string::npos && n.size() < 5) n += ".";
+    if (n.size() < 5) n += std::string(5 - n.size(), '0');
+  }
+  return n;
+}
+
+std::string TQDMProgressBar::render(const std::string& desc, std::int64_t n,
+                                    std::optional<std::int64_t> total, double elapsed,
+                                    const std::string& postfix, int width) {
+  const double rate = elapsed > 0 && n > 0 ? static_cast<double>(n) / elapsed : 0;
+  char buf[64];
+  std::string l_bar = desc.empty() ? "" : desc + ": ";
+  double frac = 0;
+  if (total && *total > 0) {
+    frac = std::min(1.0, static_cast<double>(n) / static_cast<double>(*total));
+    std::snprintf(buf, sizeof buf, "%3.0f%%", frac * 100);
+    l_bar += buf;
+  }
+  std::string remaining = "?";
+  if (rate > 0 && total) remaining = format_interval(static_cast<double>(*total - n) / rate);
+  std::string rate_fmt = "?it/s";
+  if (rate > 0) {
+    std::snprintf(buf, sizeof buf, "%5.2fit/s", rate);
+    rate_fmt = buf;
+  }
+  std::string r_bar = " ";
+  r_bar += std::to_string(n);
+  r_bar += '/';
+  r_bar += total ? std::to_string(*total) : std::string("?");
+  r_bar += " [";
+  r_bar += format_interval(elapsed);
+  r_bar += '<';
+  r_bar += remaining;
+  r_bar += ", ";
+  r_bar += rate_fmt;
+  if (!postfix.empty()) {
+    r_bar += ", ";
+    r_bar += postfix;
+  }
+  r_bar += ']';
+  if (width <= 0) return l_bar + r_bar;
+  // tqdm's unicode bar: full blocks and one partial block in what the line leaves.
+  const int bar_width = std::max(1, width - static_cast<int>(l_bar.size() + r_bar.size()) - 2);
+  static const char* const partial[] = {"",       "\u258f", "\u258e", "\u258d",
+                                        "\u258c", "\u258b", "\u258a", "\u2589"};
+  const int eighths = static_cast<int>(frac * bar_width * 8);
+  std::string bar;
+  const int full = eighths / 8;
+  for (int i = 0; i < full; ++i) bar += "\u2588";
+  int used = full;
+  if (full < bar_width && eighths % 8) {
+    bar += partial[eighths % 8];
+    ++used;
+  }
+  bar += std::string(static_cast<std::size_t>(bar_width - used), ' ');
+  return l_bar + "|" + bar + "|" + r_bar;
+}
+
+std::vector<std::pair<std::string, std::string>> TQDMProgressBar::get_metrics(Trainer& trainer) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (Logger* logger = trainer.logger()) {
+    const LoggerVersion version = logger->version();
+    if (const auto* n = std::get_if<std::int64_t>(&version))
+      out.emplace_back("v_num", tqdm_format_num(static_cast<double>(*n), true));
+    else
+      out.emplace_back("v_num", std::get<std::string>(version));
+  }
+  for (const auto& [key, value] : trainer.progress_bar_metrics()) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& kv) { return kv.first == key; });
+    if (it != out.end())
+      it->second = format_num(value);
+    else
+      out.emplace_back(key, format_num(value));
+  }
+  return out;
+}
+
+bool TQDMProgressBar::tty() {
+  if (!tty_) tty_ = stream_ != nullptr && ::isatty(::fileno(stream_)) == 1;
+  return *tty_;
+}
+
+int TQDMProgressBar::columns() {
+  winsize ws{};
+  if (::ioctl(::fileno(stream_), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return ncols_;
+}
+
+void TQDMProgressBar::write(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream_);
+  std::fflush(stream_);
+}
+
+bool TQDMProgressBar::should_update(std::int64_t current, std::optional<std::int64_t> total) const {
+  return is_enabled() && (current % refresh_rate_ == 0 || (total && current == *total));
+}
+
+bool TQDMProgressBar::dataloader_changed(std::int64_t dataloader_idx) {
+  const bool changed = current_dataloader_ != dataloader_idx;
+  current_dataloader_ = dataloader_idx;
+  return changed;
+}
+
+void TQDMProgressBar::open(Bar& bar, std::string desc, int position, bool leave) {
+  bar = Bar{};
+  bar.open = is_enabled();
+  bar.desc = std::move(desc);
+  bar.position = position;
+  bar.leave = leave;
+  bar.start = std::chrono::steady_clock::now();
+}
+
+void TQDMProgressBar::reset(Bar& bar, std::optional<std::int64_t> total, std::string desc) {
+  bar.n = 0;
+  bar.total = total;
+  bar.desc = std::move(desc);
+  bar.start = std::chrono::steady_clock::now();
+  bar.last_plain = 0;
+  if (bar.open && tty()) draw(bar);
+}
+
+void TQDMProgressBar::draw(Bar& bar) {
+  if (!bar.open || !tty()) return;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - bar.start).count();
+  const std::string line = render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, columns());
+  std::string out;
+  if (bar.position > 0) out += "\n";
+  out += "\r" + line;
+  // tqdm pads with spaces over what the previous, longer line left.
+  std::size_t len = 0;  // characters, not bytes (the bar glyphs take three bytes each)
+  for (unsigned char c : line) len += (c & 0xC0) != 0x80;
+  if (bar.last_len > len) out += std::string(bar.last_len - len, ' ');
+  bar.last_len = len;
+  if (bar.position > 0) out += "\x1b[A\r";
+  write(out);
+}
+
+void TQDMProgressBar::update(Bar& bar, std::int64_t n) {
+  if (!bar.open) return;
+  bar.n = n;
+  if (tty()) {
+    draw(bar);
+  } else if (plain_refresh_rate_ > 0 && n - bar.last_plain >= plain_refresh_rate_) {
+    bar.last_plain = n;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - bar.start).count();
+    write(render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, 0) + "\n");
+  }
+}
+
+void TQDMProgressBar::plain_line(Bar& bar) {
+  if (!bar.open || tty() || (bar.last_plain == bar.n && bar.n > 0)) return;
+  bar.last_plain = bar.n;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - bar.start).count();
+  write(render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, 0) + "\n");
+}
+
+void TQDMProgressBar::close(Bar& bar) {
+  if (!bar.open) return;
+  bar.open = false;
+  if (tty()) {
+    if (bar.leave) {
+      bar.open = true;
+      draw(bar);
+      bar.open = false;
+      write("\n");
+    } else {
+      std::string out = bar.position > 0 ? "\n\r" : "\r";
+      out.append(bar.last_len, ' ');
+      out += '\r';
+      if (bar.position > 0) out += "\x1b[A";
+      write(out);
+    }
+  }
+}
+
+void TQDMProgressBar::set_postfix(Bar& bar, Trainer& trainer) {
+  std::string postfix;
+  for (const auto& [key, value] : get_metrics(trainer))
+    postfix += (postfix.empty() ? "" : ", ") + key + "=" + value;
+  bar.postfix = std::move(postfix);
+}
+
+// ---- hooks ----------------------------------------------------------------------------------
+
+void TQDMProgressBar::on_sanity_check_start(Trainer&, Module&) {
+  open(val_, "Sanity Checking", 0, false);
+  current_dataloader_ = -1;
+}
+
+void TQDMProgressBar::on_sanity_check_end(Trainer&, Module&) {
+  close(val_);
+  current_dataloader_ = -1;
+}
+
+void TQDMProgressBar::on_train_start(Trainer&, Module&) {
+  open(train_, "Training", 0, true);
+  fitting_ = true;
+}
+
+void TQDMProgressBar::on_train_epoch_start(Trainer& trainer, Module&) {
+  if (!train_.open) return;
+  reset(train_, trainer.num_training_batches(), "Epoch " + std::to_string(trainer.current_epoch()));
+}
+
+void TQDMProgressBar::on_train_batch_end(Trainer& trainer, Module&, const StepOutput&, const Batch&,
+                                         std::int64_t batch_idx) {
+  const std::int64_t n = batch_idx + 1;
+  if (!should_update(n, train_.total)) return;
+  set_postfix(train_, trainer);
+  update(train_, n);
+}
+
+void TQDMProgressBar::on_train_epoch_end(Trainer& trainer, Module&) {
+  if (!train_.open) return;
+  set_postfix(train_, trainer);
+  if (tty()) {
+    draw(train_);
+  } else {
+    plain_line(train_);
+  }
+}
+
+void TQDMProgressBar::on_train_end(Trainer&, Module&) {
+  close(train_);
+  fitting_ = false;
+}
+
+void TQDMProgressBar::on_validation_start(Trainer& trainer, Module&) {
+  if (trainer.sanity_checking()) return;
+  const bool has_main_bar = trainer.stage() != Stage::validate;
+  open(val_, "Validation", has_main_bar && train_.open ? 1 : 0, !has_main_bar);
+  current_dataloader_ = -1;
+}
+
+void TQDMProgressBar::on_validation_batch_start(Trainer& trainer, Module&, const Batch&,
+                                                std::int64_t, std::int64_t dataloader_idx) {
+  if (!dataloader_changed(dataloader_idx)) return;
+  const auto& counts =
+      trainer.sanity_checking() ? trainer.num_sanity_val_batches() : trainer.num_val_batches();
+  std::optional<std::int64_t> total;
+  if (dataloader_idx >= 0 && static_cast<std::size_t>(dataloader_idx) < counts.size())
+    total = counts[static_cast<std::size_t>(dataloader_idx)];
+  reset(val_, total,
+        std::string(trainer.sanity_checking() ? "Sanity Checking" : "Validation") + " DataLoader " +
+            std::to_string(dataloader_idx));
+}
+
+void TQDMProgressBar::on_validation_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                                              std::int64_t batch_idx, std::int64_t) {
+  const std::int64_t n = batch_idx + 1;
+  if (should_update(n, val_.total)) update(val_, n);
+}
+
+void TQDMProgressBar::on_validation_end(Trainer& trainer, Module&) {
+  if (trainer.sanity_checking()) return;
+  plain_line(val_);
+  close(val_);
+  current_dataloader_ = -1;
+  if (fitting_ && train_.open) {
+    set_postfix(train_, trainer);
+    draw(train_);
+  }
+}
+
+void TQDMProgressBar::on_test_start(Trainer&, Module&) {
+  open(test_, "Testing", 0, true);
+  current_dataloader_ = -1;
+}
+
+void TQDMProgressBar::on_test_batch_start(Trainer& trainer, Module&, const Batch&, std::int64_t,
+                                          std::int64_t dataloader_idx) {
+  if (!dataloader_changed(dataloader_idx)) return;
+  const auto& counts = trainer.num_test_batches();
+  std::optional<std::int64_t> total;
+  if (static_cast<std::size_t>(dataloader_idx) < counts.size())
+    total = counts[static_cast<std::size_t>(dataloader_idx)];
+  reset(test_, total, "Testing DataLoader " + std::to_string(dataloader_idx));
+}
+
+void TQDMProgressBar::on_test_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                                        std::int64_t batch_idx, std::int64_t) {
+  const std::int64_t n = batch_idx + 1;
+  if (should_update(n, test_.total)) update(test_, n);
+}
+
+void TQDMProgressBar::on_test_end(Trainer&, Module&) {
+  plain_line(test_);
+  close(test_);
+  current_dataloader_ = -1;
+}
+
+void TQDMProgressBar::on_predict_start(Trainer&, Module&) {
+  open(predict_, "Predicting", 0, true);
+  current_dataloader_ = -1;
+}
+
+void TQDMProgressBar::on_predict_batch_start(Trainer& trainer, Module&, const Batch&, std::int64_t,
+                                             std::int64_t dataloader_idx) {
+  if (!dataloader_changed(dataloader_idx)) return;
+  const auto& counts = trainer.num_predict_batches();
+  std::optional<std::int64_t> total;
+  if (static_cast<std::size_t>(dataloader_idx) < counts.size())
+    total = counts[static_cast<std::size_t>(dataloader_idx)];
+  reset(predict_, total, "Predicting DataLoader " + std::to_string(dataloader_idx));
+}
+
+void TQDMProgressBar::on_predict_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                                           std::int64_t batch_idx, std::int64_t) {
+  const std::int64_t n = batch_idx + 1;
+  if (should_update(n, predict_.total)) update(predict_, n);
+}
+
+void TQDMProgressBar::on_predict_end(Trainer&, Module&) {
+  plain_line(predict_);
+  close(predict_);
+  current_dataloader_ = -1;
+}
+
+}  // namespace hookline
