@@ -3,7 +3,7 @@
 //
 //   ./build/release/bench/bench_trainer              # 11 rounds (after one warm-up round)
 //   ./build/release/bench/bench_trainer --rounds 21 --scale 2
-//   perf record ./build/release/bench/bench_trainer --only 2   # one variant (row index), for perf
+//   perf record ./build/release/bench/bench_trainer --only 2 --workload a   # one variant, for perf
 //
 // Workloads: (a) MLP 32 -> 64 -> 2 at batch 32, (b) MLP 784 -> 256 -> 10 at batch 64; cross-entropy
 // on random in-memory data, plain SGD (lr 0.01), one epoch of a fixed number of batches, no
@@ -403,6 +403,7 @@ void bench(const Workload& w, int rounds) {
 int main(int argc, char** argv) try {
   int rounds = 11;
   double scale = 1;
+  std::string workload;  // empty: both
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--rounds" && i + 1 < argc) {
@@ -411,10 +412,12 @@ int main(int argc, char** argv) try {
       scale = std::atof(argv[++i]);
     } else if (arg == "--only" && i + 1 < argc) {
       g_only = std::atoi(argv[++i]);
+    } else if (arg == "--workload" && i + 1 < argc) {
+      workload = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: bench_trainer [--rounds N] [--scale X (steps multiplier)] [--only "
-                   "VARIANT_INDEX]\n");
+                   "VARIANT_INDEX] [--workload a|b]\n");
       return 2;
     }
   }
@@ -430,8 +433,8 @@ int main(int argc, char** argv) try {
       "in the same round);\n"
       "vs order: median / median of the hand loop in the trainer's order\n"
       "fit() us/st: whole fit() (or whole hand run, set-up included) per step\n");
-  bench({"a", 32, 64, 2, 32, steps(1000)}, rounds);
-  bench({"b", 784, 256, 10, 64, steps(300)}, rounds);
+  if (workload.empty() || workload == "a") bench({"a", 32, 64, 2, 32, steps(1000)}, rounds);
+  if (workload.empty() || workload == "b") bench({"b", 784, 256, 10, 64, steps(300)}, rounds);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_trainer: %s\n", e.what());
