@@ -4,7 +4,6 @@
 #include "tensorboard.pb.h"
 
 #include <unistd.h>
-#include <boost/crc.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -18,17 +17,6 @@ namespace hookline {
 
 namespace fs = std::filesystem;
 namespace pb = hookline::tensorboard;
-
-std::uint32_t crc32c(const void* data, std::size_t size) {
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(data, size);
-  return crc.checksum();
-}
-
-std::uint32_t masked_crc32c(const void* data, std::size_t size) {
-  const std::uint32_t crc = crc32c(data, size);
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
-}
 
 namespace {
 
@@ -162,17 +150,8 @@ void TensorBoardLogger::ensure_experiment() {
 
 void TensorBoardLogger::write_record(const std::string& data) {
   if (!file_) return;
-  unsigned char header[12];
-  const std::uint64_t length = data.size();
-  for (int i = 0; i < 8; ++i) header[i] = static_cast<unsigned char>(length >> (8 * i));
-  const std::uint32_t length_crc = masked_crc32c(header, 8);
-  for (int i = 0; i < 4; ++i) header[8 + i] = static_cast<unsigned char>(length_crc >> (8 * i));
-  const std::uint32_t data_crc = masked_crc32c(data.data(), data.size());
-  unsigned char footer[4];
-  for (int i = 0; i < 4; ++i) footer[i] = static_cast<unsigned char>(data_crc >> (8 * i));
-  if (std::fwrite(header, 1, sizeof header, file_) != sizeof header ||
-      std::fwrite(data.data(), 1, data.size(), file_) != data.size() ||
-      std::fwrite(footer, 1, sizeof footer, file_) != sizeof footer)
+  const std::string record = tfrecord_frame(data);
+  if (std::fwrite(record.data(), 1, record.size(), file_) != record.size())
     throw std::runtime_error("TensorBoardLogger: writing '" + event_file_ + "' failed");
 }
 

@@ -14,6 +14,7 @@
 
 #include "hookline/core/chained_options.hpp"
 #include "hookline/loggers/logger.hpp"
+#include "hookline/loggers/tfrecord.hpp"
 
 #include <cstdio>
 #include <memory>
@@ -76,9 +77,5 @@ class TensorBoardLogger : public Logger {
   std::FILE* file_ = nullptr;
   Checkpoint hparams_;
 };
-
-/// CRC-32C (Castagnoli) of `data`, and TensorFlow's masked form of a CRC (for TFRecord framing).
-std::uint32_t crc32c(const void* data, std::size_t size);
-std::uint32_t masked_crc32c(const void* data, std::size_t size);
 
 }  // namespace hookline

@@ -518,6 +518,46 @@ BOOST_AUTO_TEST_CASE(options_and_crc) {
   BOOST_TEST(read_file(save / "exp" / "version_3" / "sub" / "hparams.yaml") == "{}\n");
 }
 
+// loggers/tfrecord: our reader gets back what the logger wrote (as many records as the
+// independent reader above) and what tfrecord_frame framed; damage is an error naming the offset.
+BOOST_AUTO_TEST_CASE(tfrecord_reader_round_trip_and_errors) {
+  const fs::path save = fs::absolute("tb_reader");
+  TensorBoardLogger tb(save.string());
+  tb.log_metrics({{"a", 1.0}, {"b", 2.0}}, 1);
+  tb.finalize("success");
+  const std::string bytes = read_file(tb.event_file());
+  BOOST_TEST(tfrecord_read(bytes).size() == decode_records(tb.event_file()).size());
+
+  const std::vector<std::string> payloads = {"", "x", std::string(300, '\0') + "tail"};
+  std::string framed;
+  for (const auto& p : payloads) framed += tfrecord_frame(p);
+  BOOST_TEST((tfrecord_read(framed) == payloads));
+
+  const std::size_t second = 12 + 0 + 4;  // where the second record starts
+  auto offset_of = [](const std::string& damaged) -> std::int64_t {
+    try {
+      tfrecord_read(damaged);
+    } catch (const TFRecordError& e) {
+      return static_cast<std::int64_t>(e.offset());
+    }
+    return -1;
+  };
+  std::string flipped = framed;
+  flipped[second + 12] ^= 0x01;  // the payload "x"
+  BOOST_TEST(offset_of(flipped) == static_cast<std::int64_t>(second));
+  std::string bad_length = framed;
+  bad_length[second] ^= 0x40;  // the second record's length
+  BOOST_TEST(offset_of(bad_length) == static_cast<std::int64_t>(second));
+  BOOST_TEST(offset_of(framed.substr(0, framed.size() - 1)) > 0);  // truncated checksum
+  BOOST_TEST(offset_of(framed.substr(0, 5)) == 0);                 // truncated header
+  // A length that passes its checksum but asks for more than allowed.
+  BOOST_CHECK_EXCEPTION(tfrecord_read(tfrecord_frame(std::string(64, 'y')), 63), TFRecordError,
+                        [](const TFRecordError& e) {
+                          return std::string(e.what()).find("more than the 63 allowed") !=
+                                 std::string::npos;
+                        });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(progress_bar)
