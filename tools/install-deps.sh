@@ -17,6 +17,7 @@ packages=(
   libcli11-dev           # tools/: hookline-trace's command line
   nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
   dataset-fashion-mnist  # the main example's data, as a Debian package
+  clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan and UBSan runtimes (test/fuzz)
 )
 
 missing=()
