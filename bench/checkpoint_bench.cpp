@@ -101,6 +101,8 @@ std::vector<double> run(Opt opt, bool async, int saves, const std::string& path)
                       .limit_train_batches(static_cast<std::int64_t>(saves) + 1)
                       .num_sanity_val_steps(0)
                       .enable_checkpointing(false)
+                      .enable_progress_bar(false)
+                      .logger(false)
                       .async_checkpointing(async)
                       .num_threads(1),
                   {std::make_shared<TimedSaves>(path, ms)});

@@ -246,6 +246,8 @@ void bench_trainer(int rounds, std::int64_t steps) {
                                     .limit_val_batches(0)
                                     .num_sanity_val_steps(0)
                                     .enable_checkpointing(false)
+                                    .enable_progress_bar(false)
+                                    .logger(false)
                                     .num_threads(1));
       auto recorder = hookline::enable_tracing(trainer, spec);
       trainer.fit(net);

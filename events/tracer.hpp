@@ -8,6 +8,7 @@
 
 #include "hookline/events/dispatch_policy.hpp"
 #include "hookline/events/event.hpp"
+#include "hookline/events/trace_clock.hpp"
 #include "hookline/events/verdict.hpp"
 
 #include <chrono>
@@ -17,7 +18,8 @@ namespace hookline {
 
 class Tracer {
  public:
-  using Clock = std::chrono::steady_clock;
+  /// The TSC where the kernel trusts it, else steady_clock (see trace_clock.hpp).
+  using Clock = TraceClock;
   virtual ~Tracer() = default;
   /// An emission starts; `seq` numbers emissions of one bus from 1.
   virtual void on_emit(const EventInfo& event, const void* payload, std::uint64_t seq) = 0;

@@ -6,6 +6,7 @@
 #include "hookline/events/json_lines_tracer.hpp"
 
 #include <sstream>
+#include <thread>
 
 using namespace hookline;
 using namespace test_events;
@@ -48,6 +49,34 @@ BOOST_AUTO_TEST_CASE(quoting_and_bad_paths) {
                           return std::string(e.what()).find("/nonexistent-dir") !=
                                  std::string::npos;
                         });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(trace_clock)
+
+// TraceClock (the TSC where the kernel uses it) never goes back, and measures the same durations
+// as steady_clock, within 1% over 50 ms, whichever source it reads.
+BOOST_AUTO_TEST_CASE(is_monotonic_and_agrees_with_steady_clock) {
+  BOOST_TEST_MESSAGE("TraceClock reads the " << (TraceClock::uses_tsc() ? "TSC" : "steady clock"));
+  TraceClock::time_point previous = TraceClock::now();
+  for (int i = 0; i < 100000; ++i) {
+    const TraceClock::time_point t = TraceClock::now();
+    BOOST_REQUIRE(t >= previous);
+    previous = t;
+  }
+  const auto steady0 = std::chrono::steady_clock::now();
+  const auto trace0 = TraceClock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto trace1 = TraceClock::now();
+  const auto steady1 = std::chrono::steady_clock::now();
+  const double traced = std::chrono::duration<double>(trace1 - trace0).count();
+  const double steady = std::chrono::duration<double>(steady1 - steady0).count();
+  BOOST_TEST(traced <= steady * 1.01);  // within 1%: the scale is measured over 5 ms
+  BOOST_TEST(traced >= steady * 0.99);
+  // Its readings are steady_clock's time base (nanoseconds since the same origin).
+  const auto gap = TraceClock::now().time_since_epoch() - TraceClock::steady().time_since_epoch();
+  BOOST_TEST(std::chrono::abs(gap) < std::chrono::milliseconds(5));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
