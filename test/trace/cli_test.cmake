@@ -2,7 +2,7 @@
 # codes and output.
 #   cmake -DTOOL=path/to/hookline-trace -DFIXTURES=test/trace -DWORK=scratch-dir -P cli_test.cmake
 # The fixtures are real traces written by test/core/trace_tests.cpp (HOOKLINE_TRACE_FIXTURES),
-# plus hand-broken files (bad_json, missing_field, wrong_type).
+# plus hand-broken files (bad_json, missing_field, number_overflow, wrong_type).
 cmake_minimum_required(VERSION 3.22)
 foreach(var TOOL FIXTURES WORK)
   if(NOT DEFINED ${var})
@@ -61,6 +61,9 @@ expect(1 "changed: " diff --compare bus ${FIXTURES}/good.jsonl ${FIXTURES}/fit.j
 # Malformed input: file and line named, exit 2.
 expect(2 "bad_json.jsonl:3: bad JSON at column" check ${FIXTURES}/bad_json.jsonl)
 expect(2 "missing_field.jsonl:2: missing field 'event'" summary ${FIXTURES}/missing_field.jsonl)
+# Valid JSON that cannot be represented (found by fuzz_trace_lines).
+expect(2 "number_overflow.jsonl:2: bad JSON: number overflow parsing '6E6181071'" check
+       ${FIXTURES}/number_overflow.jsonl)
 expect(2 "wrong_type.jsonl:2: field 'seq' must be an integer" filter ${FIXTURES}/wrong_type.jsonl)
 expect(2 "cannot open" check ${FIXTURES}/no-such-file.jsonl)
 expect(2 "--epoch '3..1': the range is empty" filter --epoch 3..1 ${FIXTURES}/fit.jsonl)

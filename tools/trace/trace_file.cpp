@@ -99,6 +99,12 @@ std::optional<Record> parse_record(const std::string& line, std::size_t line_num
     std::string what = e.what();
     if (auto p = what.find("column "); p != std::string::npos) what = what.substr(p);
     throw InputError(where + ": bad JSON at " + what);
+  } catch (const json::exception& e) {
+    // Valid syntax nlohmann cannot represent, e.g. "number overflow parsing '6E6181071'" (found
+    // by fuzz_trace_lines).
+    std::string what = e.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    throw InputError(where + ": bad JSON: " + what);
   }
   if (!r.json.is_object())
     throw InputError(where + ": a record must be a JSON object, not " +
