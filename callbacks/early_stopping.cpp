@@ -1,4 +1,5 @@
 #include "hookline/callbacks/early_stopping.hpp"
+#include "hookline/core/console.hpp"
 
 #include "hookline/core/trainer.hpp"
 
@@ -71,7 +72,7 @@ void EarlyStopping::run_check(Trainer& trainer) {
                                 "callback to use any of the following: " +
                                 (available.empty() ? "(nothing was logged)" : available + "`");
     if (options_.strict()) throw std::runtime_error(message);
-    if (options_.verbose()) spdlog::warn("hookline: {}", message);
+    if (options_.verbose()) console().warn("{}", message);
     return;
   }
   const float current = static_cast<float>(it->second);
@@ -120,7 +121,7 @@ void EarlyStopping::run_check(Trainer& trainer) {
   }
   if (!reason.empty() && options_.verbose() &&
       (!options_.log_rank_zero_only() || trainer.bus().rank() == 0))
-    spdlog::info("hookline: {}", reason);
+    console().info("{}", reason);
 }
 
 void EarlyStopping::state_dict(Checkpoint& state) const {

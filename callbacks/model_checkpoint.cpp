@@ -1,4 +1,5 @@
 #include "hookline/callbacks/model_checkpoint.hpp"
+#include "hookline/core/console.hpp"
 
 #include "hookline/core/trainer.hpp"
 #include "hookline/loggers/logger.hpp"
@@ -172,7 +173,7 @@ void ModelCheckpoint::setup(Trainer& trainer, Module&, Stage stage) {
   std::error_code error;
   if (stage == Stage::fit && options_.save_top_k() != 0 && fs::is_directory(dirpath_, error) &&
       !fs::is_empty(dirpath_, error))
-    spdlog::warn("hookline: checkpoint directory {} exists and is not empty", dirpath_);
+    console().warn("checkpoint directory {} exists and is not empty", dirpath_);
 }
 
 void ModelCheckpoint::on_train_start(Trainer&, Module&) {
@@ -257,7 +258,7 @@ void ModelCheckpoint::save_topk(Trainer& trainer, const std::map<std::string, do
                                 python_repr(options_.monitor()) + ", value) in the Module?";
     // Lightning raises once a validation has run (the metric should exist by then), else warns.
     if (validation_ran_) throw std::invalid_argument(message);
-    spdlog::warn("hookline: {}", message);
+    console().warn("{}", message);
     return;
   }
   const double current = it->second;
@@ -269,8 +270,8 @@ void ModelCheckpoint::save_topk(Trainer& trainer, const std::map<std::string, do
       static_cast<std::int64_t>(best_k_models_.size()) < options_.save_top_k() || better_than_kth) {
     update_best_and_save(current, trainer, candidates);
   } else if (options_.verbose()) {
-    spdlog::info("Epoch {}, global step {}: '{}' was not in top {}", trainer.current_epoch(),
-                 trainer.global_step(), options_.monitor(), options_.save_top_k());
+    console().info("Epoch {}, global step {}: '{}' was not in top {}", trainer.current_epoch(),
+                   trainer.global_step(), options_.monitor(), options_.save_top_k());
   }
 }
 
@@ -302,7 +303,7 @@ void ModelCheckpoint::update_best_and_save(double current, Trainer& trainer,
   best_model_path_ = best->first;
   best_model_score_ = best->second;
   if (options_.verbose())
-    spdlog::info(
+    console().info(
         "Epoch {}, global step {}: '{}' reached {:.5f} (best {:.5f}), saving model to '{}' "
         "as top {}",
         trainer.current_epoch(), trainer.global_step(), options_.monitor(), current,
@@ -394,8 +395,8 @@ void ModelCheckpoint::load_state_dict(const Checkpoint& state) {
     if (state.contains("last_model_path"))
       last_model_path_ = state.at("last_model_path").toStringRef();
   } else {
-    spdlog::warn(
-        "hookline: the dirpath has changed from '{}' to '{}', therefore best_model_score, "
+    console().warn(
+        "the dirpath has changed from '{}' to '{}', therefore best_model_score, "
         "kth_best_model_path, kth_value, last_model_path and best_k_models won't be reloaded; "
         "only best_model_path will be",
         saved_dir, dirpath_);

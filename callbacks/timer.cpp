@@ -1,4 +1,5 @@
 #include "hookline/callbacks/timer.hpp"
+#include "hookline/core/console.hpp"
 
 #include "hookline/core/trainer.hpp"
 
@@ -86,7 +87,7 @@ void Timer::check(Trainer& trainer) {
   const std::string reason = "Time limit reached. Elapsed time is " +
                              format_elapsed(time_elapsed()) + ". Signaling Trainer to stop.";
   veto(Action::StopFit, reason);
-  if (options_.verbose() && trainer.bus().rank() == 0) spdlog::info("hookline: {}", reason);
+  if (options_.verbose() && trainer.bus().rank() == 0) console().info("{}", reason);
 }
 
 void Timer::on_fit_start(Trainer& trainer, Module&) {

@@ -61,7 +61,10 @@ CheckpointError::CheckpointError(std::string path, const std::string& problem)
     : std::runtime_error("checkpoint '" + path + "': " + problem), path_(std::move(path)) {}
 
 std::vector<char> encode_checkpoint(const c10::IValue& state) {
-  std::vector<char> payload = torch::jit::pickle_save(state);
+  return frame_checkpoint_payload(torch::jit::pickle_save(state));
+}
+
+std::vector<char> frame_checkpoint_payload(const std::vector<char>& payload) {
   std::vector<char> bytes(kHeaderSize);
   std::memcpy(bytes.data(), kMagic, sizeof kMagic);
   put_u32(bytes.data() + 8, kCheckpointFormatVersion);

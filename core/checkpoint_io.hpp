@@ -43,6 +43,9 @@ class CheckpointError : public std::runtime_error {
 
 /// The bytes of a checkpoint file holding `state` (header and payload).
 std::vector<char> encode_checkpoint(const c10::IValue& state);
+/// The bytes of a checkpoint file around an already serialized payload (a valid header with its
+/// checksums): lets tests and fuzzers reach the payload's decoder past the checksums.
+std::vector<char> frame_checkpoint_payload(const std::vector<char>& payload);
 /// Decodes the bytes of a checkpoint file; `path` only names the file in errors.
 c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string& path);
 

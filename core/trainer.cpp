@@ -1,4 +1,5 @@
 #include "hookline/core/trainer.hpp"
+#include "hookline/core/console.hpp"
 
 #include "hookline/callbacks/model_checkpoint.hpp"
 #include "hookline/callbacks/progress_bar.hpp"
@@ -72,13 +73,13 @@ Trainer::~Trainer() {
   try {
     bus_.flush();
   } catch (const std::exception& e) {
-    spdlog::error("hookline: an async subscriber failed and nobody flushed for it: {}", e.what());
+    console().error("an async subscriber failed and nobody flushed for it: {}", e.what());
   }
   try {
     wait_for_checkpoint();
   } catch (const std::exception& e) {
-    spdlog::error("hookline: the checkpoint write to '{}' failed and nobody waited for it: {}",
-                  pending_write_path_, e.what());
+    console().error("the checkpoint write to '{}' failed and nobody waited for it: {}",
+                    pending_write_path_, e.what());
   }
   bus_.disconnect_all();
 }
@@ -251,23 +252,23 @@ void Trainer::handle_exception(std::exception_ptr error) {
   try {
     emit(event);
   } catch (const std::exception& e) {
-    spdlog::error("hookline: an on_exception subscriber threw '{}' while handling '{}'", e.what(),
-                  event.what);
+    console().error("an on_exception subscriber threw '{}' while handling '{}'", e.what(),
+                    event.what);
   }
   try {
     finalize_loggers("failed");
   } catch (const std::exception& e) {
-    spdlog::error("hookline: finalizing the loggers failed during '{}': {}", event.what, e.what());
+    console().error("finalizing the loggers failed during '{}': {}", event.what, e.what());
   }
   try {
     bus_.flush();
   } catch (const std::exception& e) {
-    spdlog::error("hookline: an async subscriber failed during '{}': {}", event.what, e.what());
+    console().error("an async subscriber failed during '{}': {}", event.what, e.what());
   }
   try {
     wait_for_checkpoint();
   } catch (const std::exception& e) {
-    spdlog::error("hookline: a checkpoint write failed during '{}': {}", event.what, e.what());
+    console().error("a checkpoint write failed during '{}': {}", event.what, e.what());
   }
 }
 

@@ -14,6 +14,7 @@
 // that can be checked is checked before the first of these changes anything; what can only be
 // checked later (the optimizers' parameter groups) rolls the module and callbacks back on failure,
 // so a bad checkpoint never leaves the live objects half-loaded.
+#include "hookline/core/console.hpp"
 #include "hookline/core/trainer.hpp"
 
 #include "hookline/core/checkpoint_io.hpp"
@@ -449,8 +450,8 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
           "ckpt_path=\"best\" needs a checkpoint callback (ModelCheckpoint); add one or pass a "
           "file");
     if (checkpoint_callbacks().size() > 1)
-      spdlog::warn(
-          "hookline: ckpt_path=\"best\" with several checkpoint callbacks uses the first one's "
+      console().warn(
+          "ckpt_path=\"best\" with several checkpoint callbacks uses the first one's "
           "best_model_path");
     const std::string best = callback->best_model_path();
     if (best.empty())
@@ -473,8 +474,8 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
         }
       }
     if (newest.empty())
-      spdlog::warn(
-          "hookline: ckpt_path=\"last\" is set, but there is no last checkpoint; training starts "
+      console().warn(
+          "ckpt_path=\"last\" is set, but there is no last checkpoint; training starts "
           "from scratch (hint: ModelCheckpoint().save_last(true))");
     return newest;
   }
@@ -627,8 +628,8 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
         for (const auto& callback : *list) known.insert(callback->state_key());
       for (const auto& entry : top.at("callbacks").toGenericDict())
         if (!known.count(entry.key().toStringRef()))
-          spdlog::warn(
-              "hookline: checkpoint '{}' has state for callback '{}', which this trainer does "
+          console().warn(
+              "checkpoint '{}' has state for callback '{}', which this trainer does "
               "not have; add that callback to restore it (its state is ignored)",
               path, entry.key().toStringRef());
       LoadStateDict state;
@@ -686,8 +687,7 @@ void Trainer::restore_training_state() {
     if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);
   for (std::size_t i = 0; i < schedulers.size(); ++i)
     if (schedulers[i].isNone() && live_schedulers[i].state_dict)
-      spdlog::warn("hookline: checkpoint '{}' has no state for LR scheduler {}; it restarts",
-                   r.path, i);
+      console().warn("checkpoint '{}' has no state for LR scheduler {}; it restarts", r.path, i);
   const Dict& loop = r.fit_loop;
   current_epoch_ = loop.at("current_epoch").toInt();
   global_step_ = loop.at("global_step").toInt();
@@ -733,7 +733,7 @@ bool Trainer::resume_epoch() {
 
 void Trainer::finish_restore() {
   if (!restore_) return;
-  spdlog::info("hookline: restored all states from the checkpoint at {}", restore_->path);
+  console().info("restored all states from the checkpoint at {}", restore_->path);
   restore_.reset();
 }
 
@@ -748,7 +748,7 @@ void Trainer::rollback_restore() noexcept {
     for (auto& [callback, before] : restore_->callbacks) callback->load_state_dict(before);
     if (data_ && restore_->data_module) data_->load_state_dict(*restore_->data_module);
   } catch (const std::exception& e) {
-    spdlog::error("hookline: rolling back a failed checkpoint restore failed too: {}", e.what());
+    console().error("rolling back a failed checkpoint restore failed too: {}", e.what());
   }
   restore_.reset();
 }
