@@ -1,11 +1,14 @@
 #include "hookline/core/checkpoint_io.hpp"
 
+#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <xxhash.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -76,6 +79,111 @@ std::vector<char> frame_checkpoint_payload(const std::vector<char>& payload) {
   return bytes;
 }
 
+namespace {
+
+// LibTorch's unpickler trusts its input: a damaged payload (with matching checksums, so crafted
+// or written by a broken writer) can crash it, e.g. a GLOBAL naming a "__torch__" class makes it
+// parse a type from garbage (found by the checkpoint mutation test). Before decoding, the
+// payload's pickle is checked to use only what torch::jit::pickle_save writes: protocol-2 opcodes
+// with in-bounds arguments, and globals from a short list. Returns the problem, or "" if none.
+std::string check_pickle(const char* p, std::size_t n) {
+  auto u32 = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, p + at, 4);  // little-endian, as pickle and x86
+    return v;
+  };
+  auto allowed_global = [](const std::string& module, const std::string& name) {
+    if (module == "torch")
+      return name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0;
+    if (module == "torch._utils") return name == "_rebuild_tensor_v2";
+    if (module == "collections") return name == "OrderedDict";
+    if (module == "torch.jit._pickle")
+      return name == "restore_type_tag" || name == "build_intlist" || name == "build_tensorlist" ||
+             name == "build_doublelist" || name == "build_boollist";
+    return false;
+  };
+  std::size_t at = 0;
+  while (at < n) {
+    const auto op = static_cast<unsigned char>(p[at++]);
+    std::size_t arg = 0;  // fixed argument bytes
+    switch (op) {
+      case '.':  // STOP
+        return at == n ? "" : "data after the end of the pickle";
+      case '(':
+      case 't':
+      case ')':
+      case '}':
+      case 's':
+      case 'u':
+      case ']':
+      case 'a':
+      case 'e':
+      case 'N':
+      case 'Q':
+      case 'R':
+      case 'b':
+      case 0x81:
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 0x88:
+      case 0x89:
+      case 'd':
+      case 'l':
+        break;
+      case 0x80:
+      case 'q':
+      case 'h':
+      case 'K':  // PROTO, BINPUT, BINGET, BININT1
+        arg = 1;
+        break;
+      case 'M':  // BININT2
+        arg = 2;
+        break;
+      case 'r':
+      case 'j':
+      case 'J':  // LONG_BINPUT, LONG_BINGET, BININT
+        arg = 4;
+        break;
+      case 'G':  // BINFLOAT
+        arg = 8;
+        break;
+      case 0x8a:
+      case 'U':
+      case 'C':  // LONG1, SHORT_BINSTRING, SHORT_BINBYTES: 1-byte length
+        if (at + 1 > n) return "truncated";
+        arg = 1 + static_cast<unsigned char>(p[at]);
+        break;
+      case 'X':
+      case 'T':
+      case 'B':  // BINUNICODE, BINSTRING, BINBYTES: 4-byte length
+        if (at + 4 > n) return "truncated";
+        arg = 4 + static_cast<std::size_t>(u32(at));
+        break;
+      case 'c': {  // GLOBAL "module\nname\n"
+        const char* end = p + n;
+        const char* m = std::find(p + at, end, '\n');
+        if (m == end) return "truncated";
+        const char* q = std::find(m + 1, end, '\n');
+        if (q == end) return "truncated";
+        const std::string module(p + at, m), name(m + 1, q);
+        if (!allowed_global(module, name))
+          return "it refers to '" + module + "." + name + "', which hookline never writes";
+        at = static_cast<std::size_t>(q - p) + 1;
+        continue;
+      }
+      default:
+        return "pickle opcode " + std::to_string(op) + " at byte " + std::to_string(at - 1) +
+               ", which hookline never writes";
+    }
+    if (arg > n - at) return "truncated";
+    at += arg;
+  }
+  return "no STOP at its end";
+}
+
+}  // namespace
+
 c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string& path) {
   const std::string earlier = "; resume from an earlier checkpoint";
   if (bytes.empty())
@@ -113,7 +221,21 @@ c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string&
     throw CheckpointError(
         path, "the file is corrupted: its checksum does not match its contents" + earlier);
   try {
-    return torch::jit::pickle_load(std::vector<char>(bytes.begin() + kHeaderSize, bytes.end()));
+    std::vector<char> payload(bytes.begin() + kHeaderSize, bytes.end());
+    {
+      caffe2::serialize::PyTorchStreamReader reader(
+          std::make_shared<caffe2::serialize::MemoryReadAdapter>(
+              payload.data(), static_cast<off_t>(payload.size())));
+      if (!reader.hasRecord("data.pkl"))
+        throw CheckpointError(path, "the payload has no 'data.pkl'" + earlier);
+      const auto [pickle, size] = reader.getRecord("data.pkl");
+      const std::string problem = check_pickle(static_cast<const char*>(pickle.get()), size);
+      if (!problem.empty())
+        throw CheckpointError(path, "the payload is not one hookline writes: " + problem + earlier);
+    }
+    return torch::jit::pickle_load(payload);
+  } catch (const CheckpointError&) {
+    throw;
   } catch (const std::exception& e) {
     throw CheckpointError(path, std::string("the payload cannot be decoded: ") + e.what());
   }

@@ -394,6 +394,8 @@ void MetricStore::load_state(const c10::IValue& state) {
   } catch (const c10::Error& e) {
     throw std::invalid_argument(std::string("the saved metrics are malformed: ") +
                                 e.what_without_backtrace());
+  } catch (const std::out_of_range& e) {  // c10::Dict::at: a key is missing
+    throw std::invalid_argument(std::string("the saved metrics are malformed: ") + e.what());
   }
 }
 

@@ -287,6 +287,23 @@ Dict dict_field(const Dict& dict, const std::string& key, const std::string& whe
   return v.toGenericDict();
 }
 
+// Rethrows the exception being handled; malformed data met while applying a checkpoint (a missing
+// key, a value of the wrong type, a state a callback refuses) becomes a CheckpointError naming
+// the file. Other exceptions keep their type.
+[[noreturn]] void rethrow_as_checkpoint_error(const std::string& path, const std::string& during) {
+  try {
+    throw;
+  } catch (const CheckpointError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path, during + ": " + e.what_without_backtrace());
+  } catch (const std::out_of_range& e) {
+    throw CheckpointError(path, during + ": " + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(path, during + ": " + e.what());
+  }
+}
+
 std::vector<at::Generator> cuda_generators() {
   std::vector<at::Generator> out;
   if (!at::hasCUDA()) return out;
@@ -553,7 +570,9 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     for (const char* key : {"current_epoch", "global_step", "batches_that_stepped"})
       if (int_field(fit_loop, key, where, path) < 0)
         throw CheckpointError(path, where + "'" + key + "' is negative");
-    bool_field(fit_loop, "should_stop", where, path);
+    if (bool_field(fit_loop, "should_stop", where, path) &&
+        !field(fit_loop, "stop_reason", where, path).isString())
+      throw CheckpointError(path, where + "'stop_reason' is not a string");
     const Dict progress = dict_field(fit_loop, "epoch_progress", where, path);
     EpochProgress& p = restore->progress;
     p.batches_done = int_field(progress, "batches_done", "'epoch_progress' ", path);
@@ -575,16 +594,27 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
       MetricStore probe;
       try {
         probe.load_state(fit_loop.at("metrics"));
-      } catch (const std::invalid_argument& e) {
-        throw CheckpointError(path, e.what());
+      } catch (...) {
+        rethrow_as_checkpoint_error(path, "'loops.fit_loop.metrics'");
       }
     }
     const Dict rng = dict_field(fit_loop, "rng", where, path);
     const c10::IValue& cpu = field(rng, "cpu", "'rng' ", path);
     if (!cpu.isTensor()) throw CheckpointError(path, "'rng.cpu' is not a tensor");
     restore->rng = cpu.toTensor();
-    for (const c10::IValue& state : field(rng, "cuda", "'rng' ", path).toListRef())
+    try {
+      at::Generator scratch = at::detail::createCPUGenerator();
+      scratch.set_state(restore->rng);
+    } catch (const std::exception& e) {
+      throw CheckpointError(path,
+                            std::string("'rng.cpu' is not a CPU generator state: ") + e.what());
+    }
+    const c10::IValue& cuda = field(rng, "cuda", "'rng' ", path);
+    if (!cuda.isList()) throw CheckpointError(path, "'rng.cuda' is not a list");
+    for (const c10::IValue& state : cuda.toListRef()) {
+      if (!state.isTensor()) throw CheckpointError(path, "'rng.cuda' holds a non-tensor");
       restore->cuda_rng.push_back(state.toTensor());
+    }
     const c10::IValue& schedulers = field(top, "lr_schedulers", "the checkpoint ", path);
     const c10::IValue& optimizers = field(top, "optimizer_states", "the checkpoint ", path);
     if (!schedulers.isList() || !optimizers.isList())
@@ -638,7 +668,7 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     }
   } catch (...) {
     rollback_restore();
-    throw;
+    rethrow_as_checkpoint_error(path, "loading it into the module and callbacks failed");
   }
 }
 
@@ -678,13 +708,17 @@ void Trainer::restore_training_state() {
                                         "') has saved state but no way to load it; give it one "
                                         "with SchedulerConfig::state(save, load)");
   // Everything fits: load.
-  for (std::size_t i = 0; i < optimizers.size(); ++i) {
-    torch::serialize::InputArchive archive = archive_of(optimizers[i].toTensor());
-    live_optimizers[i]->load(archive);
-    load_group_options(archive, *live_optimizers[i]);
+  try {
+    for (std::size_t i = 0; i < optimizers.size(); ++i) {
+      torch::serialize::InputArchive archive = archive_of(optimizers[i].toTensor());
+      live_optimizers[i]->load(archive);
+      load_group_options(archive, *live_optimizers[i]);
+    }
+    for (std::size_t i = 0; i < schedulers.size(); ++i)
+      if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);
+  } catch (...) {
+    rethrow_as_checkpoint_error(r.path, "loading the optimizer and scheduler states failed");
   }
-  for (std::size_t i = 0; i < schedulers.size(); ++i)
-    if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);
   for (std::size_t i = 0; i < schedulers.size(); ++i)
     if (schedulers[i].isNone() && live_schedulers[i].state_dict)
       console().warn("checkpoint '{}' has no state for LR scheduler {}; it restarts", r.path, i);
@@ -721,13 +755,18 @@ bool Trainer::resume_epoch() {
   r.loop_reached = true;
   progress_ = r.progress;
   const Dict& loop = r.fit_loop;
-  if (loop.contains("metrics")) metrics_.load_state(loop.at("metrics"));
-  if (loop.at("should_stop").toBool()) set_should_stop(true, loop.at("stop_reason").toStringRef());
-  at::Generator cpu = at::detail::getDefaultCPUGenerator();
-  cpu.set_state(r.rng);
-  auto cuda = cuda_generators();
-  for (std::size_t i = 0; i < cuda.size() && i < r.cuda_rng.size(); ++i)
-    cuda[i].set_state(r.cuda_rng[i]);
+  try {
+    if (loop.contains("metrics")) metrics_.load_state(loop.at("metrics"));
+    if (loop.at("should_stop").toBool())
+      set_should_stop(true, loop.at("stop_reason").toStringRef());
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();
+    cpu.set_state(r.rng);
+    auto cuda = cuda_generators();
+    for (std::size_t i = 0; i < cuda.size() && i < r.cuda_rng.size(); ++i)
+      cuda[i].set_state(r.cuda_rng[i]);
+  } catch (...) {
+    rethrow_as_checkpoint_error(r.path, "restoring the loop's position failed");
+  }
   return true;
 }
 
