@@ -102,6 +102,7 @@ std::vector<double> run(Opt opt, bool async, int saves, const std::string& path)
                       .num_sanity_val_steps(0)
                       .enable_checkpointing(false)
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .logger(false)
                       .async_checkpointing(async)
                       .num_threads(1),

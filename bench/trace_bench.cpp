@@ -247,6 +247,7 @@ void bench_trainer(int rounds, std::int64_t steps) {
                                     .num_sanity_val_steps(0)
                                     .enable_checkpointing(false)
                                     .enable_progress_bar(false)
+                                    .enable_model_summary(false)
                                     .logger(false)
                                     .num_threads(1));
       auto recorder = hookline::enable_tracing(trainer, spec);

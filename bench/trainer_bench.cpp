@@ -192,6 +192,7 @@ hookline::TrainerOptions bench_options(std::int64_t steps) {
       .num_sanity_val_steps(0)
       .enable_checkpointing(false)  // the default ModelCheckpoint would save inside the timing
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .logger(false)
       .num_threads(1);
 }

@@ -2,6 +2,7 @@
 #include "hookline/core/console.hpp"
 
 #include "hookline/callbacks/model_checkpoint.hpp"
+#include "hookline/callbacks/model_summary.hpp"
 #include "hookline/callbacks/progress_bar.hpp"
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data/dataloader.hpp"
@@ -52,6 +53,12 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
         (*bar)->name() + "'; remove it or leave enable_progress_bar on");
   if (bar == callbacks_.end() && options_.enable_progress_bar())
     add_callback(std::make_shared<TQDMProgressBar>());
+  // ... and a model summary (Lightning adds none when off, and keeps one the user gave).
+  if (options_.enable_model_summary() &&
+      std::none_of(callbacks_.begin(), callbacks_.end(), [](const auto& c) {
+        return dynamic_cast<const ModelSummary*>(c.get()) != nullptr;
+      }))
+    add_callback(std::make_shared<ModelSummary>());
   // Lightning's logger connector: the loggers given, else the default one.
   if (!options_.loggers().empty())
     loggers_ = options_.loggers();

@@ -102,6 +102,8 @@ class TrainerOptions {
   HOOKLINE_OPTION(bool, handle_signals, true)
   /// Show a progress bar (a TQDMProgressBar unless the callbacks hold one), as Lightning does.
   HOOKLINE_OPTION(bool, enable_progress_bar, true)
+  /// Print a ModelSummary at fit start (one is added unless the callbacks hold one), as Lightning.
+  HOOKLINE_OPTION(bool, enable_model_summary, true)
 
  public:
   /// Lightning's `logger`: true (the default) gives a TensorBoardLogger under default_root_dir

@@ -51,6 +51,7 @@ TrainerOptions options(const fs::path& root) {
       .num_sanity_val_steps(0)
       .enable_checkpointing(false)
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .logger(false)
       .handle_signals(false)
       .default_root_dir(root.string());

@@ -207,6 +207,7 @@ class EpochMetrics final : public Callback {
 TrainerOptions parity_options(const TempDir& dir) {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .max_epochs(3)
       .num_sanity_val_steps(0)
       .enable_checkpointing(false)
@@ -486,7 +487,11 @@ std::string saved_run(const TempDir& dir, std::int64_t hidden, std::string secon
   const std::string path = dir.file(name);
   Wider model(hidden, std::move(second));
   Trainer trainer(
-      TrainerOptions().enable_progress_bar(false).max_epochs(1).enable_checkpointing(false),
+      TrainerOptions()
+          .enable_progress_bar(false)
+          .enable_model_summary(false)
+          .max_epochs(1)
+          .enable_checkpointing(false),
       {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
   trainer.fit(model);
   return path;
@@ -501,8 +506,11 @@ BOOST_AUTO_TEST_CASE(other_shapes_and_names_fail_before_anything_changes) {
            {wide, "has shape [6, 8]"}, {renamed, "missing from the checkpoint: l2"}}) {
     Wider model(4);
     const auto before = weights_of(model);
-    Trainer trainer(
-        TrainerOptions().enable_progress_bar(false).max_epochs(2).enable_checkpointing(false));
+    Trainer trainer(TrainerOptions()
+                        .enable_progress_bar(false)
+                        .enable_model_summary(false)
+                        .max_epochs(2)
+                        .enable_checkpointing(false));
     const std::string message = error_of([&] { trainer.fit(model, nullptr, path); });
     BOOST_TEST(contains(message, expected), message);
     BOOST_TEST(contains(message, path), message);
@@ -519,8 +527,11 @@ BOOST_AUTO_TEST_CASE(bad_files_leave_the_model_untouched) {
   write_bytes(flipped, bytes);
   Wider model(4);
   const auto before = weights_of(model);
-  Trainer trainer(
-      TrainerOptions().enable_progress_bar(false).max_epochs(2).enable_checkpointing(false));
+  Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
+                      .enable_model_summary(false)
+                      .max_epochs(2)
+                      .enable_checkpointing(false));
   BOOST_TEST(contains(error_of([&] { trainer.fit(model, nullptr, flipped); }), "corrupted"));
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
 }
@@ -549,8 +560,11 @@ BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_fit_rolls_the_weights_back) {
   };
   FrozenFirst model;
   const auto before = weights_of(model);
-  Trainer trainer(
-      TrainerOptions().enable_progress_bar(false).max_epochs(2).enable_checkpointing(false));
+  Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
+                      .enable_model_summary(false)
+                      .max_epochs(2)
+                      .enable_checkpointing(false));
   const std::string message = error_of([&] { trainer.fit(model, nullptr, path); });
   BOOST_TEST(contains(message, "parameters in the checkpoint but 2 now"), message);
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
@@ -567,17 +581,23 @@ BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
       void on_train_end(Trainer& t, Module&) override { t.save_checkpoint(path, true); }
       std::string path;
     };
-    Trainer trainer(
-        TrainerOptions().enable_progress_bar(false).max_epochs(1).enable_checkpointing(false),
-        {std::make_shared<SaveWeights>(path)});
+    Trainer trainer(TrainerOptions()
+                        .enable_progress_bar(false)
+                        .enable_model_summary(false)
+                        .max_epochs(1)
+                        .enable_checkpointing(false),
+                    {std::make_shared<SaveWeights>(path)});
     trainer.fit(model);
   }
   const auto top = read_checkpoint_file(path).toGenericDict();
   BOOST_TEST(top.contains("state_dict"));
   BOOST_TEST(!top.contains("optimizer_states"));
   Wider model(4);
-  Trainer trainer(
-      TrainerOptions().enable_progress_bar(false).max_epochs(2).enable_checkpointing(false));
+  Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
+                      .enable_model_summary(false)
+                      .max_epochs(2)
+                      .enable_checkpointing(false));
   BOOST_TEST(contains(error_of([&] { trainer.fit(model, nullptr, path); }), "save_weights_only"));
 }
 

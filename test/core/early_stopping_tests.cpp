@@ -38,6 +38,7 @@ class Scripted : public BoringModel {
 TrainerOptions options(std::int64_t epochs = 10) {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .max_epochs(epochs)
       .limit_val_batches(1)
       .num_sanity_val_steps(0)

@@ -115,6 +115,7 @@ int save_forever(const Args& args) {
   };
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .max_epochs(1)
                       .num_sanity_val_steps(0)
                       .enable_checkpointing(false),
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
   Net model(32);
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .max_epochs(3)
                       .val_check_interval(0.5)
                       .enable_checkpointing(false)

@@ -51,6 +51,7 @@ std::string temp_file() {
 TrainerOptions no_val(std::int64_t epochs) {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .max_epochs(epochs)
       .limit_train_batches(2)
       .limit_val_batches(0)
@@ -120,6 +121,7 @@ BOOST_AUTO_TEST_CASE(fit_with_the_default_model_checkpoint) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .max_epochs(1)
                       .limit_train_batches(2)
                       .limit_val_batches(2)

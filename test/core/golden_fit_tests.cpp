@@ -29,6 +29,7 @@ BOOST_AUTO_TEST_CASE(fit_with_sanity_check_two_epochs) {
   BoringModel model;
   auto trace = golden::run_fit(model, TrainerOptions()
                                           .enable_progress_bar(false)
+                                          .enable_model_summary(false)
                                           .enable_checkpointing(false)
                                           .max_epochs(2)
                                           .limit_train_batches(2)
@@ -41,10 +42,13 @@ BOOST_AUTO_TEST_CASE(validate) {
   golden::append(expected, golden::val_run(2, true));
   golden::append(expected, golden::stage_epilogue("validate"));
   BoringModel model;
-  auto trace = golden::run(
-      model,
-      TrainerOptions().enable_progress_bar(false).enable_checkpointing(false).limit_val_batches(2),
-      Stage::validate);
+  auto trace = golden::run(model,
+                           TrainerOptions()
+                               .enable_progress_bar(false)
+                               .enable_model_summary(false)
+                               .enable_checkpointing(false)
+                               .limit_val_batches(2),
+                           Stage::validate);
   golden::check(trace, expected);
 }
 
@@ -53,10 +57,13 @@ BOOST_AUTO_TEST_CASE(test) {
   golden::append(expected, golden::eval_run("test", "test", 2, true, "y"));
   golden::append(expected, golden::stage_epilogue("test"));
   BoringModel model;
-  auto trace = golden::run(
-      model,
-      TrainerOptions().enable_progress_bar(false).enable_checkpointing(false).limit_test_batches(2),
-      Stage::test);
+  auto trace = golden::run(model,
+                           TrainerOptions()
+                               .enable_progress_bar(false)
+                               .enable_model_summary(false)
+                               .enable_checkpointing(false)
+                               .limit_test_batches(2),
+                           Stage::test);
   golden::check(trace, expected);
 }
 
@@ -75,11 +82,13 @@ BOOST_AUTO_TEST_CASE(predict) {
   golden::append(expected, {"cb+lm.on_predict_epoch_end", "cb+lm.on_predict_end"});
   golden::append(expected, golden::stage_epilogue("predict"));
   BoringModel model;
-  auto trace = golden::run(
-      model,
-      TrainerOptions().enable_progress_bar(false).enable_checkpointing(false).limit_predict_batches(
-          2),
-      Stage::predict);
+  auto trace = golden::run(model,
+                           TrainerOptions()
+                               .enable_progress_bar(false)
+                               .enable_model_summary(false)
+                               .enable_checkpointing(false)
+                               .limit_predict_batches(2),
+                           Stage::predict);
   golden::check(trace, expected);
 }
 
@@ -107,6 +116,7 @@ BOOST_AUTO_TEST_CASE(optimizer_step_encloses_the_closure) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(1)

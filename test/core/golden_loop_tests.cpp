@@ -97,6 +97,7 @@ BOOST_AUTO_TEST_CASE(train_batch_start_minus_one_skips_rest_of_epoch) {
   SkipRestOfEpochModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(2)
                       .limit_train_batches(3)
@@ -128,6 +129,7 @@ BOOST_AUTO_TEST_CASE(accumulate_two_with_clipping_short_last_window) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
@@ -160,6 +162,7 @@ BOOST_AUTO_TEST_CASE(val_check_interval_half) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(4)
@@ -189,6 +192,7 @@ BOOST_AUTO_TEST_CASE(check_val_every_second_epoch) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(2)
                       .limit_train_batches(2)
@@ -215,6 +219,7 @@ BOOST_AUTO_TEST_CASE(max_steps_mid_epoch) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(5)
                       .max_steps(3)
@@ -247,6 +252,7 @@ BOOST_AUTO_TEST_CASE(two_validation_loaders) {
   model.num_val_loaders = 2;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(1)
@@ -272,6 +278,7 @@ BOOST_AUTO_TEST_CASE(manual_optimization) {
   ManualModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(2)
@@ -300,6 +307,7 @@ BOOST_AUTO_TEST_CASE(exception_in_training_step) {
   ThrowingModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
@@ -329,6 +337,7 @@ BOOST_AUTO_TEST_CASE(should_stop_from_train_batch_end) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(3)
                       .limit_train_batches(3)
@@ -360,6 +369,7 @@ BOOST_AUTO_TEST_CASE(min_epochs_defers_should_stop) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .enable_checkpointing(false)
                       .max_epochs(5)
                       .min_epochs(2)

@@ -20,6 +20,7 @@ class EightBatches : public BoringModel {
 TrainerOptions options(std::int64_t epochs) {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .max_epochs(epochs)
       .limit_val_batches(0)
       .num_sanity_val_steps(0)

@@ -54,6 +54,7 @@ BOOST_AUTO_TEST_CASE(every_hook_reaches_its_function) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .max_epochs(1)
                       .limit_train_batches(1)
                       .limit_val_batches(1)
@@ -125,6 +126,7 @@ BOOST_AUTO_TEST_CASE(a_hook_vetoes_through_the_callback) {
   BoringModel model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .max_epochs(2)
                       .limit_train_batches(4)
                       .limit_val_batches(0)

@@ -30,7 +30,8 @@ TrainerOptions quiet() {
       .num_sanity_val_steps(0)
       .limit_val_batches(0)
       .enable_checkpointing(false)
-      .enable_progress_bar(false);
+      .enable_progress_bar(false)
+      .enable_model_summary(false);
 }
 
 // A logger that remembers every call, in order.
@@ -283,6 +284,7 @@ BOOST_AUTO_TEST_CASE(loggers_get_what_lightning_sends_when_it_sends_it) {
                       .log_every_n_steps(2)
                       .enable_checkpointing(false)
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .logger(std::vector<std::shared_ptr<Logger>>{rec, other}));
   trainer.fit(model);
   using M = std::map<std::string, double>;
@@ -384,6 +386,7 @@ BOOST_AUTO_TEST_CASE(layout_versions_columns_and_hparams) {
                         .log_every_n_steps(1)
                         .enable_checkpointing(false)
                         .enable_progress_bar(false)
+                        .enable_model_summary(false)
                         .logger(csv));
     trainer.fit(model);
     BOOST_TEST(std::get<std::int64_t>(csv->version()) == run);
@@ -678,10 +681,11 @@ BOOST_AUTO_TEST_CASE(options_and_formatting) {
     return false;
   };
   BOOST_TEST(has_bar(Trainer()));
-  BOOST_TEST(!has_bar(Trainer(TrainerOptions().enable_progress_bar(false))));
-  BOOST_CHECK_THROW(
-      Trainer(TrainerOptions().enable_progress_bar(false), {std::make_shared<TQDMProgressBar>()}),
-      std::invalid_argument);
+  BOOST_TEST(
+      !has_bar(Trainer(TrainerOptions().enable_progress_bar(false).enable_model_summary(false))));
+  BOOST_CHECK_THROW(Trainer(TrainerOptions().enable_progress_bar(false).enable_model_summary(false),
+                            {std::make_shared<TQDMProgressBar>()}),
+                    std::invalid_argument);
   // refresh_rate(2): the pipe gets nothing mid-epoch from the bar unless plain_refresh_rate.
   const std::string line = TQDMProgressBar::render("Epoch 1", 40, 100, 4.0, "v_num=0", 0);
   BOOST_TEST(line == "Epoch 1:  40% 40/100 [00:04<00:06, 10.00it/s, v_num=0]");

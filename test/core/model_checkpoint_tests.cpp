@@ -62,6 +62,7 @@ class Scripted : public BoringModel {
 TrainerOptions options(const TempDir& dir, std::int64_t epochs) {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .logger(false)
       .max_epochs(epochs)
       .limit_val_batches(2)

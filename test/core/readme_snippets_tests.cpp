@@ -90,7 +90,8 @@ BOOST_AUTO_TEST_CASE(logging_and_the_progress_bar) {
   Trainer both(TrainerOptions().logger(
       {std::make_shared<TensorBoardLogger>("runs"),
        std::make_shared<CSVLogger>("runs", CSVLoggerOptions().name("csv"))}));
-  Trainer silent(TrainerOptions().logger(false).enable_progress_bar(false));
+  Trainer silent(
+      TrainerOptions().logger(false).enable_progress_bar(false).enable_model_summary(false));
   BOOST_TEST(trainer.loggers().size() == 1u);
   BOOST_TEST(both.loggers().size() == 2u);
   BOOST_TEST(silent.loggers().empty());

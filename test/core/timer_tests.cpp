@@ -28,6 +28,7 @@ class Slow : public BoringModel {
 TrainerOptions options() {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .max_epochs(100)
       .limit_val_batches(1)
       .num_sanity_val_steps(1)

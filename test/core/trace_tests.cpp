@@ -127,6 +127,7 @@ void observe_all(Bus& bus, std::vector<std::string>& seen) {
 TrainerOptions small() {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .max_epochs(2)
       .limit_train_batches(3)
       .limit_val_batches(2)
@@ -482,12 +483,14 @@ BOOST_AUTO_TEST_CASE(tail_follows_a_live_run_over_loopback) {
 
 BOOST_AUTO_TEST_CASE(a_bad_environment_spec_is_named) {
   ::setenv(kTraceEnvironmentVariable, "ring:lots", 1);
-  BOOST_CHECK_EXCEPTION(Trainer{TrainerOptions().enable_progress_bar(false)}, std::invalid_argument,
-                        [](const std::invalid_argument& e) {
-                          return std::string(e.what()).find("HOOKLINE_TRACE='ring:lots'") == 0;
-                        });
+  BOOST_CHECK_EXCEPTION(
+      Trainer{TrainerOptions().enable_progress_bar(false).enable_model_summary(false)},
+      std::invalid_argument, [](const std::invalid_argument& e) {
+        return std::string(e.what()).find("HOOKLINE_TRACE='ring:lots'") == 0;
+      });
   ::unsetenv(kTraceEnvironmentVariable);
-  BOOST_CHECK_NO_THROW(Trainer{TrainerOptions().enable_progress_bar(false)});
+  BOOST_CHECK_NO_THROW(
+      Trainer{TrainerOptions().enable_progress_bar(false).enable_model_summary(false)});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -16,6 +16,7 @@ namespace {
 TrainerOptions quiet() {
   return TrainerOptions()
       .enable_progress_bar(false)
+      .enable_model_summary(false)
       .num_sanity_val_steps(0)
       .limit_val_batches(0)
       .enable_checkpointing(false);
@@ -36,42 +37,75 @@ BOOST_AUTO_TEST_SUITE(trainer_config)
 
 BOOST_AUTO_TEST_CASE(bad_options_are_rejected_naming_the_option) {
   using E = std::invalid_argument;
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().enable_progress_bar(false).max_epochs(-5)), E,
-                        says<E>("max_epochs"));
   BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).limit_train_batches(1.5)), E,
-      says<E>("limit_train_batches"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().enable_progress_bar(false).limit_val_batches(-1)),
-                        E, says<E>("limit_val_batches"));
+      Trainer(
+          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).max_epochs(-5)),
+      E, says<E>("max_epochs"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .limit_train_batches(1.5)),
+                        E, says<E>("limit_train_batches"));
   BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).val_check_interval(0.0)), E,
-      says<E>("val_check_interval"));
+      Trainer(
+          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).limit_val_batches(
+              -1)),
+      E, says<E>("limit_val_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .val_check_interval(0.0)),
+                        E, says<E>("val_check_interval"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .accumulate_grad_batches(0)),
+                        E, says<E>("accumulate_grad_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .check_val_every_n_epoch(0)),
+                        E, says<E>("check_val_every_n_epoch"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .num_sanity_val_steps(-2)),
+                        E, says<E>("num_sanity_val_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .min_epochs(5)
+                                    .max_epochs(2)),
+                        E, says<E>("min_epochs"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .max_steps(3)
+                                    .min_steps(4)),
+                        E, says<E>("min_steps"));
   BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).accumulate_grad_batches(0)), E,
-      says<E>("accumulate_grad_batches"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).check_val_every_n_epoch(0)), E,
-      says<E>("check_val_every_n_epoch"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).num_sanity_val_steps(-2)), E,
-      says<E>("num_sanity_val_steps"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).min_epochs(5).max_epochs(2)), E,
-      says<E>("min_epochs"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).max_steps(3).min_steps(4)), E,
-      says<E>("min_steps"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().enable_progress_bar(false).gradient_clip_val(-1)),
-                        E, says<E>("gradient_clip_val"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().enable_progress_bar(false).gradient_clip_algorithm(
-                            ClipAlgorithm::value)),
+      Trainer(
+          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).gradient_clip_val(
+              -1)),
+      E, says<E>("gradient_clip_val"));
+  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
+                                    .enable_progress_bar(false)
+                                    .enable_model_summary(false)
+                                    .gradient_clip_algorithm(ClipAlgorithm::value)),
                         E, says<E>("gradient_clip_algorithm"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().enable_progress_bar(false).log_every_n_steps(-1)),
-                        E, says<E>("log_every_n_steps"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions().enable_progress_bar(false).overfit_batches(2.0)),
-                        E, says<E>("overfit_batches"));
   BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).max_time(std::chrono::milliseconds(0))),
+      Trainer(
+          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).log_every_n_steps(
+              -1)),
+      E, says<E>("log_every_n_steps"));
+  BOOST_CHECK_EXCEPTION(
+      Trainer(
+          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).overfit_batches(
+              2.0)),
+      E, says<E>("overfit_batches"));
+  BOOST_CHECK_EXCEPTION(
+      Trainer(TrainerOptions().enable_progress_bar(false).enable_model_summary(false).max_time(
+          std::chrono::milliseconds(0))),
       E, says<E>("max_time"));
 }
 
@@ -80,6 +114,7 @@ BOOST_AUTO_TEST_CASE(val_check_interval_larger_than_the_epoch_is_rejected_before
   auto recorder = std::make_shared<HookRecorder>(false);
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .max_epochs(1)
                       .limit_train_batches(3)
                       .val_check_interval(5));
@@ -179,6 +214,7 @@ BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
   Steps model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .num_sanity_val_steps(0)
                       .max_epochs(1)
                       .limit_train_batches(4)
@@ -196,6 +232,7 @@ BOOST_AUTO_TEST_CASE(skipping_the_last_batch_keeps_the_epoch_end_validation) {
   Steps model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .num_sanity_val_steps(0)
                       .max_epochs(1)
                       .limit_train_batches(3)
@@ -210,6 +247,7 @@ BOOST_AUTO_TEST_CASE(skip_rest_of_epoch_is_lightnings_minus_one) {
   Steps model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .num_sanity_val_steps(0)
                       .max_epochs(2)
                       .limit_train_batches(4)
@@ -352,6 +390,7 @@ BOOST_AUTO_TEST_CASE(step_and_epoch_values) {
   } model;
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
+                      .enable_model_summary(false)
                       .num_sanity_val_steps(0)
                       .max_epochs(1)
                       .limit_train_batches(4)
@@ -532,6 +571,7 @@ BOOST_AUTO_TEST_CASE(monitored_scheduler_gets_the_metric) {
   } model;
   Trainer(TrainerOptions()
               .enable_progress_bar(false)
+              .enable_model_summary(false)
               .num_sanity_val_steps(0)
               .max_epochs(2)
               .limit_train_batches(2)
@@ -678,6 +718,7 @@ BOOST_AUTO_TEST_CASE(evaluation_restores_the_module_mode) {
   } model;
   Trainer(TrainerOptions()
               .enable_progress_bar(false)
+              .enable_model_summary(false)
               .num_sanity_val_steps(1)
               .max_epochs(2)
               .limit_train_batches(2)
@@ -742,7 +783,11 @@ BOOST_AUTO_TEST_CASE(data_module_answers_data_hooks_and_is_set_up_first) {
     std::vector<std::string>* order;
   };
   data.order = &model.order;
-  Trainer trainer(TrainerOptions().enable_progress_bar(false).num_sanity_val_steps(1).max_epochs(1),
+  Trainer trainer(TrainerOptions()
+                      .enable_progress_bar(false)
+                      .enable_model_summary(false)
+                      .num_sanity_val_steps(1)
+                      .max_epochs(1),
                   {std::make_shared<Order>(&model.order)});
   trainer.fit(model, data);
   BOOST_TEST(model.order == (std::vector<std::string>{"dm.setup", "cb.setup", "lm.setup"}),
