@@ -50,7 +50,10 @@ struct Sample {
 class Probe final : public Callback {
  public:
   Probe() : Callback("soak_probe") { samples.reserve(1000); }  // no growth of its own
-  void on_train_epoch_end(Trainer&, Module&) override {
+  void on_train_epoch_end(Trainer& trainer, Module&) override {
+    // The loggers and trace sinks on the async lane may lag the training thread by a variable
+    // number of events; drain them so each sample sees the same state.
+    trainer.bus().flush();
     samples.push_back(
         {open_fds(), status_kb("VmRSS:"), status_kb("VmHWM:"), ::mallinfo2().uordblks});
   }
@@ -117,18 +120,25 @@ BOOST_AUTO_TEST_CASE(a_long_fit_does_not_grow) {
   // Memory: the first epochs warm up (allocator arenas of the async lane's threads, file
   // buffers, the trace ring filling): 8 MB allowed from epoch 2 to the end. After that nothing
   // may grow: RSS within 1 MB over the second half, and the bytes allocated on the heap by less
-  // than 256 bytes per epoch (a leak of a batch, a tensor or the rows logged per epoch is far
-  // above; measured: about 70 bytes per epoch, in LibTorch's pickler or glibc, with a checkpoint
-  // and a logger write every epoch).
+  // than 512 bytes per epoch (a leaked batch is 4 kB here; measured: 40-140 bytes per epoch, not
+  // yet attributed, with a checkpoint, log rows and trace records written every epoch; before
+  // the async lane was drained before each sample, a loaded machine showed 4 kB per epoch of
+  // queued records).
   BOOST_TEST(last.rss_kb <= second.rss_kb + 8192);
   BOOST_TEST(last.hwm_kb <= second.hwm_kb + 8192);
   BOOST_TEST(last.rss_kb <= middle.rss_kb + 1024);
-  const double heap_per_epoch =
-      (static_cast<double>(last.heap_in_use) - static_cast<double>(middle.heap_in_use)) /
-      static_cast<double>(kEpochs - kEpochs / 2);
+  // The fewest bytes in use over five epochs at each end of the second half: a buffer that
+  // happens to be full at one sample does not count as growth.
+  auto fewest_heap = [&](std::size_t from) {
+    std::size_t n = probe->samples.at(from).heap_in_use;
+    for (std::size_t i = from; i < from + 5; ++i) n = std::min(n, probe->samples.at(i).heap_in_use);
+    return static_cast<double>(n);
+  };
+  const double heap_per_epoch = (fewest_heap(kEpochs - 5) - fewest_heap(kEpochs / 2 - 1)) /
+                                static_cast<double>(kEpochs - 4 - kEpochs / 2);
   BOOST_TEST_MESSAGE("soak: heap growth over the second half: " << heap_per_epoch
                                                                 << " bytes per epoch");
-  BOOST_TEST(heap_per_epoch < 256.0);
+  BOOST_TEST(heap_per_epoch < 512.0);
   fs::remove_all(root);
 }
 
