@@ -238,6 +238,10 @@ void MetricStore::add_logged(const MetricMap& metrics) {
   update(logged_, metrics);
 }
 
+void MetricStore::add_callback_metrics(const MetricMap& metrics) {
+  update(callback_, metrics);
+}
+
 void MetricStore::reset(Result& r) {
   r.value = initial_value(r.reduce);
   r.cumulated_batch_size = 0;

@@ -116,6 +116,8 @@ class MetricStore {
   MetricMap logger_values(Phase phase) const { return values(phase).log; }
   /// Values sent to loggers are logged_metrics too.
   void add_logged(const MetricMap& metrics);
+  /// Values a callback publishes for others to monitor (Lightning's callback_metrics.update).
+  void add_callback_metrics(const MetricMap& metrics);
   /// Forgets the results of `phase` (after its epoch was logged, or after an evaluation).
   void reset_results(Phase phase);
   /// Empties the three maps (run start, around the sanity check).

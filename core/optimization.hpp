@@ -37,6 +37,9 @@ struct SchedulerConfig {
   std::int64_t frequency_ = 1;
   std::string monitor_;  ///< empty: no metric (not a plateau scheduler)
   std::string name_;
+  /// Which of the optimizers it schedules (LibTorch's schedulers keep theirs private); used to
+  /// name its learning rates (LearningRateMonitor).
+  std::size_t optimizer_index_ = 0;
   /// The scheduler's state for checkpoints, and how to restore it (both empty: stateless).
   std::function<c10::IValue()> state_dict;
   std::function<void(const c10::IValue&)> load_state_dict;
@@ -56,6 +59,10 @@ struct SchedulerConfig {
   }
   SchedulerConfig& name(std::string n) {
     name_ = std::move(n);
+    return *this;
+  }
+  SchedulerConfig& optimizer_index(std::size_t i) {
+    optimizer_index_ = i;
     return *this;
   }
   /// How to save and restore the scheduler's state (any IValue) in checkpoints.

@@ -150,6 +150,17 @@ class Trainer {
   Logger* logger() const { return loggers_.empty() ? nullptr : loggers_.front().get(); }
   /// Lightning's trainer.log_dir: the first logger's log_dir, else default_root_dir.
   std::string log_dir() const;
+  /// `metrics` at `step` to every logger, as Lightning's callbacks call logger.log_metrics: on
+  /// the loggers' strand of the async lane, in order with the trainer's own calls; not added to
+  /// logged_metrics.
+  void log_to_loggers(MetricMap metrics, std::int64_t step);
+  /// Lightning's `_logger_connector.should_update_logs` during training: the next step is a
+  /// logging step (log_every_n_steps) or a stop was requested.
+  bool should_update_logs() const;
+  /// Optimizer steps taken, as counted for logging (Lightning's _batches_that_stepped).
+  std::int64_t batches_that_stepped() const { return batches_that_stepped_; }
+  /// Lightning's `trainer.callback_metrics.update(...)` from a callback (LearningRateMonitor).
+  void update_callback_metrics(const MetricMap& metrics) { metrics_.add_callback_metrics(metrics); }
 
   Module& module() const;
   DataModule* data_module() const { return data_; }

@@ -69,6 +69,19 @@ void Trainer::send_metrics(MetricMap metrics, std::optional<std::int64_t> step) 
       "loggers: log_metrics");
 }
 
+void Trainer::log_to_loggers(MetricMap metrics, std::int64_t step) {
+  if (loggers_.empty() || metrics.empty()) return;
+  post_to_loggers(
+      [metrics = std::move(metrics), step](Logger& logger) { logger.log_metrics(metrics, step); },
+      "loggers: log_metrics from a callback");
+}
+
+bool Trainer::should_update_logs() const {
+  const std::int64_t every = options_.log_every_n_steps();
+  if (every == 0) return false;
+  return (batches_that_stepped_ + 1) % every == 0 || should_stop_;
+}
+
 // As Lightning touches logger.experiment before the setup hooks: directories and files exist
 // (and versions are fixed) from then on.
 void Trainer::start_loggers() {
