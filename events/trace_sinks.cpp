@@ -186,7 +186,12 @@ void JsonlSink::run() {
     text.clear();
     if (flushing) out_->flush();
     lock.lock();
-    writing_.clear();
+    // A burst (a slow disk, a loaded machine) may have grown the queue to kMaxQueued records;
+    // give that memory back instead of holding the high-water mark for the rest of the run.
+    if (writing_.capacity() > 8192)
+      decltype(writing_)().swap(writing_);
+    else
+      writing_.clear();
     written_ += n;
     done_.notify_all();
     if (stopping && pending_.empty()) break;

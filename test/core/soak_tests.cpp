@@ -51,13 +51,16 @@ class Probe final : public Callback {
  public:
   Probe() : Callback("soak_probe") { samples.reserve(1000); }  // no growth of its own
   void on_train_epoch_end(Trainer& trainer, Module&) override {
-    // The loggers and trace sinks on the async lane may lag the training thread by a variable
-    // number of events; drain them so each sample sees the same state.
+    // The loggers on the async lane and the trace file's writer thread may lag the training
+    // thread by a variable number of records (their queues are bounded); drain them so each
+    // sample sees the same state.
     trainer.bus().flush();
+    if (recorder) recorder->flush();
     samples.push_back(
         {open_fds(), status_kb("VmRSS:"), status_kb("VmHWM:"), ::mallinfo2().uordblks});
   }
   std::vector<Sample> samples;
+  std::shared_ptr<TraceRecorder> recorder;
 };
 
 struct Logs : BoringModel {
@@ -97,7 +100,7 @@ BOOST_AUTO_TEST_CASE(a_long_fit_does_not_grow) {
                         .default_root_dir(root.string()),
                     {probe, std::make_shared<EarlyStopping>(
                                 EarlyStoppingOptions().monitor("val_loss").patience(1000))});
-    enable_tracing(trainer, (root / "trace.jsonl").string() + ",ring:1000");
+    probe->recorder = enable_tracing(trainer, (root / "trace.jsonl").string() + ",ring:1000");
     trainer.fit(model);
     BOOST_TEST(trainer.current_epoch() == kEpochs);
   }
