@@ -15,9 +15,9 @@ c10::impl::GenericDict Callback::checkpoint_section(Checkpoint& checkpoint) {
 std::optional<Checkpoint> Callback::stored_state(const Checkpoint& checkpoint) const {
   if (!checkpoint.contains("callbacks")) return std::nullopt;
   const auto section = checkpoint.at("callbacks").toGenericDict();
-  auto it = section.find(state_key());
+  auto it = section.find(checkpoint_key());
   if (it == section.end()) return std::nullopt;
-  return Checkpoint::from_ivalue(it->value(), "the state of callback '" + state_key() + "'");
+  return Checkpoint::from_ivalue(it->value(), "the state of callback '" + checkpoint_key() + "'");
 }
 
 void Callback::subscribe(Sink& sink) {
@@ -120,13 +120,13 @@ void Callback::subscribe(Sink& sink) {
                              on_exception(t, m, e.exception);
                            }),
                            opts());
-  // A callback's own state lives in checkpoint["callbacks"][state_key()] (only when non-empty).
+  // A callback's own state lives in checkpoint["callbacks"][checkpoint_key()] (when non-empty).
   sink.on<StateDict>(
       [this](const StateDict& e) {
         Checkpoint mine;
         state_dict(mine);
         if (!mine.empty())
-          checkpoint_section(*e.checkpoint).insert_or_assign(state_key(), mine.to_ivalue());
+          checkpoint_section(*e.checkpoint).insert_or_assign(checkpoint_key(), mine.to_ivalue());
       },
       opts());
   sink.on<LoadStateDict>(

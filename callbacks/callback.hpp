@@ -32,6 +32,15 @@ class Callback {
   int priority() const { return priority_; }
   /// Key of this callback's state in checkpoints (default: its name).
   virtual std::string state_key() const { return name_; }
+  /// The key its state is stored under in a trainer's checkpoints: state_key(), prefixed with
+  /// the path of the pack it was added in ("defaults/EarlyStopping{...}"), if any.
+  std::string checkpoint_key() const {
+    return pack_path_.empty() ? state_key() : pack_path_ + "/" + state_key();
+  }
+  /// The pack path it was added to a trainer in ("" when added on its own).
+  const std::string& pack_path() const { return pack_path_; }
+  /// Changes the priority band; takes effect when the callback is next added to a trainer.
+  void set_priority(int priority) { priority_ = priority; }
 
   virtual void setup(Trainer&, Module&, Stage) {}
   virtual void teardown(Trainer&, Module&, Stage) {}
@@ -95,12 +104,14 @@ class Callback {
 
  private:
   friend class Trainer;
+  friend class CallbackPack;
   /// Subscribes every hook above to `sink` (owner: this callback).
   void subscribe(Sink& sink);
   Verdict take_verdict() { return std::exchange(pending_, Verdict{}); }
 
   std::string name_;
   int priority_;
+  std::string pack_path_;
   Verdict pending_;
 };
 

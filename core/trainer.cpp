@@ -36,13 +36,15 @@ std::string describe_exception(const std::exception_ptr& error) {
 
 // ---- construction and callbacks -------------------------------------------------------------
 
-Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> callbacks)
+Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> callbacks,
+                 std::vector<std::shared_ptr<CallbackPack>> packs)
     : options_(std::move(options)) {
   options_.validate();
   const int threads = options_.num_threads().value_or(
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   for (auto& callback : callbacks) add_callback(std::move(callback));
+  for (auto& pack : packs) add_pack(std::move(pack));
   // Lightning's callback connector: a progress bar by default.
   const auto bar = std::find_if(callbacks_.begin(), callbacks_.end(), [](const auto& c) {
     return dynamic_cast<const TQDMProgressBar*>(c.get()) != nullptr;
@@ -77,6 +79,10 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
 }
 
 Trainer::~Trainer() {
+  for (const auto& pack : packs_) {  // free for another trainer
+    pack->set_in_use(false);
+    pack->clear_paths();
+  }
   try {
     bus_.flush();
   } catch (const std::exception& e) {
@@ -93,29 +99,143 @@ Trainer::~Trainer() {
 
 void Trainer::add_callback(std::shared_ptr<Callback> callback) {
   if (!callback) throw std::invalid_argument("Trainer::add_callback: callback is null");
-  for (const auto& existing : callbacks_) {
-    if (existing == callback)
-      throw std::invalid_argument("callback '" + callback->name() + "' was added twice");
-    if (existing->state_key() == callback->state_key())
+  std::lock_guard lock(callbacks_mutex_);
+  if (has_callback(callback.get()))
+    throw std::invalid_argument("callback '" + callback->name() + "' was added twice");
+  for (const auto& existing : callbacks_)
+    if (existing->checkpoint_key() == callback->state_key())
       throw std::invalid_argument("callbacks '" + existing->name() + "' and '" + callback->name() +
                                   "' share the state_key '" + callback->state_key() +
                                   "'; override state_key() so checkpoints can tell them apart");
-  }
+  callback->pack_path_.clear();
+  late_setup({callback});  // before it can see an event
   callbacks_.push_back(callback);
-  connect_callback(*callback);
+  connect_callback(*callback, callback.get());
 }
 
 bool Trainer::remove_callback(const Callback& callback) {
+  std::lock_guard lock(callbacks_mutex_);
   auto it = std::find_if(callbacks_.begin(), callbacks_.end(),
                          [&](const auto& c) { return c.get() == &callback; });
   if (it == callbacks_.end()) return false;
+  if (!callback.pack_path().empty())
+    throw std::invalid_argument("callback '" + callback.name() + "' belongs to pack '" +
+                                callback.pack_path() +
+                                "'; remove the pack (Trainer::remove_pack) instead");
   bus_.disconnect_owner(&callback);
+  const std::shared_ptr<Callback> removed = *it;
   callbacks_.erase(it);
+  if (set_up_) retired_.push_back(removed);
+  early_teardown({removed});
   return true;
 }
 
-void Trainer::connect_callback(Callback& callback) {
-  Sink sink = bus_.sink(&callback, callback.name(), callback.priority());
+void Trainer::add_pack(std::shared_ptr<CallbackPack> pack) {
+  if (!pack) throw std::invalid_argument("Trainer::add_pack: pack is null");
+  {
+    std::lock_guard lock(callbacks_mutex_);
+    if (pack->in_use())
+      throw std::invalid_argument("pack '" + pack->name() +
+                                  "' is already in use by a trainer; build another one");
+    for (const auto& existing : packs_)
+      if (existing->name() == pack->name())
+        throw std::invalid_argument("this trainer already has a pack named '" + pack->name() +
+                                    "'; pack names must be distinct (they prefix state keys)");
+    const auto added = pack->callbacks();
+    for (const auto& callback : added)
+      if (has_callback(callback.get()))
+        throw std::invalid_argument("pack '" + pack->name() + "': callback '" + callback->name() +
+                                    "' is already in this trainer");
+    pack->assign_paths("");
+    try {
+      late_setup(added);  // before they can see an event
+    } catch (...) {
+      pack->clear_paths();
+      throw;
+    }
+    pack->set_in_use(true);
+    if (std::string spec = pack->find_trace_spec(); !spec.empty())
+      pending_trace_spec_ = std::move(spec);
+    packs_.push_back(pack);
+    for (const auto& callback : added) {
+      callbacks_.push_back(callback);
+      connect_callback(*callback, pack.get());
+    }
+  }
+  if (!running_) apply_pack_tracing();
+}
+
+void Trainer::apply_pack_tracing() {
+  std::string spec;
+  {
+    std::lock_guard lock(callbacks_mutex_);
+    spec = std::exchange(pending_trace_spec_, std::string());
+  }
+  if (!spec.empty()) enable_tracing(*this, spec);
+}
+
+bool Trainer::remove_pack(const CallbackPack& pack) {
+  std::lock_guard lock(callbacks_mutex_);
+  auto it =
+      std::find_if(packs_.begin(), packs_.end(), [&](const auto& p) { return p.get() == &pack; });
+  if (it == packs_.end()) return false;
+  bus_.disconnect_owner(&pack);
+  const std::vector<std::shared_ptr<Callback>> removed = pack.callbacks();
+  std::erase_if(callbacks_, [&](const auto& c) {
+    return std::find(removed.begin(), removed.end(), c) != removed.end();
+  });
+  const std::shared_ptr<CallbackPack> held = *it;
+  packs_.erase(it);
+  if (set_up_) retired_.push_back(held);
+  early_teardown(removed);
+  held->set_in_use(false);
+  held->clear_paths();
+  return true;
+}
+
+std::shared_ptr<CallbackPack> Trainer::pack(const std::string& name) const {
+  std::lock_guard lock(callbacks_mutex_);
+  for (const auto& p : packs_)
+    if (p->name() == name) return p;
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<Callback>> Trainer::callbacks() const {
+  std::lock_guard lock(callbacks_mutex_);
+  return callbacks_;
+}
+
+std::vector<std::shared_ptr<CallbackPack>> Trainer::packs() const {
+  std::lock_guard lock(callbacks_mutex_);
+  return packs_;
+}
+
+std::vector<std::shared_ptr<Callback>> Trainer::all_callbacks() const {
+  std::lock_guard lock(callbacks_mutex_);
+  std::vector<std::shared_ptr<Callback>> out = callbacks_;
+  out.insert(out.end(), run_callbacks_.begin(), run_callbacks_.end());
+  return out;
+}
+
+bool Trainer::has_callback(const Callback* callback) const {
+  for (const auto* list : {&callbacks_, &run_callbacks_})
+    for (const auto& c : *list)
+      if (c.get() == callback) return true;
+  return false;
+}
+
+void Trainer::late_setup(const std::vector<std::shared_ptr<Callback>>& added) {
+  if (!set_up_.load(std::memory_order_acquire) || module_ == nullptr) return;
+  for (const auto& callback : added) callback->setup(*this, *module_, stage_);
+}
+
+void Trainer::early_teardown(const std::vector<std::shared_ptr<Callback>>& removed) {
+  if (!set_up_.load(std::memory_order_acquire) || module_ == nullptr) return;
+  for (const auto& callback : removed) callback->teardown(*this, *module_, stage_);
+}
+
+void Trainer::connect_callback(Callback& callback, const void* owner) {
+  Sink sink = bus_.sink(owner, callback.name(), callback.priority());
   callback.subscribe(sink);
 }
 
@@ -178,8 +298,13 @@ void Trainer::attach(Module& module, DataModule* data) {
 }
 
 void Trainer::detach() {
-  for (const auto& callback : run_callbacks_) bus_.disconnect_owner(callback.get());
-  run_callbacks_.clear();
+  set_up_.store(false, std::memory_order_release);
+  {
+    std::lock_guard lock(callbacks_mutex_);
+    for (const auto& callback : run_callbacks_) bus_.disconnect_owner(callback.get());
+    run_callbacks_.clear();
+    retired_.clear();
+  }
   if (data_) bus_.disconnect_owner(data_);
   if (module_) {
     bus_.disconnect_owner(module_);
@@ -212,6 +337,7 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
   }
   stage_ = stage;
   status_ = Status::running;
+  apply_pack_tracing();
   running_ = true;
   should_stop_ = false;
   min_stop_warned_ = false;
@@ -284,8 +410,9 @@ void Trainer::run_stage(Stage stage) {
   emit(configure);
   for (auto& callback : configure.callbacks) {
     if (!callback) continue;
+    std::lock_guard lock(callbacks_mutex_);
     run_callbacks_.push_back(callback);
-    connect_callback(*callback);
+    connect_callback(*callback, callback.get());
   }
   PrepareData prepare;
   emit(prepare);
@@ -293,6 +420,7 @@ void Trainer::run_stage(Stage stage) {
   Setup setup;
   setup.stage = stage;
   emit(setup);
+  set_up_.store(true, std::memory_order_release);
   ConfigureShardedModel configure_sharded_model;
   emit(configure_sharded_model);
   ConfigureModel configure_model;
@@ -345,6 +473,7 @@ void Trainer::run_stage(Stage stage) {
                                              : EvalKind::predict,
                     false);
   }
+  set_up_.store(false, std::memory_order_release);
   Teardown teardown;
   teardown.stage = stage;
   emit(teardown);

@@ -17,6 +17,7 @@
 
 #include "hookline/callbacks/callback.hpp"
 #include "hookline/callbacks/checkpoint_callback.hpp"
+#include "hookline/callbacks/pack.hpp"
 #include "hookline/core/data_module.hpp"
 #include "hookline/core/metrics.hpp"
 #include "hookline/core/module.hpp"
@@ -26,11 +27,13 @@
 #include "hookline/events/hooks.hpp"
 #include "hookline/loggers/logger.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,9 +45,15 @@ enum class Status { initializing, running, finished, interrupted };
 
 class Trainer {
  public:
+  /// The defaults Lightning adds (progress bar, model summary, ModelCheckpoint) are added only
+  /// when neither `callbacks` nor `packs` hold one.
   explicit Trainer(TrainerOptions options = {},
-                   std::vector<std::shared_ptr<Callback>> callbacks = {});
+                   std::vector<std::shared_ptr<Callback>> callbacks = {},
+                   std::vector<std::shared_ptr<CallbackPack>> packs = {});
   ~Trainer();
+  /// A trainer made from a recipe file (core/recipe/recipe.hpp): its trainer options, tracing,
+  /// callbacks and packs. Throws RecipeError naming the file, line and key of a problem.
+  static std::unique_ptr<Trainer> from_recipe(const std::string& path);
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
@@ -83,12 +92,37 @@ class Trainer {
     return predict(module, &data, ckpt_path);
   }
 
-  // ---- callbacks ----------------------------------------------------------------------------
-  /// Adds a callback; allowed during a run (it sees the events emitted after this call).
+  // ---- callbacks and packs ------------------------------------------------------------------
+  // All four may be called at any time: between runs, from inside any hook (of another callback
+  // or of the one being removed), and from another thread while a run goes on.
+  // - An added callback (or pack) sees every event from the next emission on: not the one being
+  //   dispatched when it was added. If it is added while a run is set up (after `setup`, before
+  //   `teardown`), its setup(trainer, module, stage) is called first, in the adding thread, so
+  //   it is ready for the events that follow; if that throws, nothing is added.
+  // - A removed callback (or pack) sees nothing from that moment on, not even the rest of the
+  //   emission in progress (a hook already running in another thread finishes); if a run is set
+  //   up, its teardown(...) is then called in the removing thread. The trainer keeps it alive
+  //   until the run ends, so removing a callback from its own hook is safe.
+  // - State keys: callbacks on their own must have distinct state_key()s; a pack's callbacks
+  //   are keyed "<pack path>/<state_key>" (see CallbackPack), so packs only need distinct names.
+  /// Adds a callback. Throws std::invalid_argument for null, one added twice, or a state_key
+  /// another callback of this trainer already has.
   void add_callback(std::shared_ptr<Callback> callback);
-  /// Removes a callback and all its subscriptions; returns false if it was not added.
+  /// Removes a callback and all its subscriptions; returns false if it was not added. Throws
+  /// std::invalid_argument for a callback added as part of a pack (remove the pack).
   bool remove_callback(const Callback& callback);
-  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+  /// Adds a pack (and its nested packs) as one owner on the bus. Throws std::invalid_argument
+  /// for null, a pack already in use (here or by another trainer), a pack name this trainer
+  /// already has, or a callback that is already in this trainer; nothing is added then.
+  void add_pack(std::shared_ptr<CallbackPack> pack);
+  /// Removes a pack added with add_pack (all its callbacks at once); false if it is not here.
+  bool remove_pack(const CallbackPack& pack);
+  /// The added pack named `name`, or null.
+  std::shared_ptr<CallbackPack> pack(const std::string& name) const;
+  /// Every callback of this trainer (packs' callbacks too, in the order added); a copy.
+  std::vector<std::shared_ptr<Callback>> callbacks() const;
+  /// The packs added, in order; a copy.
+  std::vector<std::shared_ptr<CallbackPack>> packs() const;
 
   // ---- checkpoints --------------------------------------------------------------------------
   /// Saves the run's state to `path` atomically (temporary file, fsync, rename), firing
@@ -206,7 +240,16 @@ class Trainer {
   void run_stage(Stage stage);
   void attach(Module& module, DataModule* data);
   void detach();
-  void connect_callback(Callback& callback);
+  void connect_callback(Callback& callback, const void* owner);
+  /// Whether `callback` is one of this trainer's (callbacks_mutex_ held).
+  bool has_callback(const Callback* callback) const;
+  /// The callbacks of the trainer and of the current run (configure_callbacks), a copy.
+  std::vector<std::shared_ptr<Callback>> all_callbacks() const;
+  /// setup() for a callback added while a run is set up, teardown() for one removed then.
+  void late_setup(const std::vector<std::shared_ptr<Callback>>& added);
+  void early_teardown(const std::vector<std::shared_ptr<Callback>>& removed);
+  /// Attaches the tracer a pack asked for (CallbackPack::trace), if any is pending.
+  void apply_pack_tracing();
   void handle_exception(std::exception_ptr error);
 
   // fit
@@ -273,8 +316,15 @@ class Trainer {
   void after_optimizer_step();
 
   TrainerOptions options_;
-  std::vector<std::shared_ptr<Callback>> callbacks_;
+  // Guards callbacks_, run_callbacks_, packs_, retired_ and pending_trace_spec_ (add/remove may
+  // come from any thread). Recursive: a late setup() may add or look up callbacks.
+  mutable std::recursive_mutex callbacks_mutex_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;      // packs' callbacks included
   std::vector<std::shared_ptr<Callback>> run_callbacks_;  // from configure_callbacks()
+  std::vector<std::shared_ptr<CallbackPack>> packs_;
+  std::vector<std::shared_ptr<const void>> retired_;  // removed during a run, freed at its end
+  std::string pending_trace_spec_;   // a pack's trace spec, applied when no run is going on
+  std::atomic<bool> set_up_{false};  // between the run's setup and teardown (for late_setup)
   Bus bus_;
   MetricStore metrics_;
   OptimizerConfig optimizer_config_;

@@ -16,6 +16,7 @@ packages=(
   libbenchmark-dev       # bench/
   libcli11-dev           # tools/: hookline-trace's command line
   nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
+  libyaml-cpp-dev        # recipe files (core/recipe)
   dataset-fashion-mnist  # the main example's data, as a Debian package
   clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan and UBSan runtimes (test/fuzz)
 )

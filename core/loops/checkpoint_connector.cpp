@@ -446,9 +446,8 @@ void Trainer::wait_for_checkpoint() {
 
 std::vector<CheckpointCallback*> Trainer::checkpoint_callbacks() const {
   std::vector<CheckpointCallback*> out;
-  for (const auto* list : {&callbacks_, &run_callbacks_})
-    for (const auto& callback : *list)
-      if (auto* c = dynamic_cast<CheckpointCallback*>(callback.get())) out.push_back(c);
+  for (const auto& callback : all_callbacks())
+    if (auto* c = dynamic_cast<CheckpointCallback*>(callback.get())) out.push_back(c);
   return out;
 }
 
@@ -628,12 +627,11 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     at::NoGradGuard no_grad;
     for (const auto& [name, tensor] : live) restore->weights.emplace_back(tensor, tensor.clone());
   }
-  for (const auto* list : {&callbacks_, &run_callbacks_})
-    for (const auto& callback : *list) {
-      Checkpoint before;
-      callback->state_dict(before);
-      restore->callbacks.emplace_back(callback.get(), std::move(before));
-    }
+  for (const auto& callback : all_callbacks()) {
+    Checkpoint before;
+    callback->state_dict(before);
+    restore->callbacks.emplace_back(callback.get(), std::move(before));
+  }
   if (data_) {
     Checkpoint before;
     data_->state_dict(before);
@@ -654,8 +652,7 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     }
     if (fitting) {
       std::set<std::string> known;
-      for (const auto* list : {&callbacks_, &run_callbacks_})
-        for (const auto& callback : *list) known.insert(callback->state_key());
+      for (const auto& callback : all_callbacks()) known.insert(callback->checkpoint_key());
       for (const auto& entry : top.at("callbacks").toGenericDict())
         if (!known.count(entry.key().toStringRef()))
           console().warn(

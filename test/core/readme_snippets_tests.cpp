@@ -6,8 +6,11 @@
 #include <hookline/callbacks/early_stopping.hpp>
 #include <hookline/callbacks/gradient_accumulation_scheduler.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/callbacks/lr_monitor.hpp>
+#include <hookline/callbacks/packs.hpp>
 #include <hookline/callbacks/progress_bar.hpp>
 #include <hookline/callbacks/timer.hpp>
+#include <hookline/core/recipe/recipe.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
 
@@ -105,6 +108,49 @@ BOOST_AUTO_TEST_CASE(logging_and_the_progress_bar) {
              fs::path("runs/lightning_logs/version_0"));
   BOOST_TEST(fs::path(both.loggers()[1]->log_dir()) == fs::path("runs/csv/version_0"));
   fs::remove_all("runs");
+}
+
+// README "Recipes and packs": the pack snippet and the recipe snippet.
+BOOST_AUTO_TEST_CASE(recipes_and_packs) {
+  Trainer trainer(TrainerOptions().enable_progress_bar(false).logger(false));
+  auto watch = std::make_shared<CallbackPack>("watch");
+  watch->add(std::make_shared<LearningRateMonitor>())
+      .add(std::make_shared<Timer>(TimerOptions().duration("00:02:00:00")), band::callback + 10);
+  trainer.add_pack(watch);
+  trainer.add_pack(
+      classification_defaults(ClassificationDefaultsOptions().monitor("val_acc").mode("max")));
+  trainer.add_pack(debugging());
+  BOOST_TEST(trainer.packs().size() == 3u);
+  trainer.remove_pack(*watch);
+  BOOST_TEST(trainer.packs().size() == 2u);
+
+  const Recipe recipe = Recipe::parse(R"(
+trainer:                       # TrainerOptions by name
+  max_epochs: 3
+  limit_val_batches: 0.25
+  logger: csv                  # true / false / tensorboard / csv
+trace: "ring:10000"            # optional, as HOOKLINE_TRACE
+reload: false                  # true: re-read at each epoch end and swap the callbacks
+packs:                         # packs defined in this file
+  watch:
+    - LearningRateMonitor: {logging_interval: epoch}
+    - Timer: {duration: "00:02:00:00"}
+callbacks:                     # in order; a name, or Name: {options}; any entry may set priority
+  - classification_defaults: {monitor: val_acc, mode: max, patience: 2}
+  - watch
+  - EarlyStopping: {monitor: train_loss, patience: 5, priority: 1500}
+)");
+  BOOST_TEST(recipe.trainer_options().max_epochs().value() == 3);
+  BOOST_TEST(recipe.trace() == "ring:10000");
+  const auto parts = recipe.build();
+  BOOST_TEST(parts.packs.size() == 2u);
+  BOOST_TEST_REQUIRE(parts.callbacks.size() == 1u);
+  BOOST_TEST(parts.callbacks[0]->priority() == 1500);
+  Trainer other(TrainerOptions().enable_progress_bar(false).logger(false));
+  AppliedRecipe added = recipe.apply(other);
+  BOOST_TEST(other.packs().size() == 2u);
+  added.remove(other);
+  BOOST_TEST(other.packs().empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,368 @@
+// Recipe files and the registry: a pack built from a recipe at runtime trains and each of its
+// callbacks acts; a user type registered in one line works from a recipe; every kind of bad
+// recipe gives its error with file, line and key and builds nothing; RecipeReload swaps the
+// callbacks of a running fit when the file changes.
+#include <boost/test/unit_test.hpp>
+
+#include "trace_recorder.hpp"
+
+#include <hookline/callbacks/early_stopping.hpp>
+#include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/callbacks/timer.hpp>
+#include <hookline/core/recipe/recipe.hpp>
+#include <hookline/core/recipe/recipe_reload.hpp>
+#include <hookline/core/recipe/registry.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+using namespace hookline;
+using namespace test_support;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A user callback type: counts the training batches it sees, by a tag from the recipe.
+class BatchCounter : public Callback {
+ public:
+  explicit BatchCounter(RecipeOptions& o)
+      : Callback("BatchCounter/" + o.require<std::string>("tag")),
+        every_(o.get_or<std::int64_t>("every", 1)) {
+    if (every_ < 1) throw std::invalid_argument("BatchCounter: every must be >= 1");
+    instances().push_back(this);
+  }
+  ~BatchCounter() override { std::erase(instances(), this); }
+  void on_train_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                          std::int64_t i) override {
+    if (i % every_ == 0) ++batches;
+  }
+  static std::vector<BatchCounter*>& instances() {
+    static std::vector<BatchCounter*> all;
+    return all;
+  }
+  std::int64_t batches = 0;
+
+ private:
+  std::int64_t every_;
+};
+HOOKLINE_REGISTER_CALLBACK(BatchCounter);
+
+// Logs val_loss (never improving after the first value) and 4 training batches per epoch.
+class Logged : public BoringModel {
+ public:
+  StepOutput validation_step(const Batch& batch, std::int64_t i, std::int64_t dl) override {
+    auto out = BoringModel::validation_step(batch, i, dl);
+    log("val_loss", 1.0);
+    return out;
+  }
+  DataLoaders train_dataloader() override { return {loader(16, 4)}; }
+};
+
+struct TempDir {
+  TempDir() : path(fs::temp_directory_path() / ("hookline_recipe_" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+    return (path / name).string();
+  }
+  fs::path path;
+};
+
+// The error a recipe text gives (and the test fails if it gives none).
+RecipeError error_of(const std::string& text) {
+  try {
+    Recipe::parse(text, "bad.yaml");
+  } catch (const RecipeError& e) {
+    return e;
+  }
+  BOOST_FAIL("no RecipeError for:\n" << text);
+  throw std::logic_error("unreachable");
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(recipes)
+
+BOOST_AUTO_TEST_CASE(a_pack_from_a_recipe_trains_and_each_callback_acts) {
+  TempDir dir;
+  const std::string root = dir.path.string();
+  const std::string path = dir.write("recipe.yaml", R"(
+trainer:
+  max_epochs: 6
+  limit_val_batches: 1
+  num_sanity_val_steps: 0
+  enable_progress_bar: false
+  enable_model_summary: false
+  log_every_n_steps: 1
+  default_root_dir: )" + root + R"(
+  logger: csv
+packs:
+  watch:
+    - EarlyStopping: {monitor: val_loss, patience: 1}
+    - LearningRateMonitor: {logging_interval: epoch}
+    - ModelCheckpoint: {monitor: val_loss, dirpath: )" + root +
+                                                        R"(/ckpt, save_last: true}
+callbacks:
+  - watch
+  - BatchCounter: {tag: all}
+  - BatchCounter: {tag: even, every: 2, priority: 500}
+)");
+  auto trainer = Trainer::from_recipe(path);
+  BOOST_TEST_REQUIRE(trainer->packs().size() == 1u);
+  const auto pack = trainer->pack("watch");
+  BOOST_TEST_REQUIRE(pack != nullptr);
+  BOOST_TEST(pack->callbacks().size() == 3u);
+  BOOST_TEST(pack->callbacks()[0]->checkpoint_key().rfind("watch/EarlyStopping{", 0) == 0u);
+  BOOST_TEST(trainer->checkpoint_callbacks().size() == 1u);  // no default ModelCheckpoint
+  BOOST_TEST(trainer->options().max_epochs().value() == 6);
+
+  Logged model;
+  trainer->fit(model);
+  // EarlyStopping: val_loss never improves after epoch 0, patience 1: stops after epoch 1.
+  BOOST_TEST(trainer->current_epoch() == 2);
+  BOOST_TEST(contains(trainer->stop_reason(), "val_loss did not improve"));
+  // LearningRateMonitor: lr-SGD sent to the CSV logger of `logger: csv` at each epoch start.
+  const fs::path csv = dir.path / "lightning_logs" / "version_0" / "metrics.csv";
+  BOOST_TEST_REQUIRE(fs::exists(csv));
+  std::string header;
+  std::getline(std::ifstream(csv) >> std::ws, header);
+  BOOST_TEST(contains(header, "lr-SGD"), header);
+  // ModelCheckpoint: the best and last.ckpt in its dirpath.
+  BOOST_TEST(fs::exists(dir.path / "ckpt" / "last.ckpt"));
+  BOOST_TEST(fs::exists(dir.path / "ckpt" / "epoch=0-step=4.ckpt"));
+  // The registered user type, twice with different options (and a priority band).
+  auto& counters = BatchCounter::instances();
+  BOOST_TEST_REQUIRE(counters.size() == 2u);
+  BOOST_TEST(counters[0]->batches == 8);
+  BOOST_TEST(counters[1]->batches == 4);
+  BOOST_TEST(counters[1]->priority() == 500);
+}
+
+BOOST_AUTO_TEST_CASE(a_recipe_applies_to_an_existing_trainer_all_or_nothing) {
+  const Recipe recipe = Recipe::parse(R"(
+callbacks:
+  - Timer: {duration: "00:01:00:00"}
+  - debugging: {trace: "off"}
+)");
+  Trainer trainer(TrainerOptions().enable_progress_bar(false).logger(false));
+  const auto before = trainer.callbacks().size();
+  const AppliedRecipe applied = recipe.apply(trainer);
+  BOOST_TEST(applied.callbacks.size() == 1u);
+  BOOST_TEST(applied.packs.size() == 1u);
+  BOOST_TEST(trainer.callbacks().size() == before + 2);
+  // Applying it again fails on the pack name; the Timer added first is taken out again.
+  BOOST_CHECK_THROW(Recipe::parse("callbacks: [AnomalyDetection, debugging]").apply(trainer),
+                    std::invalid_argument);
+  BOOST_TEST(trainer.callbacks().size() == before + 2);
+  applied.remove(trainer);
+  BOOST_TEST(trainer.callbacks().size() == before);
+  BOOST_TEST(trainer.packs().empty());
+}
+
+BOOST_AUTO_TEST_CASE(bad_yaml_names_the_line) {
+  const auto e = error_of("trainer:\n  max_epochs: [1, 2\n");
+  BOOST_TEST(e.file() == "bad.yaml");
+  BOOST_TEST(e.line() == 3);
+  BOOST_TEST(contains(e.what(), "bad YAML"));
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_name_gets_a_suggestion) {
+  const auto e = error_of("callbacks:\n  - EarlyStoping: {monitor: val_loss}\n");
+  BOOST_TEST(e.line() == 2);
+  BOOST_TEST(e.column() == 5);
+  BOOST_TEST(e.key() == "callbacks[0].EarlyStoping");
+  BOOST_TEST(contains(e.what(), "unknown callback or pack 'EarlyStoping'"));
+  BOOST_TEST(contains(e.what(), "did you mean 'EarlyStopping'?"));
+  BOOST_TEST(contains(e.what(), "bad.yaml:2:5: callbacks[0].EarlyStoping: "));
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_option_lists_the_known_ones) {
+  const auto e = error_of(
+      "callbacks:\n  - EarlyStopping:\n      monitor: val_loss\n"
+      "      patiense: 3\n");
+  BOOST_TEST(e.line() == 4);
+  BOOST_TEST(e.key() == "callbacks[0].EarlyStopping.patiense");
+  BOOST_TEST(contains(e.what(), "unknown option 'patiense' for 'EarlyStopping'"));
+  BOOST_TEST(contains(e.what(), "patience"));
+  const auto t = error_of("trainer:\n  max_epoch: 3\n");
+  BOOST_TEST(t.key() == "trainer.max_epoch");
+  BOOST_TEST(contains(t.what(), "max_epochs"));
+  const auto top = error_of("trainr:\n  max_epochs: 3\n");
+  BOOST_TEST(top.line() == 1);
+  BOOST_TEST(contains(top.what(), "unknown section 'trainr'"));
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_option_type_names_the_key_and_the_value) {
+  const auto e = error_of("callbacks:\n  - EarlyStopping: {monitor: val_loss, patience: three}\n");
+  BOOST_TEST(e.line() == 2);
+  BOOST_TEST(e.key() == "callbacks[0].EarlyStopping.patience");
+  BOOST_TEST(contains(e.what(), "expected an integer, got 'three'"));
+  const auto f = error_of("trainer:\n  limit_val_batches: lots\n");
+  BOOST_TEST(f.key() == "trainer.limit_val_batches");
+  BOOST_TEST(contains(f.what(), "a number of batches"));
+  const auto b = error_of("trainer:\n  deterministic: 2\n");
+  BOOST_TEST(contains(b.what(), "expected true or false, got '2'"));
+  const auto q = error_of("trainer:\n  max_epochs: \"3\"\n");  // quoted: a string
+  BOOST_TEST(contains(q.what(), "expected an integer"));
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_required_option_is_named) {
+  const auto e = error_of("callbacks:\n  - BatchCounter: {every: 2}\n");
+  BOOST_TEST(e.line() == 2);
+  BOOST_TEST(contains(e.what(), "missing required option 'tag'"));
+  const auto m = error_of("callbacks:\n  - EarlyStopping\n");
+  BOOST_TEST(contains(m.what(), "missing required option 'monitor'"));
+}
+
+BOOST_AUTO_TEST_CASE(a_value_the_type_rejects_is_reported_at_its_entry) {
+  const auto e = error_of("callbacks:\n  - EarlyStopping: {monitor: val_loss, mode: best}\n");
+  BOOST_TEST(e.line() == 2);
+  BOOST_TEST(e.key() == "callbacks[0].EarlyStopping");
+  BOOST_TEST(contains(e.what(), "mode"));
+  const auto t = error_of("trainer:\n  max_epochs: -5\n");
+  BOOST_TEST(contains(t.what(), "max_epochs"));
+}
+
+BOOST_AUTO_TEST_CASE(structure_errors) {
+  BOOST_TEST(contains(error_of("").what(), "the recipe is empty"));
+  BOOST_TEST(contains(error_of("- a\n- b\n").what(), "a recipe is a mapping"));
+  BOOST_TEST(contains(error_of("callbacks: {EarlyStopping: {}}\n").what(), "must be a list"));
+  BOOST_TEST(contains(error_of("callbacks:\n  - {Timer: {}, EarlyStopping: {}}\n").what(),
+                      "one-key mapping"));
+  BOOST_TEST(contains(error_of("callbacks:\n  - Timer: 3\n").what(), "must be a mapping"));
+  BOOST_TEST(contains(error_of("packs:\n  a: [a]\ncallbacks: [a]\n").what(), "contains itself"));
+  BOOST_TEST(contains(error_of("packs:\n  a: [Timer]\ncallbacks:\n  - a: {x: 1}\n").what(),
+                      "unknown option 'x'"));
+  BOOST_TEST(contains(error_of("callbacks: [debugging, debugging]\n").what(), "used twice"));
+  BOOST_TEST(contains(error_of("callbacks: [Timer, Timer]\n").what(), "same state key"));
+  BOOST_TEST(contains(error_of("trace: \"nonsense:1\"\n").what(), "trace"));
+  // A file that is not there.
+  try {
+    Recipe::load("/nonexistent/recipe.yaml");
+    BOOST_FAIL("no error");
+  } catch (const RecipeError& e) {
+    BOOST_TEST(contains(e.what(), "/nonexistent/recipe.yaml: cannot open the recipe file"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_recipe_builds_no_trainer_and_no_callback) {
+  const auto before = BatchCounter::instances().size();
+  BOOST_CHECK_THROW(Recipe::parse("callbacks:\n  - BatchCounter: {tag: a}\n  - Nope\n"),
+                    RecipeError);
+  BOOST_TEST(BatchCounter::instances().size() == before);  // those built were released
+}
+
+BOOST_AUTO_TEST_CASE(the_registry_takes_one_line_per_type_and_refuses_taken_names) {
+  BOOST_TEST(registry().has_callback("BatchCounter"));
+  BOOST_TEST(registry().has_callback("EarlyStopping"));
+  BOOST_TEST(registry().has_pack("classification_defaults"));
+  BOOST_CHECK_THROW(registry().add_callback<BatchCounter>("BatchCounter"), std::invalid_argument);
+  BOOST_CHECK_THROW(registry().add_pack("EarlyStopping", [](RecipeOptions&) { return nullptr; }),
+                    std::invalid_argument);
+  registry().add_callback("recipe_tests_lambda", [](RecipeOptions& o) {
+    return std::make_shared<NamedCallback>(o.get_or<std::string>("name", "lambda"));
+  });
+  const auto parts = Recipe::parse("callbacks:\n  - recipe_tests_lambda: {name: hi}\n").build();
+  BOOST_TEST_REQUIRE(parts.callbacks.size() == 1u);
+  BOOST_TEST(parts.callbacks[0]->name() == "hi");
+}
+
+BOOST_AUTO_TEST_CASE(reload_swaps_the_callbacks_of_a_running_fit) {
+  TempDir dir;
+  const std::string head = R"(
+reload: true
+trainer:
+  max_epochs: 4
+  limit_val_batches: 0
+  enable_progress_bar: false
+  enable_model_summary: false
+  enable_checkpointing: false
+  logger: false
+)";
+  const std::string path =
+      dir.write("live.yaml", head + "callbacks:\n  - BatchCounter: {tag: a}\n");
+  auto trainer = Trainer::from_recipe(path);
+  RecipeReload* reloader = nullptr;
+  for (const auto& c : trainer->callbacks())
+    if (auto* r = dynamic_cast<RecipeReload*>(c.get())) reloader = r;
+  BOOST_TEST_REQUIRE(reloader != nullptr);
+  // Epoch 0 ends: the file gains a counter; epoch 1 ends: a broken file is reported and
+  // ignored; epoch 2 ends: the first counter goes.
+  std::int64_t epoch_seen = -1;
+  LambdaHooks h;
+  h.on_train_epoch_end = [&](Trainer& t, Module&) {
+    epoch_seen = t.current_epoch();
+    std::string text;
+    if (epoch_seen == 0)
+      text = head + "callbacks:\n  - BatchCounter: {tag: a}\n  - BatchCounter: {tag: b}\n";
+    if (epoch_seen == 1) text = head + "callbacks:\n  - BatchCounter: {tag: }\n";
+    if (epoch_seen == 2) text = head + "callbacks:\n  - BatchCounter: {tag: b}\n";
+    if (text.empty()) return;
+    std::ofstream(path) << text;
+    // Make sure the modification time moves even on a coarse clock.
+    fs::last_write_time(path, fs::last_write_time(path) + std::chrono::seconds(epoch_seen + 1));
+  };
+  trainer->add_callback(std::make_shared<LambdaCallback>(h, "editor"));
+  class Four : public BoringModel {
+   public:
+    DataLoaders train_dataloader() override { return {loader(16, 4)}; }
+  };
+  Four model;
+  trainer->fit(model);
+  BOOST_TEST(reloader->reloads() == 2);
+  BOOST_TEST(reloader->last_error().empty());
+  auto& counters = BatchCounter::instances();
+  // Only the last recipe's counter is alive; it joined at the end of epoch 2, so it counted the
+  // 4 batches of epoch 3.
+  BOOST_TEST_REQUIRE(counters.size() == 1u);
+  BOOST_TEST(counters[0]->name() == "BatchCounter/b");
+  BOOST_TEST(counters[0]->batches == 4);
+  BOOST_TEST(trainer->pack("recipe")->callbacks().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(reload_keeps_the_state_of_callbacks_that_stay) {
+  TempDir dir;
+  const std::string head =
+      "reload: true\ntrainer: {max_epochs: 5, limit_val_batches: 0, "
+      "enable_progress_bar: false, enable_model_summary: false, "
+      "enable_checkpointing: false, logger: false}\n";
+  const std::string path =
+      dir.write("es.yaml", head +
+                               "callbacks:\n  - EarlyStopping: {monitor: train_loss, "
+                               "patience: 3, check_on_train_epoch_end: true}\n");
+  auto trainer = Trainer::from_recipe(path);
+  LambdaHooks h;
+  h.on_train_epoch_end = [&](Trainer& t, Module&) {
+    if (t.current_epoch() != 1) return;
+    std::ofstream(path) << head
+                        << "callbacks:\n  - EarlyStopping: {monitor: train_loss, patience: 3, "
+                           "check_on_train_epoch_end: true}\n  - Timer: {}\n";
+    fs::last_write_time(path, fs::last_write_time(path) + std::chrono::seconds(5));
+  };
+  trainer->add_callback(std::make_shared<LambdaCallback>(h, "editor"));
+  class Flat : public BoringModel {
+   public:
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      auto out = BoringModel::training_step(b, i);
+      log("train_loss", 1.0, LogOptions().on_step(false).on_epoch(true));
+      return out;
+    }
+    DataLoaders train_dataloader() override { return {loader(8, 4)}; }
+  };
+  Flat model;
+  trainer->fit(model);
+  // Without the state handover the new EarlyStopping would start counting again at epoch 2
+  // and the fit would run all 5 epochs; with it, the count goes on: stop after epoch 3.
+  BOOST_TEST(trainer->current_epoch() == 4);
+  BOOST_TEST(contains(trainer->stop_reason(), "train_loss did not improve"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
