@@ -157,6 +157,26 @@ class Trainer {
   /// Lightning's `_logger_connector.should_update_logs` during training: the next step is a
   /// logging step (log_every_n_steps) or a stop was requested.
   bool should_update_logs() const;
+  /// Lightning's `trainer._logger_connector.log_metrics(metrics, step)` from a callback
+  /// (ThroughputMonitor): into logged_metrics and to every logger; without `step`, "epoch" is
+  /// added and the step is batches_that_stepped(). Does nothing without loggers.
+  void log_metrics(MetricMap metrics, std::optional<std::int64_t> step = std::nullopt) {
+    if (loggers_.empty() || metrics.empty()) return;
+    send_metrics(std::move(metrics), step);
+  }
+  /// The training dataloaders of the current fit, requested now (train_dataloader hook) if they
+  /// have not been yet; the fit loop then uses these. For callbacks that run training steps
+  /// before the loop does (LearningRateFinder).
+  const DataLoaders& request_train_dataloaders() {
+    ensure_train_loader();
+    return train_loaders_;
+  }
+  /// Forgets what training steps logged so far (results and the metric maps), as after the
+  /// sanity check: for callbacks that run training steps outside the loop (LearningRateFinder).
+  void reset_train_results() {
+    metrics_.reset_results(Phase::train);
+    metrics_.reset_metrics();
+  }
   /// Optimizer steps taken, as counted for logging (Lightning's _batches_that_stepped).
   std::int64_t batches_that_stepped() const { return batches_that_stepped_; }
   /// Lightning's `trainer.callback_metrics.update(...)` from a callback (LearningRateMonitor).
