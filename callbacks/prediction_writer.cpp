@@ -2,8 +2,11 @@
 
 #include "hookline/core/trainer.hpp"
 
+#include <c10/util/Type.h>
+
 #include <numeric>
 #include <stdexcept>
+#include <typeinfo>
 
 namespace hookline {
 
@@ -14,6 +17,12 @@ BasePredictionWriter::BasePredictionWriter(const std::string& write_interval, st
         "`write_interval` should be one of ['batch', 'epoch', "
         "'batch_and_epoch'] (got '" +
         write_interval + "')");
+}
+
+std::string BasePredictionWriter::state_key() const {
+  const std::string name = c10::demangle(typeid(*this).name());
+  const auto colon = name.rfind("::");
+  return colon == std::string::npos ? name : name.substr(colon + 2);
 }
 
 void BasePredictionWriter::write_on_batch_end(Trainer&, Module&, const StepOutput&,

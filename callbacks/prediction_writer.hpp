@@ -35,6 +35,9 @@ class BasePredictionWriter : public Callback {
   explicit BasePredictionWriter(const std::string& write_interval = "batch",
                                 std::string name = "BasePredictionWriter");
 
+  /// Lightning's default state key, the class's name: the writer's own class, without
+  /// namespaces (so writers of different classes can be used together).
+  std::string state_key() const override;
   const std::string& write_interval() const { return interval_; }
   bool writes_on_batch() const { return interval_ != "epoch"; }
   bool writes_on_epoch() const { return interval_ != "batch"; }

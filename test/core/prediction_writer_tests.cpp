@@ -71,6 +71,12 @@ BOOST_AUTO_TEST_CASE(an_unknown_interval_is_refused_naming_the_valid_ones) {
            what.find("step") != std::string::npos;
   });
   BOOST_TEST(RecordingWriter().write_interval() == "batch");  // Lightning's default
+  // The state key is the writer's class name, as Lightning's __qualname__.
+  BOOST_TEST(RecordingWriter().state_key() == "RecordingWriter");
+  BOOST_TEST(BasePredictionWriter().state_key() == "BasePredictionWriter");
+  Trainer trainer(quiet(), {std::make_shared<RecordingWriter>(),
+                            std::make_shared<BasePredictionWriter>("epoch")});
+  BOOST_TEST(trainer.callbacks().size() >= 2u);
 }
 
 BOOST_AUTO_TEST_CASE(batch_interval_writes_each_batch_with_its_indices) {
