@@ -319,10 +319,12 @@ void ModelCheckpoint::save_last(Trainer& trainer, const std::map<std::string, do
   if (options_.save_last() == SaveLast::link && !last_checkpoint_saved_.empty() &&
       options_.save_top_k() != 0) {
     std::error_code error;
-    fs::remove(path, error);
-    fs::create_symlink(fs::relative(last_checkpoint_saved_, fs::path(path).parent_path()), path,
-                       error);
-    if (error) fs::copy_file(last_checkpoint_saved_, path, fs::copy_options::overwrite_existing);
+    if (trainer.is_global_zero()) fs::remove(path, error);
+    if (trainer.is_global_zero())
+      fs::create_symlink(fs::relative(last_checkpoint_saved_, fs::path(path).parent_path()), path,
+                         error);
+    if (error && trainer.is_global_zero())
+      fs::copy_file(last_checkpoint_saved_, path, fs::copy_options::overwrite_existing);
   } else {
     save(trainer, path);
   }
@@ -349,7 +351,7 @@ void ModelCheckpoint::save(Trainer& trainer, const std::string& path) {
 // Deletes `previous` unless it is `current`, the file the run resumed from, or outside dirpath.
 void ModelCheckpoint::remove_if_ours(const Trainer& trainer, const std::string& previous,
                                      const std::string& current) {
-  if (previous == current) return;
+  if (previous == current || !trainer.is_global_zero()) return;  // rank 0 owns the files
   const fs::path prev = fs::absolute(previous).lexically_normal();
   if (!trainer.ckpt_path().empty() && prev == fs::absolute(trainer.ckpt_path()).lexically_normal())
     return;

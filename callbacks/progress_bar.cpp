@@ -248,6 +248,10 @@ void TQDMProgressBar::set_postfix(Bar& bar, Trainer& trainer) {
 
 // ---- hooks ----------------------------------------------------------------------------------
 
+void TQDMProgressBar::setup(Trainer& trainer, Module&, Stage) {
+  if (!trainer.is_global_zero()) disable();
+}
+
 void TQDMProgressBar::on_sanity_check_start(Trainer&, Module&) {
   open(val_, "Sanity Checking", 0, false);
   current_dataloader_ = -1;

@@ -54,6 +54,8 @@ class TQDMProgressBar : public Callback {
   /// What the bars show after the counters: v_num and the progress bar metrics.
   virtual std::vector<std::pair<std::string, std::string>> get_metrics(Trainer& trainer);
 
+  /// Off on every DDP rank but 0 (Lightning's rank_zero behaviour).
+  void setup(Trainer& trainer, Module&, Stage) override;
   void on_sanity_check_start(Trainer&, Module&) override;
   void on_sanity_check_end(Trainer&, Module&) override;
   void on_train_start(Trainer&, Module&) override;

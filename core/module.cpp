@@ -154,7 +154,9 @@ void Module::manual_backward(const at::Tensor& loss) {
   t.emit(before);
   Backward backward_event;
   backward_event.loss = loss;
+  t.strategy().prepare_for_backward(true);
   t.emit(backward_event);
+  t.strategy().finish_backward();
   AfterBackward after;
   t.emit(after);
 }
@@ -180,7 +182,7 @@ Trainer& Module::trainer() const {
 }
 
 c10::Device Module::device() const {
-  return trainer_ ? trainer_->options().device() : c10::kCPU;
+  return trainer_ ? trainer_->strategy().root_device() : c10::Device(c10::kCPU);
 }
 
 void ManualOptimizer::zero_grad() {

@@ -9,6 +9,7 @@
 #include "hookline/core/loops/restore.hpp"
 #include "hookline/core/tracing.hpp"
 #include "hookline/loggers/tensorboard_logger.hpp"
+#include "hookline/strategies/launcher.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -40,6 +41,7 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
                  std::vector<std::shared_ptr<CallbackPack>> packs)
     : options_(std::move(options)) {
   options_.validate();
+  strategy_ = make_strategy(options_);
   const int threads = options_.num_threads().value_or(
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
@@ -310,6 +312,7 @@ void Trainer::detach() {
     bus_.disconnect_owner(module_);
     module_->trainer_ = nullptr;
   }
+  strategy_->teardown_module();
   module_ = nullptr;
   data_ = nullptr;
   running_ = training_ = validating_ = sanity_checking_ = false;
@@ -335,6 +338,11 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
           "TrainerOptions::gradient_clip_val does not apply to manual optimization; call "
           "clip_gradients() in training_step instead");
   }
+  // DDP: joins (or launches) the run's processes; ranks other than 0 say only warnings.
+  strategy_->setup_environment();
+  bus_.set_rank(strategy_->global_rank());
+  if (!strategy_->is_global_zero() && console().level() < spdlog::level::warn)
+    console().set_level(spdlog::level::warn);
   stage_ = stage;
   status_ = Status::running;
   apply_pack_tracing();
@@ -367,6 +375,7 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
     handle_exception(std::current_exception());
     signals_ = nullptr;
     detach();
+    if (strategy_->distributed()) fail_distributed(std::current_exception());
     throw;
   }
   signals_ = nullptr;
@@ -374,8 +383,33 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
 }
 
 void Trainer::check_signal() {
+  if (strategy_->distributed()) return;  // agreed on at each training batch (agree)
   if (signals_ && signals_->received() != 0) [[unlikely]]
     throw RunInterrupted(signals_->received());
+}
+
+Action Trainer::agree(Action action) {
+  if (!strategy_->distributed()) return action;
+  const int signal = signals_ ? signals_->received() : 0;
+  // One all-reduce (max) of: the verdict, should_stop, and signal + 1 (0: none).
+  at::Tensor votes = at::tensor(
+      {static_cast<int>(action), should_stop_ ? 1 : 0, signal != 0 ? signal + 1 : 0}, at::kInt);
+  strategy_->all_reduce(votes, ReduceOp::max);
+  const auto* v = votes.data_ptr<int>();
+  if (v[2] != 0) throw RunInterrupted(v[2] - 1);
+  if (v[1] != 0 && !should_stop_) set_should_stop(true, "another rank asked to stop");
+  return static_cast<Action>(v[0]);
+}
+
+// A failed DDP run: a rank other than 0 leaves its error for the launcher; rank 0, when the
+// failure came from another rank (its collective broke), fails with that rank's error instead.
+void Trainer::fail_distributed(std::exception_ptr error) {
+  if (!strategy_->is_global_zero()) {
+    launcher::report_error(strategy_->global_rank(), describe_exception(error));
+    return;
+  }
+  if (!launcher::launched()) return;
+  if (auto other = launcher::failure(5.0)) throw *other;
 }
 
 void Trainer::handle_exception(std::exception_ptr error) {
@@ -426,7 +460,8 @@ void Trainer::run_stage(Stage stage) {
   ConfigureModel configure_model;
   emit(configure_model);
   if (!ckpt_path_.empty()) restore_modules_and_callbacks(ckpt_path_);
-  module_->to(options_.device());
+  module_->to(strategy_->root_device());
+  strategy_->setup_module(*module_);
 
   if (stage == Stage::fit) {
     std::error_code error;

@@ -26,6 +26,7 @@
 #include "hookline/events/bus.hpp"
 #include "hookline/events/hooks.hpp"
 #include "hookline/loggers/logger.hpp"
+#include "hookline/strategies/strategy.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -140,6 +141,16 @@ class Trainer {
   /// The file the current (or last) fit resumed from ("" if none).
   const std::string& ckpt_path() const { return ckpt_path_; }
 
+  // ---- processes (strategies/) -------------------------------------------------------------
+  /// Where the model lives and how the processes of a run talk (TrainerOptions::strategy).
+  Strategy& strategy() { return *strategy_; }
+  const Strategy& strategy() const { return *strategy_; }
+  int world_size() const { return strategy_->world_size(); }
+  int global_rank() const { return strategy_->global_rank(); }
+  int local_rank() const { return strategy_->local_rank(); }
+  int node_rank() const { return strategy_->node_rank(); }
+  bool is_global_zero() const { return strategy_->is_global_zero(); }
+
   // ---- state --------------------------------------------------------------------------------
   const TrainerOptions& options() const { return options_; }
   Bus& bus() { return bus_; }
@@ -191,6 +202,26 @@ class Trainer {
   /// Lightning's `_logger_connector.should_update_logs` during training: the next step is a
   /// logging step (log_every_n_steps) or a stop was requested.
   bool should_update_logs() const;
+  /// Lightning's `trainer._logger_connector.log_metrics(metrics, step)` from a callback
+  /// (ThroughputMonitor): into logged_metrics and to every logger; without `step`, "epoch" is
+  /// added and the step is batches_that_stepped(). Does nothing without loggers.
+  void log_metrics(MetricMap metrics, std::optional<std::int64_t> step = std::nullopt) {
+    if (loggers_.empty() || metrics.empty()) return;
+    send_metrics(std::move(metrics), step);
+  }
+  /// The training dataloaders of the current fit, requested now (train_dataloader hook) if they
+  /// have not been yet; the fit loop then uses these. For callbacks that run training steps
+  /// before the loop does (LearningRateFinder).
+  const DataLoaders& request_train_dataloaders() {
+    ensure_train_loader();
+    return train_loaders_;
+  }
+  /// Forgets what training steps logged so far (results and the metric maps), as after the
+  /// sanity check: for callbacks that run training steps outside the loop (LearningRateFinder).
+  void reset_train_results() {
+    metrics_.reset_results(Phase::train);
+    metrics_.reset_metrics();
+  }
   /// Optimizer steps taken, as counted for logging (Lightning's _batches_that_stepped).
   std::int64_t batches_that_stepped() const { return batches_that_stepped_; }
   /// Lightning's `trainer.callback_metrics.update(...)` from a callback (LearningRateMonitor).
@@ -251,6 +282,7 @@ class Trainer {
   /// Attaches the tracer a pack asked for (CallbackPack::trace), if any is pending.
   void apply_pack_tracing();
   void handle_exception(std::exception_ptr error);
+  void fail_distributed(std::exception_ptr error);
 
   // fit
   void fit_loop();
@@ -272,6 +304,8 @@ class Trainer {
   void ensure_train_loader();
   void ensure_val_loaders();
   Batch transfer(Batch batch, std::int64_t dataloader_idx);
+  /// DDP with use_distributed_sampler: each rank gets its shard of every loader.
+  void shard(const DataLoaders& loaders) const;
   std::vector<std::int64_t> limit_batches(const DataLoaders& loaders,
                                           const BatchAmount& limit) const;
 
@@ -300,6 +334,10 @@ class Trainer {
   bool end_of_batch(std::int64_t batch_idx);
   void end_epoch();
   void check_signal();
+  /// DDP: every rank's verdict `action`, should_stop flag and pending signal, reduced (the
+  /// strongest wins) so all ranks act alike; throws RunInterrupted on every rank when one got a
+  /// signal. Returns the agreed action. Single process: `action`, at no cost.
+  Action agree(Action action = Action::Continue);
 
   // logging from Module::log, and the logger connector (core/loops/logger_connector.cpp)
   void log_metric(const std::string& name, double value, const LogOptions& options);
@@ -316,6 +354,8 @@ class Trainer {
   void after_optimizer_step();
 
   TrainerOptions options_;
+  std::shared_ptr<Strategy> strategy_;
+  std::string log_dir_;  // rank 0's log_dir, agreed at the start of a run (DDP)
   // Guards callbacks_, run_callbacks_, packs_, retired_ and pending_trace_spec_ (add/remove may
   // come from any thread). Recursive: a late setup() may add or look up callbacks.
   mutable std::recursive_mutex callbacks_mutex_;

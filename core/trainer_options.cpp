@@ -80,6 +80,17 @@ void TrainerOptions::validate() const {
         "must be >= 0");
   if (num_threads_ && *num_threads_ < 1)
     bad("num_threads", std::to_string(*num_threads_), "must be >= 1");
+  if (accelerator_ != "auto" && accelerator_ != "cpu" && accelerator_ != "cuda")
+    bad("accelerator", accelerator_, "use \"auto\", \"cpu\" or \"cuda\"");
+  if (devices_ < 1) bad("devices", std::to_string(devices_), "must be >= 1");
+  if (num_nodes_ < 1) bad("num_nodes", std::to_string(num_nodes_), "must be >= 1");
+  if (strategy_ != "auto" && strategy_ != "single_device" && strategy_ != "ddp")
+    bad("strategy", strategy_, "use \"auto\", \"single_device\" or \"ddp\"");
+  if (strategy_ == "single_device" && devices_ * num_nodes_ > 1)
+    bad("strategy", strategy_, "runs one process; use \"ddp\" for devices x num_nodes > 1");
+  if (process_group_timeout_.count() <= 0)
+    bad("process_group_timeout", std::to_string(process_group_timeout_.count()) + " ms",
+        "must be > 0");
 }
 
 std::int64_t TrainerOptions::effective_max_epochs() const {

@@ -93,6 +93,19 @@ class TrainerOptions {
   HOOKLINE_OPTION(std::optional<int>, num_threads, std::nullopt)
   /// Device the module and batches live on.
   HOOKLINE_OPTION(c10::Device, device, c10::Device(c10::kCPU))
+  /// Lightning's accelerator: "auto" (the device() option), "cpu" or "cuda".
+  HOOKLINE_OPTION(std::string, accelerator, "auto")
+  /// Lightning's devices: processes per node under DDP (CPU: that many processes here).
+  HOOKLINE_OPTION(std::int64_t, devices, 1)
+  HOOKLINE_OPTION(std::int64_t, num_nodes, 1)
+  /// Lightning's strategy: "auto" (DDP when devices x num_nodes > 1 or a launcher set
+  /// WORLD_SIZE > 1, else one device), "single_device" or "ddp" (strategies/).
+  HOOKLINE_OPTION(std::string, strategy, "auto")
+  /// DDP: how long a collective may wait (a dead rank fails the others after this long).
+  HOOKLINE_OPTION(std::chrono::milliseconds, process_group_timeout, std::chrono::minutes(30))
+  /// DDP: each rank trains and validates on its own shard of every loader (Lightning's
+  /// use_distributed_sampler / DistributedSampler).
+  HOOKLINE_OPTION(bool, use_distributed_sampler, true)
   /// Add a default ModelCheckpoint when no checkpoint callback is given (Lightning's default).
   HOOKLINE_OPTION(bool, enable_checkpointing, true)
   /// Write checkpoint files on a background thread (Lightning's AsyncCheckpointIO): the state is

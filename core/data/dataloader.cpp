@@ -31,15 +31,45 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
         std::to_string(n) +
         ") with drop_last(true), so every sample would be dropped; lower batch_size or set "
         "drop_last(false)");
+  samples_ = n;
   num_batches_ = options_.drop_last() ? n / batch : (n + batch - 1) / batch;
+}
+
+void DataLoader::set_distributed(int rank, int replicas) {
+  if (replicas < 1 || rank < 0 || rank >= replicas)
+    throw std::invalid_argument("DataLoader::set_distributed: rank " + std::to_string(rank) +
+                                " is not in [0, " + std::to_string(replicas) + ")");
+  rank_ = rank;
+  replicas_ = replicas;
+  const std::int64_t n = dataset_->size();
+  const std::int64_t batch = options_.batch_size();
+  samples_ = options_.drop_last() ? n / replicas : (n + replicas - 1) / replicas;
+  if (samples_ == 0)
+    throw std::invalid_argument("DataLoader::set_distributed: " + std::to_string(n) +
+                                " samples cannot be shared by " + std::to_string(replicas) +
+                                " ranks with drop_last");
+  num_batches_ = options_.drop_last() ? samples_ / batch : (samples_ + batch - 1) / batch;
 }
 
 at::Tensor DataLoader::epoch_order(std::int64_t epoch) const {
   const std::int64_t n = dataset_->size();
-  if (!options_.shuffle()) return at::arange(n, at::kLong);
-  auto generator =
-      at::make_generator<at::CPUGeneratorImpl>(options_.seed() + static_cast<std::uint64_t>(epoch));
-  return at::randperm(n, generator, at::kLong);
+  at::Tensor order;
+  if (options_.shuffle()) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed() +
+                                                              static_cast<std::uint64_t>(epoch));
+    order = at::randperm(n, generator, at::kLong);
+  } else {
+    order = at::arange(n, at::kLong);
+  }
+  if (replicas_ == 1) return order;
+  const std::int64_t total = samples_ * replicas_;
+  if (total > n) {  // pad with the order's start (repeated as often as needed)
+    std::vector<at::Tensor> parts{order};
+    for (std::int64_t have = n; have < total; have += n)
+      parts.push_back(order.narrow(0, 0, std::min(n, total - have)));
+    order = at::cat(parts);
+  }
+  return order.narrow(0, 0, total).slice(0, rank_, total, replicas_).contiguous();
 }
 
 DataLoader::Iterator DataLoader::begin() {
@@ -135,7 +165,7 @@ void DataLoader::Iterator::fetch() {
   }
   const std::int64_t batch = loader.options_.batch_size();
   const std::int64_t start = loader.cursor_ * batch;
-  const std::int64_t length = std::min(batch, loader.dataset_->size() - start);
+  const std::int64_t length = std::min(batch, loader.samples_ - start);
   if (loader.dataset_->gathers_rows()) {
     if (loader.chunk_pass_ != pass_ || loader.cursor_ < loader.chunk_first_ ||
         loader.cursor_ >= loader.chunk_first_ + loader.chunk_batches_)
@@ -162,7 +192,7 @@ void DataLoader::load_chunk() {
   const std::int64_t batch = options_.batch_size();
   const std::int64_t count = std::min(chunk_target_, num_batches_ - cursor_);
   const std::int64_t start = cursor_ * batch;
-  const std::int64_t rows = std::min(count * batch, dataset_->size() - start);
+  const std::int64_t rows = std::min(count * batch, samples_ - start);
   chunk_ = Batch();  // release the previous chunk before gathering the next
   chunk_ = dataset_->get_batch(order_.narrow(0, start, rows));
   chunk_pass_ = pass_;

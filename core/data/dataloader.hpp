@@ -150,6 +150,14 @@ class DataLoader {
   const Dataset& dataset() const { return *dataset_; }
   /// Turns shuffling on or off from the next pass on (overfit_batches turns it off).
   void set_shuffle(bool shuffle) { options_.shuffle(shuffle); }
+  /// DDP: from the next pass on, yield only replica `rank`'s share of each epoch, as torch's
+  /// DistributedSampler does: the epoch's order (the same on every rank: same seed and epoch)
+  /// padded by repeating its start to a multiple of `replicas` (cut down to one instead with
+  /// drop_last), then every `replicas`-th sample from `rank`. size() becomes the shard's batch
+  /// count. Throws std::invalid_argument for replicas < 1 or a rank outside [0, replicas).
+  void set_distributed(int rank, int replicas);
+  /// Samples per epoch this loader yields (the dataset's size, or the shard's).
+  std::int64_t samples() const { return samples_; }
 
  private:
   at::Tensor epoch_order(std::int64_t epoch) const;
@@ -159,6 +167,9 @@ class DataLoader {
   std::shared_ptr<const Dataset> dataset_;
   DataLoaderOptions options_;
   std::int64_t num_batches_ = 0;
+  std::int64_t samples_ = 0;  // per epoch: the dataset's size, or this rank's shard
+  int rank_ = 0;
+  int replicas_ = 1;
   std::int64_t epoch_ = 0;
   std::int64_t cursor_ = 0;  // batches of epoch_ yielded so far
   bool resume_pending_ = false;

@@ -417,6 +417,20 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only,
 void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
   if (path.empty())
     throw std::invalid_argument("Trainer::save_checkpoint: the path is empty; name a file");
+  if (strategy_->distributed()) {
+    // Lightning: every rank runs the save hooks, rank 0 alone writes, then all wait for it.
+    const Checkpoint state = dump_checkpoint(weights_only, nullptr);
+    std::exception_ptr failed;
+    if (strategy_->is_global_zero()) try {
+        write_checkpoint_file(path, state.to_ivalue());
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    const bool ok = strategy_->reduce_boolean_decision(failed == nullptr, true);
+    if (failed) std::rethrow_exception(failed);
+    if (!ok) throw std::runtime_error("saving checkpoint '" + path + "' failed on rank 0");
+    return;
+  }
   if (!options_.async_checkpointing()) {
     write_checkpoint_file(path, dump_checkpoint(weights_only, nullptr).to_ivalue());
     return;

@@ -19,6 +19,12 @@ std::vector<std::int64_t> Trainer::limit_batches(const DataLoaders& loaders,
   return out;
 }
 
+void Trainer::shard(const DataLoaders& loaders) const {
+  if (!strategy_->distributed() || !options_.use_distributed_sampler()) return;
+  for (const auto& loader : loaders)
+    if (loader) loader->set_distributed(strategy_->global_rank(), strategy_->world_size());
+}
+
 void Trainer::ensure_train_loader() {
   if (!train_loaders_.empty()) return;
   TrainDataloader request;
@@ -34,6 +40,7 @@ void Trainer::ensure_train_loader() {
                                 std::to_string(request.loaders.size()) +
                                 "); combine the data into one Dataset");
   train_loaders_ = std::move(request.loaders);
+  shard(train_loaders_);
   const bool overfit = options_.overfit_batches().positive();
   if (overfit) train_loaders_[0]->set_shuffle(false);
   num_training_batches_ = limit_batches(
@@ -103,7 +110,7 @@ Batch Trainer::transfer(Batch batch, std::int64_t dataloader_idx) {
   emit(before);
   TransferBatchToDevice move;
   move.batch = std::move(before.batch);
-  move.device = options_.device();
+  move.device = strategy_->root_device();
   move.dataloader_idx = dataloader_idx;
   emit(move);
   AfterBatchTransfer after;

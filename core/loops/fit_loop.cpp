@@ -102,6 +102,7 @@ void Trainer::train_epoch() {
   loader.set_epoch(current_epoch_);
   TrainEpochStart start;
   emit(start);
+  agree();  // DDP: a stop asked for in on_train_epoch_start holds on every rank
   // A checkpoint saved part-way through this epoch continues from its position.
   if (!resume_epoch()) progress_ = EpochProgress{};
   finish_restore();
@@ -135,6 +136,7 @@ void Trainer::train_epoch() {
 
 // After a batch and its tail: whether the epoch ends here.
 bool Trainer::end_of_batch(std::int64_t batch_idx) {
+  agree();  // DDP: a stop asked for on any rank (a hook, max_time, validation) holds on all
   const bool is_last = batch_idx == num_training_batches_ - 1;
   progress_.reached_last_batch = is_last;
   if (options_.max_steps() >= 0 && global_step_ >= options_.max_steps()) return true;
@@ -165,6 +167,7 @@ void Trainer::end_epoch() {
   // Between epochs (and after the fit): a checkpoint saved now starts the next epoch afresh.
   progress_ = EpochProgress{};
   bus_.flush();
+  agree();  // DDP: EarlyStopping & co. at on_train_epoch_end stop every rank
 }
 
 }  // namespace hookline

@@ -19,6 +19,23 @@ void Trainer::log_metric(const std::string& name, double value, const LogOptions
     phase = Phase::validation;
   else if (stage_ == Stage::test)
     phase = Phase::test;
+  if (options.sync_dist_ && strategy_->distributed()) {  // Lightning's sync_dist
+    at::Tensor t = at::tensor({value}, at::kDouble);
+    switch (options.reduce_fx_) {
+      case Reduce::sum:
+        strategy_->all_reduce(t, ReduceOp::sum);
+        break;
+      case Reduce::max:
+        strategy_->all_reduce(t, ReduceOp::max);
+        break;
+      case Reduce::min:
+        strategy_->all_reduce(t, ReduceOp::min);
+        break;
+      default:
+        strategy_->all_reduce(t, ReduceOp::mean);
+    }
+    value = t.item<double>();
+  }
   metrics_.log(name, value, options, *current_hook_, phase, current_batch_size_);
 }
 
@@ -32,12 +49,13 @@ std::optional<Phase> Trainer::active_phase() const {
 }
 
 std::string Trainer::log_dir() const {
+  if (!log_dir_.empty()) return log_dir_;
   const std::string dir = loggers_.empty() ? std::string() : loggers_.front()->log_dir();
   return dir.empty() ? options_.default_root_dir() : dir;
 }
 
 void Trainer::post_to_loggers(std::function<void(Logger&)> call, const char* what) {
-  if (loggers_.empty()) return;
+  if (loggers_.empty() || !strategy_->is_global_zero()) return;  // loggers write on rank 0
   AsyncLane& lane = bus_.async_lane();
   if (!logger_strand_) logger_strand_ = lane.make_strand();
   lane.post(
@@ -85,7 +103,11 @@ bool Trainer::should_update_logs() const {
 // As Lightning touches logger.experiment before the setup hooks: directories and files exist
 // (and versions are fixed) from then on.
 void Trainer::start_loggers() {
-  for (const auto& logger : loggers_) logger->init_experiment();
+  log_dir_.clear();
+  if (strategy_->is_global_zero())
+    for (const auto& logger : loggers_) logger->init_experiment();
+  // Every rank uses rank 0's directory (ModelCheckpoint's default dirpath is under it).
+  if (strategy_->distributed()) log_dir_ = strategy_->broadcast(log_dir());
 }
 
 void Trainer::log_hyperparams() {

@@ -36,12 +36,12 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
   TrainBatchStart start;
   start.batch = std::move(batch);
   start.batch_idx = batch_idx;
-  const Outcome verdict = emit(start);
+  const Action action = agree(emit(start).action);
   batch = std::move(start.batch);
-  if (verdict.action == Action::SkipRestOfEpoch) return false;
+  if (action == Action::SkipRestOfEpoch) return false;
 
   const std::int64_t steps_before = global_step_;
-  const bool runs = verdict.action != Action::SkipBatch;
+  const bool runs = action != Action::SkipBatch;
   StepOutput outputs;
   if (runs) {
     if (module_->automatic_optimization())
@@ -164,7 +164,9 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
       emit(before);
       Backward backward;
       backward.loss = loss;
+      strategy_->prepare_for_backward(should_step);  // DDP: no_sync on accumulating batches
       emit(backward);
+      strategy_->finish_backward();
       AfterBackward after;
       emit(after);
     }

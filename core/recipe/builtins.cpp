@@ -2,12 +2,15 @@
 #include "hookline/callbacks/anomaly_detection.hpp"
 #include "hookline/callbacks/early_stopping.hpp"
 #include "hookline/callbacks/gradient_accumulation_scheduler.hpp"
+#include "hookline/callbacks/lr_finder.hpp"
 #include "hookline/callbacks/lr_monitor.hpp"
 #include "hookline/callbacks/model_checkpoint.hpp"
 #include "hookline/callbacks/model_summary.hpp"
 #include "hookline/callbacks/on_exception_checkpoint.hpp"
 #include "hookline/callbacks/packs.hpp"
 #include "hookline/callbacks/progress_bar.hpp"
+#include "hookline/callbacks/swa.hpp"
+#include "hookline/callbacks/throughput_monitor.hpp"
 #include "hookline/callbacks/timer.hpp"
 #include "hookline/core/recipe/registry.hpp"
 
@@ -82,6 +85,46 @@ void register_builtins(Registry& r) {
     HOOKLINE_RECIPE_OPTION(o, a, check_loss);
     HOOKLINE_RECIPE_OPTION(o, a, check_gradients);
     return std::make_shared<AnomalyDetection>(a);
+  });
+  r.add_callback("ThroughputMonitor", [](RecipeOptions& o) {
+    ThroughputMonitorOptions t;
+    HOOKLINE_RECIPE_OPTION(o, t, window_size);
+    HOOKLINE_RECIPE_OPTION(o, t, separator);
+    HOOKLINE_RECIPE_OPTION(o, t, available_flops);
+    // From a recipe the samples of a batch are its rows (code can pass any batch_size_fn).
+    return std::make_shared<ThroughputMonitor>([](const Batch& b) { return b.batch_size(); }, t);
+  });
+  r.add_callback("LearningRateFinder", [](RecipeOptions& o) {
+    LearningRateFinderOptions l;
+    HOOKLINE_RECIPE_OPTION(o, l, min_lr);
+    HOOKLINE_RECIPE_OPTION(o, l, max_lr);
+    HOOKLINE_RECIPE_OPTION(o, l, num_training_steps);
+    HOOKLINE_RECIPE_OPTION(o, l, mode);
+    HOOKLINE_RECIPE_OPTION(o, l, early_stop_threshold);
+    HOOKLINE_RECIPE_OPTION(o, l, update_attr);
+    HOOKLINE_RECIPE_OPTION(o, l, attr_name);
+    return std::make_shared<LearningRateFinder>(l);
+  });
+  r.add_callback("StochasticWeightAveraging", [](RecipeOptions& o) {
+    StochasticWeightAveragingOptions s;
+    HOOKLINE_RECIPE_OPTION(o, s, annealing_epochs);
+    HOOKLINE_RECIPE_OPTION(o, s, annealing_strategy);
+    HOOKLINE_RECIPE_OPTION(o, s, device);
+    // swa_epoch_start: an epoch (integer) or a fraction of max_epochs (a number with a point).
+    if (o.has("swa_epoch_start")) {
+      try {
+        s.swa_epoch_start(o.require<std::int64_t>("swa_epoch_start"));
+      } catch (const RecipeError&) {
+        s.swa_epoch_start(o.require<double>("swa_epoch_start"));
+      }
+    }
+    // swa_lrs: one rate, or one per parameter group.
+    try {
+      return std::make_shared<StochasticWeightAveraging>(o.require<double>("swa_lrs"), s);
+    } catch (const RecipeError&) {
+      return std::make_shared<StochasticWeightAveraging>(o.require<std::vector<double>>("swa_lrs"),
+                                                         s);
+    }
   });
 
   r.add_pack("classification_defaults", [](RecipeOptions& o) {

@@ -1,0 +1,214 @@
+// DDP on loopback with Gloo, 2 processes (test/core/ddp_child.cpp launches its second rank):
+// parity with one process over the same global batches, stop decisions taken on one rank only,
+// checkpoints written once and resumed on 2 ranks, a failing rank ending the run with its error.
+#include <boost/test/unit_test.hpp>
+
+#include <hookline/strategies/cluster_environment.hpp>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string child_path() {
+  const auto& suite = boost::unit_test::framework::master_test_suite();
+  for (int i = 1; i < suite.argc; ++i) {
+    const std::string a = suite.argv[i];
+    if (a.rfind("--ddp-child=", 0) == 0) return a.substr(12);
+  }
+  return {};
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::mt19937_64 rng(std::random_device{}());
+    path = fs::temp_directory_path() / ("hookline-ddp-" + std::to_string(rng()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+struct Result {
+  int exit_code = 0;
+  std::string err;
+  double seconds = 0;
+};
+
+// Runs ddp_child <scenario> <dir>; stderr goes to <dir>/<scenario>.err.
+Result run(const std::string& scenario, const TempDir& dir) {
+  BOOST_REQUIRE_MESSAGE(!child_path().empty(), "run test_core with -- --ddp-child=PATH");
+  const std::string err = (dir.path / (scenario + ".err")).string();
+  std::vector<std::string> args{child_path(), scenario, dir.path.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // The child must launch its own ranks: no torchrun variables from our environment.
+  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS"})
+    ::unsetenv(name);
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = -1;
+  const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  BOOST_REQUIRE(spawned == 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Result r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err);
+  std::ostringstream text;
+  text << in.rdbuf();
+  r.err = text.str();
+  return r;
+}
+
+struct Report {
+  int world = 0;
+  long step = -1;
+  long epoch = -1;
+  std::string stop;
+  std::vector<double> weights;
+};
+
+Report read_report(const TempDir& dir, int rank) {
+  std::ifstream in(dir.path / ("rank" + std::to_string(rank) + ".txt"));
+  BOOST_REQUIRE_MESSAGE(in.good(), "rank " << rank << " wrote no report");
+  Report r;
+  std::string word;
+  in >> word >> r.world >> word >> r.step >> word >> r.epoch >> word;
+  std::getline(in, r.stop);
+  if (!r.stop.empty() && r.stop[0] == ' ') r.stop.erase(0, 1);
+  double w = 0;
+  while (in >> w) r.weights.push_back(w);
+  return r;
+}
+
+double max_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  BOOST_REQUIRE_EQUAL(a.size(), b.size());
+  double out = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) out = std::max(out, std::abs(a[i] - b[i]));
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ddp)
+
+BOOST_AUTO_TEST_CASE(two_processes_match_one_over_the_same_global_batches) {
+  TempDir one, two, accumulate;
+  BOOST_REQUIRE_EQUAL(run("single", one).exit_code, 0);
+  const Result r = run("ddp", two);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const Report reference = read_report(one, 0);
+  const Report rank0 = read_report(two, 0), rank1 = read_report(two, 1);
+  BOOST_TEST(reference.world == 1);
+  BOOST_TEST(rank0.world == 2);
+  BOOST_TEST(rank0.step == 18);  // 96 samples / 16 per global batch x 3 epochs
+  BOOST_TEST(rank1.step == 18);
+  BOOST_TEST(reference.step == 18);
+  BOOST_TEST(max_difference(rank0.weights, rank1.weights) == 0.0);  // identical replicas
+  BOOST_TEST(max_difference(rank0.weights, reference.weights) < 1e-5);
+  // Accumulating 2 batches of 4 per rank (no_sync on the first) is the same global batch of 16.
+  const Result acc = run("ddp_accumulate", accumulate);
+  BOOST_REQUIRE_MESSAGE(acc.exit_code == 0, acc.err);
+  const Report a0 = read_report(accumulate, 0);
+  BOOST_TEST(a0.step == 18);
+  BOOST_TEST(max_difference(a0.weights, reference.weights) < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(a_stop_asked_on_rank_1_only_stops_both_at_the_same_step) {
+  TempDir dir;
+  const Result r = run("veto_rank1", dir);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const Report rank0 = read_report(dir, 0), rank1 = read_report(dir, 1);
+  BOOST_TEST(rank1.step == 6 + 3);  // asked at batch 2 of epoch 1: that batch runs, then stop
+  BOOST_TEST(rank0.step == rank1.step);
+  BOOST_TEST(rank0.epoch == rank1.epoch);
+  BOOST_TEST(rank1.stop.find("rank 1 wants to stop") != std::string::npos);
+  BOOST_TEST(rank0.stop.find("another rank asked to stop") != std::string::npos);
+  BOOST_TEST(max_difference(rank0.weights, rank1.weights) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(checkpoints_are_written_once_and_resume_on_two_ranks) {
+  TempDir dir;
+  const Result first = run("checkpoint", dir);
+  BOOST_REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+  BOOST_TEST(fs::exists(dir.path / "ckpt" / "last.ckpt"));
+  BOOST_TEST(fs::exists(dir.path / "manual_rank0.ckpt"));
+  BOOST_TEST(!fs::exists(dir.path / "manual_rank1.ckpt"));  // rank 1 writes nothing
+  BOOST_TEST(read_report(dir, 0).step == 12);
+  const Result second = run("resume", dir);
+  BOOST_REQUIRE_MESSAGE(second.exit_code == 0, second.err);
+  const Report rank0 = read_report(dir, 0), rank1 = read_report(dir, 1);
+  BOOST_TEST(rank0.step == 18);  // the third epoch only
+  BOOST_TEST(rank1.step == 18);
+  BOOST_TEST(max_difference(rank0.weights, rank1.weights) == 0.0);
+  // The same as 3 uninterrupted epochs.
+  TempDir straight;
+  BOOST_REQUIRE_EQUAL(run("ddp", straight).exit_code, 0);
+  BOOST_TEST(max_difference(rank0.weights, read_report(straight, 0).weights) < 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(a_rank_that_throws_ends_the_run_with_its_message) {
+  TempDir dir;
+  const Result r = run("throw_rank1", dir);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.err.find("rank 1 failed") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("boom from rank 1") != std::string::npos, r.err);
+  BOOST_TEST(r.seconds < 30.0);
+  TempDir zero;
+  const Result z = run("throw_rank0", zero);
+  BOOST_TEST(z.exit_code != 0);
+  BOOST_TEST(z.err.find("boom from rank 0") != std::string::npos, z.err);
+  BOOST_TEST(z.seconds < 30.0);
+}
+
+BOOST_AUTO_TEST_CASE(the_cluster_environment_is_read_and_checked) {
+  ::setenv("RANK", "1", 1);
+  ::setenv("WORLD_SIZE", "4", 1);
+  ::setenv("LOCAL_RANK", "1", 1);
+  ::setenv("LOCAL_WORLD_SIZE", "2", 1);
+  ::setenv("MASTER_ADDR", "10.0.0.1", 1);
+  ::setenv("MASTER_PORT", "1234", 1);
+  auto env = hookline::ClusterEnvironment::detect();
+  BOOST_REQUIRE(env.has_value());
+  BOOST_TEST(env->source == "torchrun");
+  BOOST_TEST(env->global_rank == 1);
+  BOOST_TEST(env->world_size == 4);
+  BOOST_TEST(env->master_addr == "10.0.0.1");
+  BOOST_TEST(env->master_port == 1234);
+  ::setenv("RANK", "4", 1);
+  BOOST_CHECK_THROW(hookline::ClusterEnvironment::detect(), std::runtime_error);
+  ::setenv("RANK", "one", 1);
+  BOOST_CHECK_THROW(hookline::ClusterEnvironment::detect(), std::runtime_error);
+  for (const char* name :
+       {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
+    ::unsetenv(name);
+  BOOST_TEST(!hookline::ClusterEnvironment::detect().has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
