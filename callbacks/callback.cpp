@@ -52,8 +52,12 @@ void Callback::subscribe(Sink& sink) {
   sink.on<PredictEnd>(hook([this](Trainer& t, Module& m, auto&) { on_predict_end(t, m); }), opts());
   sink.on<TrainEpochStart>(
       hook([this](Trainer& t, Module& m, auto&) { on_train_epoch_start(t, m); }), opts());
-  sink.on<TrainEpochEnd>(hook([this](Trainer& t, Module& m, auto&) { on_train_epoch_end(t, m); }),
-                         opts());
+  // Lightning calls its "monitoring callbacks" (EarlyStopping, checkpoints) after the module at
+  // on_train_epoch_end, whatever their place in the list: they see what the others logged.
+  sink.on<TrainEpochEnd>(
+      hook([this](Trainer& t, Module& m, auto&) { on_train_epoch_end(t, m); }),
+      SubscribeOptions().named(name_).priority(
+          monitoring() && priority_ < band::monitoring ? band::monitoring : priority_));
   sink.on<ValidationEpochStart>(
       hook([this](Trainer& t, Module& m, auto&) { on_validation_epoch_start(t, m); }), opts());
   sink.on<ValidationEpochEnd>(

@@ -88,6 +88,11 @@ class Callback {
   virtual void on_save_checkpoint(Trainer&, Module&, Checkpoint&) {}
   virtual void on_load_checkpoint(Trainer&, Module&, const Checkpoint&) {}
 
+  /// Whether this is one of Lightning's "monitoring callbacks" (EarlyStopping; checkpoint
+  /// callbacks sit in their own band anyway): at on_train_epoch_end it runs after the module and
+  /// the ordinary callbacks, as in Lightning, while keeping its place for every other hook.
+  virtual bool monitoring() const { return false; }
+
   /// Subscribe to more events (user-defined ones too). Subscriptions made through `sink` are
   /// removed with the callback.
   virtual void subscribe_extra(Sink&) {}

@@ -54,6 +54,7 @@ class EarlyStopping : public Callback {
   explicit EarlyStopping(EarlyStoppingOptions options);
 
   std::string state_key() const override;
+  bool monitoring() const override { return true; }
   const EarlyStoppingOptions& options() const { return options_; }
   std::int64_t wait_count() const { return wait_count_; }
   std::int64_t stopped_epoch() const { return stopped_epoch_; }

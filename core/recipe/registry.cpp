@@ -53,25 +53,27 @@ Registry& registry() {
   return *instance;
 }
 
-void Registry::add_callback(const std::string& name, CallbackFactory factory) {
-  if (name.empty()) throw std::invalid_argument("Registry::add_callback: the name is empty");
-  if (!factory)
-    throw std::invalid_argument("Registry::add_callback('" + name + "'): the factory is empty");
-  std::lock_guard lock(mutex_);
+// Refuses an empty name, an empty factory or a taken name (callbacks and packs share names).
+void Registry::check_new(const char* what, const std::string& name, bool has_factory) const {
+  if (name.empty())
+    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
+  if (!has_factory)
+    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
+                                "'): the factory is empty");
   if (callbacks_.count(name) || packs_.count(name))
     throw std::invalid_argument("Registry: the name '" + name +
                                 "' is already registered; choose another one");
+}
+
+void Registry::add_callback(const std::string& name, CallbackFactory factory) {
+  std::lock_guard lock(mutex_);
+  check_new("add_callback", name, static_cast<bool>(factory));
   callbacks_.emplace(name, std::move(factory));
 }
 
 void Registry::add_pack(const std::string& name, PackFactory factory) {
-  if (name.empty()) throw std::invalid_argument("Registry::add_pack: the name is empty");
-  if (!factory)
-    throw std::invalid_argument("Registry::add_pack('" + name + "'): the factory is empty");
   std::lock_guard lock(mutex_);
-  if (callbacks_.count(name) || packs_.count(name))
-    throw std::invalid_argument("Registry: the name '" + name +
-                                "' is already registered; choose another one");
+  check_new("add_pack", name, static_cast<bool>(factory));
   packs_.emplace(name, std::move(factory));
 }
 

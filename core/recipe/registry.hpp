@@ -57,6 +57,7 @@ class Registry {
  private:
   friend Registry& registry();
   Registry();
+  void check_new(const char* what, const std::string& name, bool has_factory) const;
   mutable std::mutex mutex_;
   std::map<std::string, CallbackFactory> callbacks_;
   std::map<std::string, PackFactory> packs_;

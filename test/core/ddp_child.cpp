@@ -8,6 +8,7 @@
 //              ddp_accumulate (2 processes, batch 4, accumulate 2), veto_rank1 (rank 1 alone
 //              asks to stop at batch 2 of epoch 1), checkpoint (saves, then "resume"),
 //              resume, throw_rank1 (rank 1 throws at batch 3), throw_rank0.
+#include <hookline/callbacks/early_stopping.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/callbacks/model_checkpoint.hpp>
 #include <hookline/core/data/dataloader.hpp>
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   }
   const std::string scenario = argv[1];
   const std::string dir = argv[2];
-  const bool single = scenario == "single";
+  const bool single = scenario == "single" || scenario == "early_stop_single";
   TrainerOptions options = TrainerOptions()
                                .max_epochs(3)
                                .num_threads(1)
@@ -103,6 +104,17 @@ int main(int argc, char** argv) {
       if (t.global_rank() == 1 && t.current_epoch() == 1 && i == 2)
         t.set_should_stop(true, "rank 1 wants to stop");
     };
+  }
+  if (scenario == "early_stop_rank1" || scenario == "early_stop_single") {
+    // An EarlyStopping at train-epoch end on a metric that only rank 1 sees as not improving.
+    hooks.on_train_epoch_end = [](Trainer& t, Module&) {
+      const double value = t.global_rank() == 1 ? 1.0 : 1.0 / (1.0 + t.current_epoch());
+      t.update_callback_metrics({{"score", value}});
+    };
+    callbacks.push_back(std::make_shared<EarlyStopping>(
+        EarlyStoppingOptions().monitor("score").patience(1).check_on_train_epoch_end(true)));
+    options.max_epochs(10);
+    if (scenario == "early_stop_single") options.strategy("auto").devices(1);
   }
   if (scenario == "throw_rank1" || scenario == "throw_rank0") {
     const int thrower = scenario == "throw_rank1" ? 1 : 0;

@@ -3,6 +3,8 @@
 // checkpoints written once and resumed on 2 ranks, a failing rank ending the run with its error.
 #include <boost/test/unit_test.hpp>
 
+#include "child_process.hpp"
+
 #include <hookline/strategies/cluster_environment.hpp>
 
 #include <fcntl.h>
@@ -28,25 +30,11 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string child_path() {
-  const auto& suite = boost::unit_test::framework::master_test_suite();
-  for (int i = 1; i < suite.argc; ++i) {
-    const std::string a = suite.argv[i];
-    if (a.rfind("--ddp-child=", 0) == 0) return a.substr(12);
-  }
-  return {};
+  return test_support::framework_argument("--ddp-child=");
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::mt19937_64 rng(std::random_device{}());
-    path = fs::temp_directory_path() / ("hookline-ddp-" + std::to_string(rng()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("hookline-ddp-") {}
 };
 
 struct Result {
@@ -151,6 +139,18 @@ BOOST_AUTO_TEST_CASE(a_stop_asked_on_rank_1_only_stops_both_at_the_same_step) {
   BOOST_TEST(rank1.stop.find("rank 1 wants to stop") != std::string::npos);
   BOOST_TEST(rank0.stop.find("another rank asked to stop") != std::string::npos);
   BOOST_TEST(max_difference(rank0.weights, rank1.weights) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(early_stopping_on_rank_1_only_stops_both) {
+  TempDir dir;
+  const Result r = run("early_stop_rank1", dir);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const Report rank0 = read_report(dir, 0), rank1 = read_report(dir, 1);
+  BOOST_TEST(rank1.epoch == 2);  // patience 1: no improvement at epoch 1 stops after it
+  BOOST_TEST(rank0.epoch == rank1.epoch);
+  BOOST_TEST(rank0.step == rank1.step);
+  BOOST_TEST(rank1.stop.find("score did not improve") != std::string::npos, rank1.stop);
+  BOOST_TEST(rank0.stop.find("another rank asked to stop") != std::string::npos, rank0.stop);
 }
 
 BOOST_AUTO_TEST_CASE(checkpoints_are_written_once_and_resume_on_two_ranks) {

@@ -209,4 +209,24 @@ BOOST_AUTO_TEST_CASE(state_key_state_and_resume) {
   std::filesystem::remove(path);
 }
 
+// Lightning runs its monitoring callbacks (EarlyStopping, checkpoints) after the module and the
+// other callbacks at on_train_epoch_end, whatever the list order: a callback added after the
+// EarlyStopping can publish the metric it monitors there.
+BOOST_AUTO_TEST_CASE(runs_after_other_callbacks_at_train_epoch_end) {
+  Scripted model({1.0});
+  auto es =
+      stopper(EarlyStoppingOptions().monitor("score").patience(1).check_on_train_epoch_end(true));
+  std::vector<std::string> order;
+  LambdaHooks publish;
+  publish.on_train_epoch_end = [&order](Trainer& t, Module&) {
+    order.push_back("publish");
+    t.update_callback_metrics({{"score", 1.0}});  // never improves after epoch 0
+  };
+  Trainer trainer(options(10), {es, std::make_shared<LambdaCallback>(publish, "publisher")});
+  trainer.fit(model);
+  BOOST_TEST(trainer.current_epoch() == 2);  // checked each epoch, stopped after epoch 1
+  BOOST_TEST(es->wait_count() == 1);
+  BOOST_TEST(order.size() == 2u);  // the publisher ran at both epoch ends
+}
+
 BOOST_AUTO_TEST_SUITE_END()

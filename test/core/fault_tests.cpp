@@ -4,6 +4,8 @@
 // resumed from it must end with the same weights as an uninterrupted run.
 #include <boost/test/unit_test.hpp>
 
+#include "child_process.hpp"
+
 #include <hookline/core/checkpoint_io.hpp>
 
 #include <ATen/ATen.h>
@@ -28,26 +30,12 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string child_path() {
-  const auto& suite = boost::unit_test::framework::master_test_suite();
-  for (int i = 1; i < suite.argc; ++i) {
-    const std::string a = suite.argv[i];
-    if (a.rfind("--fault-child=", 0) == 0) return a.substr(14);
-  }
-  return {};
+  return test_support::framework_argument("--fault-child=");
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::mt19937_64 rng(std::random_device{}());
-    path = fs::temp_directory_path() / ("hookline-fault-" + std::to_string(rng()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// A directory per test: hookline-fault-<random>.
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("hookline-fault-") {}
 };
 
 pid_t spawn(const std::vector<std::string>& args) {
