@@ -448,8 +448,12 @@ void Trainer::run_stage(Stage stage) {
     run_callbacks_.push_back(callback);
     connect_callback(*callback, callback.get());
   }
-  PrepareData prepare;
-  emit(prepare);
+  // Lightning's prepare_data: once per node (local rank 0), the other ranks wait for it.
+  if (strategy_->local_rank() == 0) {
+    PrepareData prepare;
+    emit(prepare);
+  }
+  strategy_->barrier("prepare_data");
   start_loggers();
   Setup setup;
   setup.stage = stage;

@@ -50,6 +50,10 @@ class Net : public Module {
     return {std::make_shared<data::DataLoader>(
         data, data::DataLoaderOptions().batch_size(batch_size_).shuffle(true).seed(3))};
   }
+  void prepare_data() override {  // once per node: only local rank 0 writes its marker
+    std::ofstream(dir + "/prepare_data_rank" + std::to_string(trainer().local_rank())) << "x";
+  }
+  std::string dir;
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
  private:
@@ -137,6 +141,7 @@ int main(int argc, char** argv) {
   callbacks.push_back(std::make_shared<LambdaCallback>(hooks, "scenario"));
   Trainer trainer(options, callbacks);
   Net net(batch);
+  net.dir = dir;
   trainer.fit(net, nullptr, scenario == "resume" ? dir + "/ckpt/last.ckpt" : std::string());
   report(dir, trainer, net);
   return 0;

@@ -119,6 +119,8 @@ BOOST_AUTO_TEST_CASE(two_processes_match_one_over_the_same_global_batches) {
   BOOST_TEST(rank1.step == 18);
   BOOST_TEST(reference.step == 18);
   BOOST_TEST(max_difference(rank0.weights, rank1.weights) == 0.0);  // identical replicas
+  BOOST_TEST(fs::exists(two.path / "prepare_data_rank0"));          // prepare_data once per node
+  BOOST_TEST(!fs::exists(two.path / "prepare_data_rank1"));
   BOOST_TEST(max_difference(rank0.weights, reference.weights) < 1e-5);
   // Accumulating 2 batches of 4 per rank (no_sync on the first) is the same global batch of 16.
   const Result acc = run("ddp_accumulate", accumulate);
