@@ -3,9 +3,9 @@
 // compute-bound MLP; and the share of a DDP step spent waiting for the gradient all-reduce (the
 // part backward did not hide).
 //
-//   bench_ddp              runs both configurations (each as its own program run) and prints
-//                          the table of the README
-//   bench_ddp --devices N  one configuration; prints "samples_per_s S wait_share W"
+//   bench_ddp [GLOBAL_BATCH]   runs both configurations (each as its own program run) for each
+//                              global batch (default: 128 and 512) and prints the README's table
+//   bench_ddp --devices N --batch B   one configuration; prints "samples_per_s S wait_share W"
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/trainer.hpp>
@@ -16,11 +16,12 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace {
 
-constexpr std::int64_t kGlobalBatch = 128;
-constexpr std::int64_t kSamples = 128 * 60;
+std::int64_t g_global_batch = 128;  // samples per optimizer step, over all processes
+constexpr std::int64_t kSamples = 512 * 15;
 
 class Mlp : public hookline::Module {
  public:
@@ -53,7 +54,7 @@ class Mlp : public hookline::Module {
 };
 
 int run_one(int devices) {
-  Mlp model(kGlobalBatch / devices);
+  Mlp model(g_global_batch / devices);
   hookline::TrainerOptions options = hookline::TrainerOptions()
                                          .max_epochs(2)
                                          .num_threads(1)
@@ -82,7 +83,8 @@ double field(const std::string& text, const std::string& name) {
 }
 
 std::string run_child(const char* self, int devices) {
-  const std::string command = std::string(self) + " --devices " + std::to_string(devices);
+  const std::string command = std::string(self) + " --devices " + std::to_string(devices) +
+                              " --batch " + std::to_string(g_global_batch);
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("cannot run " + command);
   std::string out;
@@ -95,19 +97,27 @@ std::string run_child(const char* self, int devices) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  if (argc == 3 && std::string(argv[1]) == "--devices") return run_one(std::stoi(argv[2]));
+  if (argc == 5 && std::string(argv[1]) == "--devices") {
+    g_global_batch = std::stoll(argv[4]);
+    return run_one(std::stoi(argv[2]));
+  }
+  std::vector<std::int64_t> batches{128, 512};
+  if (argc == 2) batches = {std::stoll(argv[1])};
   std::printf(
-      "bench_ddp: MLP 784-1024-1024-10, global batch %lld, %lld samples x 2 epochs, "
+      "bench_ddp: MLP 784-1024-1024-10 (1.86 M parameters), %lld samples x 2 epochs, "
       "1 torch thread per process\n",
-      static_cast<long long>(kGlobalBatch), static_cast<long long>(kSamples));
-  const std::string one = run_child(argv[0], 1);
-  const std::string two = run_child(argv[0], 2);
-  const double s1 = field(one, "samples_per_s"), s2 = field(two, "samples_per_s");
-  std::printf("| processes | samples/s | speed-up | all-reduce wait / step time |\n");
-  std::printf("|---|---|---|---|\n");
-  std::printf("| 1 | %.0f | 1.00 | - |\n", s1);
-  std::printf("| 2 (DDP, Gloo) | %.0f | %.2f | %.1f%% |\n", s2, s2 / s1,
-              100 * field(two, "wait_share"));
+      static_cast<long long>(kSamples));
+  std::printf("| global batch | processes | samples/s | speed-up | all-reduce wait / time |\n");
+  std::printf("|---|---|---|---|---|\n");
+  for (const std::int64_t batch : batches) {
+    g_global_batch = batch;
+    const std::string one = run_child(argv[0], 1);
+    const std::string two = run_child(argv[0], 2);
+    const double s1 = field(one, "samples_per_s"), s2 = field(two, "samples_per_s");
+    std::printf("| %lld | 1 | %.0f | 1.00 | - |\n", static_cast<long long>(batch), s1);
+    std::printf("| %lld | 2 (DDP, Gloo) | %.0f | %.2f | %.1f%% |\n", static_cast<long long>(batch),
+                s2, s2 / s1, 100 * field(two, "wait_share"));
+  }
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_ddp: %s\n", e.what());
