@@ -112,25 +112,13 @@ bool CallbackPack::contains(const CallbackPack* pack) const {
   return false;
 }
 
-void CallbackPack::assign_paths(const std::string& prefix) {
-  const std::string path = prefix.empty() ? name_ : prefix + "/" + name_;
+void CallbackPack::mark(bool held, const std::string& prefix) {
+  in_use_ = held;
+  const std::string path = !held ? std::string() : prefix.empty() ? name_ : prefix + "/" + name_;
   for (const auto& member : members_) {
     if (member.callback) member.callback->pack_path_ = path;
-    if (member.pack) member.pack->assign_paths(path);
+    if (member.pack) member.pack->mark(held, path);
   }
-}
-
-void CallbackPack::clear_paths() {
-  for (const auto& member : members_) {
-    if (member.callback) member.callback->pack_path_.clear();
-    if (member.pack) member.pack->clear_paths();
-  }
-}
-
-void CallbackPack::set_in_use(bool in_use) {
-  in_use_ = in_use;
-  for (const auto& member : members_)
-    if (member.pack) member.pack->set_in_use(in_use);
 }
 
 }  // namespace hookline

@@ -69,12 +69,13 @@ class CallbackPack {
 
  private:
   friend class Trainer;
-  /// Sets the pack path of every callback below this pack ("<prefix>/<name>/...").
-  void assign_paths(const std::string& prefix);
-  void clear_paths();
+  /// Marks this pack and everything below it as held by a trainer: in use, and every callback's
+  /// pack path set ("<name>/<nested>/..."); release() undoes both.
+  void claim() { mark(true, {}); }
+  void release() { mark(false, {}); }
+  void mark(bool held, const std::string& prefix);
   bool contains(const Callback* callback) const;
   bool contains(const CallbackPack* pack) const;
-  void set_in_use(bool in_use);
 
   std::string name_;
   std::vector<Member> members_;

@@ -81,10 +81,7 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
 }
 
 Trainer::~Trainer() {
-  for (const auto& pack : packs_) {  // free for another trainer
-    pack->set_in_use(false);
-    pack->clear_paths();
-  }
+  for (const auto& pack : packs_) pack->release();  // free for another trainer
   try {
     bus_.flush();
   } catch (const std::exception& e) {
@@ -148,14 +145,13 @@ void Trainer::add_pack(std::shared_ptr<CallbackPack> pack) {
       if (has_callback(callback.get()))
         throw std::invalid_argument("pack '" + pack->name() + "': callback '" + callback->name() +
                                     "' is already in this trainer");
-    pack->assign_paths("");
+    pack->claim();
     try {
       late_setup(added);  // before they can see an event
     } catch (...) {
-      pack->clear_paths();
+      pack->release();
       throw;
     }
-    pack->set_in_use(true);
     if (std::string spec = pack->find_trace_spec(); !spec.empty())
       pending_trace_spec_ = std::move(spec);
     packs_.push_back(pack);
@@ -190,8 +186,7 @@ bool Trainer::remove_pack(const CallbackPack& pack) {
   packs_.erase(it);
   if (set_up_) retired_.push_back(held);
   early_teardown(removed);
-  held->set_in_use(false);
-  held->clear_paths();
+  held->release();
   return true;
 }
 

@@ -32,7 +32,12 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
         ") with drop_last(true), so every sample would be dropped; lower batch_size or set "
         "drop_last(false)");
   samples_ = n;
-  num_batches_ = options_.drop_last() ? n / batch : (n + batch - 1) / batch;
+  num_batches_ = batches_of(n);
+}
+
+std::int64_t DataLoader::batches_of(std::int64_t samples) const {
+  const std::int64_t batch = options_.batch_size();
+  return options_.drop_last() ? samples / batch : (samples + batch - 1) / batch;
 }
 
 void DataLoader::set_distributed(int rank, int replicas) {
@@ -42,13 +47,12 @@ void DataLoader::set_distributed(int rank, int replicas) {
   rank_ = rank;
   replicas_ = replicas;
   const std::int64_t n = dataset_->size();
-  const std::int64_t batch = options_.batch_size();
   samples_ = options_.drop_last() ? n / replicas : (n + replicas - 1) / replicas;
   if (samples_ == 0)
     throw std::invalid_argument("DataLoader::set_distributed: " + std::to_string(n) +
                                 " samples cannot be shared by " + std::to_string(replicas) +
                                 " ranks with drop_last");
-  num_batches_ = options_.drop_last() ? samples_ / batch : (samples_ + batch - 1) / batch;
+  num_batches_ = batches_of(samples_);
 }
 
 at::Tensor DataLoader::epoch_order(std::int64_t epoch) const {

@@ -161,6 +161,8 @@ class DataLoader {
 
  private:
   at::Tensor epoch_order(std::int64_t epoch) const;
+  // Batches an epoch of `samples` samples makes (the last one partial unless drop_last).
+  std::int64_t batches_of(std::int64_t samples) const;
   // Gathers the batches from cursor_ on, up to about kChunkBytes, for datasets that gather rows.
   void load_chunk();
 

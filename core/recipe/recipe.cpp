@@ -289,8 +289,8 @@ Recipe Recipe::parse(const std::string& text, const std::string& source) {
       fail_at(source, list.Mark(), "callbacks",
               "'callbacks' must be a list (each entry starts with '- ')");
   }
-  (void)impl->build();  // every error surfaces now, not when a trainer is half made
-  // What a trainer would refuse: two packs of one name, two callbacks of one state key.
+  // Built once now, so every error surfaces before a trainer is half made; then what a trainer
+  // would refuse: two packs of one name, two callbacks of one state key.
   {
     std::set<std::string> packs, keys;
     const Parts parts = impl->build();
@@ -382,7 +382,7 @@ std::unique_ptr<Trainer> Recipe::make_trainer() const {
   std::unique_ptr<Trainer> trainer;
   if (impl_->reload) {
     auto pack = build_pack("recipe");
-    auto reloader = std::make_shared<RecipeReload>(impl_->source, pack);
+    auto reloader = std::make_shared<RecipeReload>(impl_->source, pack, section("trainer"));
     trainer = std::make_unique<Trainer>(trainer_options(),
                                         std::vector<std::shared_ptr<Callback>>{reloader},
                                         std::vector<std::shared_ptr<CallbackPack>>{pack});

@@ -21,13 +21,16 @@ std::optional<std::string> read_text(const std::string& path) {
 
 }  // namespace
 
-RecipeReload::RecipeReload(std::string path, std::shared_ptr<CallbackPack> current)
+RecipeReload::RecipeReload(std::string path, std::shared_ptr<CallbackPack> current,
+                           std::optional<std::string> trainer_section)
     : Callback("RecipeReload", band::checkpoint + band::width - 1),
       path_(std::move(path)),
-      current_(std::move(current)) {
+      current_(std::move(current)),
+      trainer_text_(trainer_section.value_or(std::string())) {
   stamp_ = stamp();
   if (auto text = read_text(path_)) {
     text_ = std::move(*text);
+    if (trainer_section) return;
     try {
       trainer_text_ = Recipe::parse(text_, path_).section("trainer");
     } catch (const RecipeError&) {

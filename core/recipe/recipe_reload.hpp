@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace hookline {
@@ -30,8 +31,10 @@ namespace hookline {
 class RecipeReload : public Callback {
  public:
   /// `current`: the pack the trainer holds now for this recipe (may be null: the first reload
-  /// only adds).
-  explicit RecipeReload(std::string path, std::shared_ptr<CallbackPack> current = nullptr);
+  /// only adds). `trainer_section`: Recipe::section("trainer") of the recipe the trainer was
+  /// made from, when the caller has it (otherwise the file is parsed once more to get it).
+  explicit RecipeReload(std::string path, std::shared_ptr<CallbackPack> current = nullptr,
+                        std::optional<std::string> trainer_section = std::nullopt);
 
   const std::string& path() const { return path_; }
   /// The recipe's pack in the trainer now.

@@ -44,6 +44,15 @@ auto build(const std::string& name, RecipeOptions& options, Make make) {
 
 Registry::Registry() = default;
 
+// A copy of the factory registered as `name` in `factories` (throws std::out_of_range if none),
+// so it runs without the registry's lock held.
+template <class Factory>
+Factory Registry::factory_of(const std::map<std::string, Factory>& factories,
+                             const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return factories.at(name);
+}
+
 Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry();  // never destroyed: static registrations may outlive main's locals
@@ -103,22 +112,12 @@ std::vector<std::string> Registry::pack_names() const {
 
 std::shared_ptr<Callback> Registry::make_callback(const std::string& name,
                                                   RecipeOptions& options) const {
-  CallbackFactory factory;
-  {
-    std::lock_guard lock(mutex_);
-    factory = callbacks_.at(name);
-  }
-  return build(name, options, factory);
+  return build(name, options, factory_of(callbacks_, name));
 }
 
 std::shared_ptr<CallbackPack> Registry::make_pack(const std::string& name,
                                                   RecipeOptions& options) const {
-  PackFactory factory;
-  {
-    std::lock_guard lock(mutex_);
-    factory = packs_.at(name);
-  }
-  return build(name, options, factory);
+  return build(name, options, factory_of(packs_, name));
 }
 
 std::string Registry::suggest(const std::string& name) const {

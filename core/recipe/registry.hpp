@@ -58,6 +58,9 @@ class Registry {
   friend Registry& registry();
   Registry();
   void check_new(const char* what, const std::string& name, bool has_factory) const;
+  template <class Factory>
+  Factory factory_of(const std::map<std::string, Factory>& factories,
+                     const std::string& name) const;
   mutable std::mutex mutex_;
   std::map<std::string, CallbackFactory> callbacks_;
   std::map<std::string, PackFactory> packs_;
