@@ -161,8 +161,7 @@ void DataLoader::Iterator::fetch() {
   if (loader.cursor_ >= loader.num_batches_) {
     ++loader.epoch_;  // the pass ran to the end
     loader.cursor_ = 0;
-    loader.order_ = at::Tensor();
-    loader.chunk_ = Batch();
+    loader.order_ = at::Tensor();  // the chunk stays: the next pass refills its buffers
     loader_ = nullptr;
     batch_ = Batch();
     return;
@@ -172,8 +171,10 @@ void DataLoader::Iterator::fetch() {
   const std::int64_t length = std::min(batch, loader.samples_ - start);
   if (loader.dataset_->gathers_rows()) {
     if (loader.chunk_pass_ != pass_ || loader.cursor_ < loader.chunk_first_ ||
-        loader.cursor_ >= loader.chunk_first_ + loader.chunk_batches_)
+        loader.cursor_ >= loader.chunk_first_ + loader.chunk_batches_) {
+      batch_ = Batch();  // this iterator's view of the old chunk must not keep it from reuse
       loader.load_chunk();
+    }
     const std::int64_t offset = (loader.cursor_ - loader.chunk_first_) * batch;
     Batch out;
     for (const auto& [name, tensor] : loader.chunk_)
@@ -197,8 +198,9 @@ void DataLoader::load_chunk() {
   const std::int64_t count = std::min(chunk_target_, num_batches_ - cursor_);
   const std::int64_t start = cursor_ * batch;
   const std::int64_t rows = std::min(count * batch, samples_ - start);
-  chunk_ = Batch();  // release the previous chunk before gathering the next
-  chunk_ = dataset_->get_batch(order_.narrow(0, start, rows));
+  // Refills the previous chunk's buffers when no batch of it is alive any more (the usual case:
+  // a step drops its batch), which spares an allocation and its page faults per chunk.
+  dataset_->get_batch_into(order_.narrow(0, start, rows), chunk_);
   chunk_pass_ = pass_;
   chunk_first_ = cursor_;
   chunk_batches_ = count;

@@ -20,7 +20,8 @@
 // - Batches are the loader's own tensors: writing into one never changes the dataset. For a
 //   dataset that gathers rows (TensorDataset), the loader gathers up to ~4 MB of batches in one
 //   call and hands out slices of that chunk, which makes a batch cost about as much as indexing a
-//   vector (bench_trainer measures it); the chunk lives as long as any of its batches.
+//   vector (bench_trainer measures it); the chunk lives as long as any of its batches, and its
+//   buffers are refilled with the next chunk once none of its batches is alive.
 // - Bad options throw std::invalid_argument naming the option and the fix.
 #pragma once
 
@@ -106,6 +107,9 @@ class DataLoader {
     /// The batch at the current position.
     const Batch& operator*() const { return batch_; }
     const Batch* operator->() const { return &batch_; }
+    /// Moves the current batch out, leaving an empty one until the next increment: the trainer
+    /// takes each batch this way instead of copying it.
+    Batch take() { return std::move(batch_); }
     /// Fetches the next batch (or reaches the end of the pass).
     Iterator& operator++();
     /// Advances; returns nothing useful (input iterator), so prefer pre-increment.

@@ -7,8 +7,9 @@
 // never aliases the dataset's storage: writing into it leaves the dataset unchanged.
 //
 // Implementations override the protected `gather`, which receives indices already checked (1-D,
-// int64, CPU, contiguous, in range). `TensorDataset` gathers with one index_select per field; a
-// torch::data dataset can be used through `TorchDatasetAdapter` (torch_dataset_adapter.hpp).
+// int64, CPU, contiguous, in range). `TensorDataset` gathers with one index_select per field (one
+// contiguous copy when the indices are a run first, first + 1, ...); a torch::data dataset can be
+// used through `TorchDatasetAdapter` (torch_dataset_adapter.hpp).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -35,6 +36,10 @@ class Dataset {
   Batch get_batch(const at::Tensor& indices) const;
   /// Same, from a vector of indices.
   Batch get_batch(const std::vector<std::int64_t>& indices) const;
+  /// Same as `out = get_batch(indices)`, but a dataset may write the rows into the tensors `out`
+  /// already holds when nothing else shares them and they have the right shape: a DataLoader
+  /// refills one buffer instead of allocating a new one for every chunk of batches.
+  void get_batch_into(const at::Tensor& indices, Batch& out) const;
 
   /// True when gather() only selects rows of fixed tensors (no per-call randomness or side
   /// effects), so a DataLoader may gather several batches in one call and hand out slices of
@@ -44,6 +49,11 @@ class Dataset {
  protected:
   /// Gathers the samples at `indices` (1-D, int64, CPU, contiguous, every value in [0, size())).
   virtual Batch gather(const at::Tensor& indices) const = 0;
+  /// Gathers into `out` (see get_batch_into); the default replaces `out` with gather(indices).
+  virtual void gather_into(const at::Tensor& indices, Batch& out) const { out = gather(indices); }
+
+ private:
+  at::Tensor checked_indices(const at::Tensor& indices) const;
 };
 
 /// A dataset of named tensors that share their first dimension (one row per sample), e.g.
@@ -63,6 +73,7 @@ class TensorDataset final : public Dataset {
 
  protected:
   Batch gather(const at::Tensor& indices) const override;
+  void gather_into(const at::Tensor& indices, Batch& out) const override;
 
  private:
   Batch tensors_;

@@ -95,12 +95,12 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
     for (std::size_t dl = 0; dl < loaders.size(); ++dl) {
       std::int64_t batch_idx = 0;
       if (limits[dl] == 0) continue;
-      for (const Batch& raw : *loaders[dl]) {
+      for (auto it = loaders[dl]->begin(); it != loaders[dl]->end(); ++it) {
         check_signal();
         const auto dataloader_idx = static_cast<std::int64_t>(dl);
         if (dl != previous_dl) store_dataloader_outputs();
         previous_dl = dl;
-        Batch batch = transfer(raw, dataloader_idx);
+        Batch batch = transfer(it.take(), dataloader_idx);
         current_batch_size_ = batch.batch_size();
         if (logs)
           metrics_.on_batch_start(

@@ -116,12 +116,12 @@ void Trainer::train_epoch() {
   // A stop requested before the first batch (e.g. in on_train_epoch_start) runs no batch.
   if (!done && progress_.batches_done < num_training_batches_ &&
       !(should_stop_ && can_stop_early())) {
-    for (const Batch& raw : loader) {
+    for (auto it = loader.begin(); it != loader.end(); ++it) {
       check_signal();
       const std::int64_t batch_idx = progress_.batches_done;
       if (batch_idx >= num_training_batches_) break;
       const bool is_last = batch_idx == num_training_batches_ - 1;
-      Batch batch = raw;
+      Batch batch = it.take();
       if (!run_training_batch(batch, batch_idx, is_last)) break;
       if (end_of_batch(batch_idx)) break;
     }

@@ -13,16 +13,32 @@ namespace hookline {
 
 namespace {
 
+// Gives a batch lent to a hook back to its owner, even when the hook throws.
+struct BatchReturn {
+  Batch& owner;
+  Batch& lent;
+  ~BatchReturn() { owner = std::move(lent); }
+};
+
+// `t` detached from autograd: what Tensor::detach() returns (same storage, sizes, strides and
+// version counter, no grad), built directly for the plain dense tensors a step returns, which
+// saves detach()'s trip through the operator dispatcher and its view bookkeeping (about a
+// microsecond a step on small models). Anything else goes through detach().
+at::Tensor fast_detach(const at::Tensor& t) {
+  if (!t.defined()) return t;
+  if (t.layout() != c10::kStrided || t.is_quantized() || !t.has_storage() || t.is_nested() ||
+      t.is_inference() || t.unsafeGetTensorImpl()->is_python_dispatch())
+    return t.detach();
+  const c10::TensorImpl& impl = *t.unsafeGetTensorImpl();
+  return at::Tensor(impl.shallow_copy_and_detach(impl.version_counter(),
+                                                 /*allow_tensor_metadata_change=*/false));
+}
+
 // The output a batch-end hook sees: the step's outputs with "loss" replaced by `loss`, detached.
-StepOutput detached_outputs(const StepOutput& step_output, const at::Tensor& loss) {
-  StepOutput out;
-  for (const auto& [key, value] : step_output) {
-    if (key == "loss")
-      out.set(key, loss.defined() ? loss.detach() : value);
-    else
-      out.set(key, value.defined() ? value.detach() : value);
-  }
-  return out;
+StepOutput detached_outputs(StepOutput step_output, const at::Tensor& loss) {
+  for (auto& [key, value] : step_output)
+    value = fast_detach(key == "loss" && loss.defined() ? loss : value);
+  return step_output;
 }
 
 }  // namespace
@@ -124,8 +140,9 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
     {
       detail::AutocastScope autocast(options_.precision() == Precision::bf16_mixed);
       TrainingStep step;
-      step.batch = batch;
+      step.batch = std::move(batch);  // lent to the hook and taken back: no copy per step
       step.batch_idx = batch_idx;
+      BatchReturn give_back{batch, step.batch};
       emit(step);
       step_output = std::move(step.output);
     }
@@ -199,17 +216,20 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
   } else {
     closure();
   }
-  outputs = detached_outputs(step_output, loss);
+  outputs = detached_outputs(std::move(step_output), loss);
 }
 
 void Trainer::manual_step(Batch& batch, std::int64_t batch_idx, StepOutput& outputs) {
   detail::AutocastScope autocast(options_.precision() == Precision::bf16_mixed);
   TrainingStep step;
-  step.batch = batch;
+  step.batch = std::move(batch);
   step.batch_idx = batch_idx;
-  emit(step);
+  {
+    BatchReturn give_back{batch, step.batch};
+    emit(step);
+  }
   at::Tensor loss = step.output.contains("loss") ? step.output["loss"] : at::Tensor();
-  outputs = detached_outputs(step.output, loss);
+  outputs = detached_outputs(std::move(step.output), loss);
 }
 
 void Trainer::after_optimizer_step() {

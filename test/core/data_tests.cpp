@@ -246,6 +246,44 @@ BOOST_AUTO_TEST_CASE(chunked_loading_yields_the_same_batches_as_batch_by_batch) 
   BOOST_TEST(torch::equal(rows->tensors()["x"], before));
 }
 
+// A loader refills its chunk's buffers for the next chunk only when no batch of the old chunk is
+// alive: batches a caller keeps (taken or copied) keep their values through later chunks, passes
+// and epochs, sequential or shuffled; and a run of indices gathers what index_select would.
+BOOST_AUTO_TEST_CASE(kept_batches_survive_chunk_refills) {
+  auto rows = numbered(1000);
+  for (bool shuffle : {false, true}) {
+    DataLoader loader(rows, DataLoaderOptions().batch_size(16).shuffle(shuffle).seed(5));
+    std::vector<hookline::Batch> kept, expected;
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      int i = 0;
+      for (auto it = loader.begin(); it != loader.end(); ++it, ++i) {
+        if (i % 9 != 0) continue;  // keep some batches of every chunk, drop the others
+        hookline::Batch batch = i % 2 == 0 ? it.take() : *it;
+        expected.push_back(hookline::Batch{{"x", batch["x"].clone()}, {"y", batch["y"].clone()}});
+        kept.push_back(std::move(batch));
+      }
+    }
+    BOOST_REQUIRE(kept.size() == expected.size());
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      BOOST_TEST(torch::equal(kept[k]["x"], expected[k]["x"]));
+      BOOST_TEST(torch::equal(kept[k]["y"], expected[k]["y"]));
+    }
+    // Every row of a kept batch is the dataset's row its label names.
+    for (const hookline::Batch& batch : kept)
+      BOOST_TEST(torch::equal(batch["x"],
+                              rows->tensors()["x"].index_select(0, batch["y"].div(10, "floor"))));
+  }
+  const auto run = at::arange(100, 164, at::kLong);
+  const auto with_gaps = at::arange(100, 228, 2, at::kLong);
+  for (const at::Tensor& idx : {run, with_gaps}) {
+    hookline::Batch into;
+    rows->get_batch_into(idx, into);
+    rows->get_batch_into(idx, into);  // refilled in place the second time
+    BOOST_TEST(torch::equal(into["x"], rows->tensors()["x"].index_select(0, idx)));
+    BOOST_TEST(torch::equal(rows->get_batch(idx)["y"], idx * 10));
+  }
+}
+
 // ---- DataLoader: order and batch sizes ---------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(unshuffled_loader_keeps_order_and_yields_partial_last_batch) {

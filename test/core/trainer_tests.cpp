@@ -210,6 +210,53 @@ struct Steps final : BoringModel {
 };
 }  // namespace
 
+// on_train_batch_end sees the step's outputs detached (values kept, no grad, the loss's version
+// counter shared as with Tensor::detach) and the very batch training_step saw, under automatic
+// and manual optimization.
+BOOST_AUTO_TEST_CASE(batch_end_sees_detached_outputs_and_the_step_batch) {
+  struct Seen final : BoringModel {
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      StepOutput out = BoringModel::training_step(b, i);
+      if (!automatic_optimization()) {
+        auto opts = optimizers();
+        opts[0].zero_grad();
+        manual_backward(out["loss"]);
+        opts[0].step();
+      }
+      step_x.push_back(b["x"]);
+      losses.push_back(out["loss"]);
+      out.set("twice", out["loss"] * 2);
+      return out;
+    }
+    void on_train_batch_end(const StepOutput& out, const Batch& b, std::int64_t) override {
+      end_x.push_back(b["x"]);
+      BOOST_TEST(!out["loss"].requires_grad());
+      BOOST_TEST(!out["twice"].requires_grad());
+      BOOST_TEST(out["twice"].item<float>() == 2 * out["loss"].item<float>());
+      BOOST_TEST(out["loss"].item<float>() == losses.back().item<float>());
+      BOOST_TEST(out["loss"]._version() == losses.back()._version());
+    }
+    std::vector<at::Tensor> step_x, end_x, losses;
+  };
+  for (bool automatic : {true, false}) {
+    Seen model;
+    model.set_automatic_optimization(automatic);
+    Trainer trainer(TrainerOptions()
+                        .enable_progress_bar(false)
+                        .enable_model_summary(false)
+                        .enable_checkpointing(false)
+                        .logger(false)
+                        .num_sanity_val_steps(0)
+                        .max_epochs(1)
+                        .limit_train_batches(3)
+                        .limit_val_batches(0));
+    trainer.fit(model);
+    BOOST_REQUIRE(model.end_x.size() == 3u);
+    BOOST_REQUIRE(model.step_x.size() == 3u);
+    for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(model.end_x[i].is_same(model.step_x[i]));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
   Steps model;
   Trainer trainer(TrainerOptions()
