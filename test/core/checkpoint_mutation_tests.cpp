@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+namespace hookline_test_checkpoint_mutation_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -183,3 +185,5 @@ BOOST_AUTO_TEST_CASE(damaged_payloads_load_or_fail_cleanly) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_checkpoint_mutation_tests

@@ -16,6 +16,8 @@
 #include <random>
 #include <sstream>
 
+namespace hookline_test_checkpoint_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -865,3 +867,5 @@ BOOST_AUTO_TEST_CASE(best_without_a_checkpoint_callback_is_a_clear_error) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_checkpoint_tests

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+namespace hookline_test_data_tests {
+
 namespace fs = std::filesystem;
 using hookline::Batch;
 using namespace hookline::data;
@@ -568,3 +570,5 @@ BOOST_AUTO_TEST_CASE(real_fashion_mnist_has_the_published_shape,
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_data_tests

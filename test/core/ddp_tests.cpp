@@ -25,6 +25,8 @@
 
 extern char** environ;
 
+namespace hookline_test_ddp_tests {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -214,3 +216,5 @@ BOOST_AUTO_TEST_CASE(the_cluster_environment_is_read_and_checked) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_ddp_tests

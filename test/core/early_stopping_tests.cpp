@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <limits>
 
+namespace hookline_test_early_stopping_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -230,3 +232,5 @@ BOOST_AUTO_TEST_CASE(runs_after_other_callbacks_at_train_epoch_end) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_early_stopping_tests

@@ -25,6 +25,8 @@
 
 extern char** environ;
 
+namespace hookline_test_fault_tests {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -136,3 +138,5 @@ BOOST_AUTO_TEST_CASE(sigkill_during_checkpoint_writes_leaves_a_loadable_file) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_fault_tests

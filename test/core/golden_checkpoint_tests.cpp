@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <random>
 
+namespace hookline_test_golden_checkpoint_tests {
+
 using namespace hookline;
 using namespace test_support;
 using golden::Lines;
@@ -146,3 +148,5 @@ BOOST_AUTO_TEST_CASE(fit_with_the_default_model_checkpoint) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_golden_checkpoint_tests

@@ -7,6 +7,8 @@
 
 #include "golden.hpp"
 
+namespace hookline_test_golden_fit_tests {
+
 using namespace hookline;
 using namespace test_support;
 using golden::Lines;
@@ -136,3 +138,5 @@ BOOST_AUTO_TEST_CASE(optimizer_step_encloses_the_closure) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_golden_fit_tests

@@ -10,6 +10,8 @@
 
 #include <stdexcept>
 
+namespace hookline_test_golden_loop_tests {
+
 using namespace hookline;
 using namespace test_support;
 using golden::Lines;
@@ -388,3 +390,5 @@ BOOST_AUTO_TEST_CASE(min_epochs_defers_should_stop) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_golden_loop_tests

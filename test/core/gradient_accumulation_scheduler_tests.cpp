@@ -7,6 +7,8 @@
 #include <hookline/callbacks/gradient_accumulation_scheduler.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
 
+namespace hookline_test_gradient_accumulation_scheduler_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -84,3 +86,5 @@ BOOST_AUTO_TEST_CASE(bad_schedules_and_settings_are_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_gradient_accumulation_scheduler_tests

@@ -6,6 +6,8 @@
 
 #include <hookline/callbacks/lambda_callback.hpp>
 
+namespace hookline_test_lambda_callback_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -138,3 +140,5 @@ BOOST_AUTO_TEST_CASE(a_hook_vetoes_through_the_callback) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_lambda_callback_tests

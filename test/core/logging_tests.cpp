@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+namespace hookline_test_logging_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -692,3 +694,5 @@ BOOST_AUTO_TEST_CASE(options_and_formatting) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_logging_tests

@@ -8,6 +8,8 @@
 
 #include <cmath>
 
+namespace hookline_test_lr_finder_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -180,3 +182,5 @@ BOOST_AUTO_TEST_CASE(update_attr_sets_the_hparam_and_bad_options_are_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_lr_finder_tests

@@ -10,6 +10,8 @@
 
 #include <mutex>
 
+namespace hookline_test_lr_monitor_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -180,3 +182,5 @@ BOOST_AUTO_TEST_CASE(parameter_groups_and_betas) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_lr_monitor_tests

@@ -14,6 +14,8 @@
 #include <random>
 #include <set>
 
+namespace hookline_test_model_checkpoint_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -379,3 +381,5 @@ BOOST_AUTO_TEST_CASE(saves_when_a_callback_throws_and_resumes_from_last) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_model_checkpoint_tests

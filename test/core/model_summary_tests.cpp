@@ -5,6 +5,8 @@
 
 #include <hookline/callbacks/model_summary.hpp>
 
+namespace hookline_test_model_summary_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -117,3 +119,5 @@ BOOST_AUTO_TEST_CASE(on_by_default_printed_at_fit_start) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_model_summary_tests

@@ -19,6 +19,8 @@
 #include <limits>
 #include <thread>
 
+namespace hookline_test_pack_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -413,3 +415,5 @@ BOOST_AUTO_TEST_CASE(shipped_packs_hold_what_they_promise) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_pack_tests

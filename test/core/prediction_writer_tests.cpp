@@ -5,6 +5,8 @@
 
 #include <hookline/callbacks/prediction_writer.hpp>
 
+namespace hookline_test_prediction_writer_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -135,3 +137,5 @@ BOOST_AUTO_TEST_CASE(batch_and_epoch_does_both_and_a_missing_override_throws) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_prediction_writer_tests

@@ -16,6 +16,8 @@
 
 #include <filesystem>
 
+namespace hookline_test_readme_snippets_tests {
+
 using namespace hookline;
 
 namespace {
@@ -154,3 +156,5 @@ callbacks:                     # in order; a name, or Name: {options}; any entry
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_readme_snippets_tests

@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 
+namespace hookline_test_recipe_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -366,3 +368,5 @@ BOOST_AUTO_TEST_CASE(reload_keeps_the_state_of_callbacks_that_stay) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_recipe_tests

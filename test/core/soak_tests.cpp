@@ -20,6 +20,8 @@
 #include <fstream>
 #include <string>
 
+namespace hookline_test_soak_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -146,3 +148,5 @@ BOOST_AUTO_TEST_CASE(a_long_fit_does_not_grow) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_soak_tests

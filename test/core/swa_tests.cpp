@@ -9,6 +9,8 @@
 #include <cmath>
 #include <filesystem>
 
+namespace hookline_test_swa_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -252,3 +254,5 @@ BOOST_AUTO_TEST_CASE(bad_options_are_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_swa_tests

@@ -9,6 +9,8 @@
 
 #include <mutex>
 
+namespace hookline_test_throughput_monitor_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -287,3 +289,5 @@ BOOST_AUTO_TEST_CASE(evaluation_stages_log_every_n_batches_with_a_running_step) 
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_throughput_monitor_tests

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <thread>
 
+namespace hookline_test_timer_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -114,3 +116,5 @@ BOOST_AUTO_TEST_CASE(a_resumed_fit_counts_the_saved_training_time) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_timer_tests

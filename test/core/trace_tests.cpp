@@ -32,6 +32,8 @@
 
 extern char** environ;
 
+namespace hookline_test_trace_tests {
+
 using namespace hookline;
 using namespace test_support;
 namespace fs = std::filesystem;
@@ -494,3 +496,5 @@ BOOST_AUTO_TEST_CASE(a_bad_environment_spec_is_named) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_trace_tests

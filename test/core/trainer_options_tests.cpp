@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+namespace hookline_test_trainer_options_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -507,3 +509,5 @@ BOOST_AUTO_TEST_CASE(num_threads) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_trainer_options_tests

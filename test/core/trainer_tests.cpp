@@ -8,6 +8,8 @@
 
 #include <torch/optim/schedulers/step_lr.h>
 
+namespace hookline_test_trainer_tests {
+
 using namespace hookline;
 using namespace test_support;
 
@@ -912,3 +914,5 @@ BOOST_AUTO_TEST_CASE(bitwise_parity_with_a_hand_written_loop) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace hookline_test_trainer_tests
