@@ -1,7 +1,7 @@
 #include "hookline/core/checkpoint_io.hpp"
 
-#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <xxhash.h>
 
@@ -182,6 +182,26 @@ std::string check_pickle(const char* p, std::size_t n) {
   return "no STOP at its end";
 }
 
+// A read adapter over bytes in memory that never reads past them. LibTorch's MemoryReadAdapter
+// copies whatever its zip reader asks for, and a damaged archive directory asks for positions
+// outside the payload (found by the mutation test under UBSan); a short read here makes the zip
+// reader report the archive as damaged instead.
+class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  BoundedReadAdapter(const char* data, std::size_t size) : data_(data), size_(size) {}
+  std::size_t size() const override { return size_; }
+  std::size_t read(std::uint64_t pos, void* buf, std::size_t n, const char*) const override {
+    if (pos >= size_) return 0;
+    n = std::min<std::size_t>(n, size_ - static_cast<std::size_t>(pos));
+    std::memcpy(buf, data_ + pos, n);
+    return n;
+  }
+
+ private:
+  const char* data_;
+  std::size_t size_;
+};
+
 }  // namespace
 
 c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string& path) {
@@ -224,8 +244,7 @@ c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string&
     std::vector<char> payload(bytes.begin() + kHeaderSize, bytes.end());
     {
       caffe2::serialize::PyTorchStreamReader reader(
-          std::make_shared<caffe2::serialize::MemoryReadAdapter>(
-              payload.data(), static_cast<off_t>(payload.size())));
+          std::make_shared<BoundedReadAdapter>(payload.data(), payload.size()));
       if (!reader.hasRecord("data.pkl"))
         throw CheckpointError(path, "the payload has no 'data.pkl'" + earlier);
       const auto [pickle, size] = reader.getRecord("data.pkl");

@@ -8,6 +8,7 @@
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/restore.hpp"
 #include "hookline/core/tracing.hpp"
+#include "hookline/events/trace_spec.hpp"
 #include "hookline/loggers/tensorboard_logger.hpp"
 #include "hookline/strategies/launcher.hpp"
 
@@ -131,6 +132,14 @@ bool Trainer::remove_callback(const Callback& callback) {
 
 void Trainer::add_pack(std::shared_ptr<CallbackPack> pack) {
   if (!pack) throw std::invalid_argument("Trainer::add_pack: pack is null");
+  // A bad trace spec is refused before anything is added (found by fuzz_recipe).
+  if (const std::string spec = pack->find_trace_spec(); !spec.empty()) {
+    try {
+      (void)TraceSpec::parse(spec);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("pack '" + pack->name() + "': " + e.what());
+    }
+  }
   {
     std::lock_guard lock(callbacks_mutex_);
     if (pack->in_use())
@@ -160,7 +169,13 @@ void Trainer::add_pack(std::shared_ptr<CallbackPack> pack) {
       connect_callback(*callback, pack.get());
     }
   }
-  if (!running_) apply_pack_tracing();
+  if (running_) return;
+  try {
+    apply_pack_tracing();  // opens the sinks: a file or port may be unusable
+  } catch (...) {
+    remove_pack(*pack);  // all or nothing
+    throw;
+  }
 }
 
 void Trainer::apply_pack_tracing() {

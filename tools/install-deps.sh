@@ -18,7 +18,8 @@ packages=(
   nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
   libyaml-cpp-dev        # recipe files (core/recipe)
   dataset-fashion-mnist  # the main example's data, as a Debian package
-  clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan and UBSan runtimes (test/fuzz)
+  clang-19 libclang-rt-19-dev  # the asan preset: clang 19 (C++20 class-type template
+                               # arguments), libFuzzer, ASan and UBSan runtimes (test/fuzz)
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include "hookline/callbacks/throughput_monitor.hpp"
 #include "hookline/callbacks/timer.hpp"
 #include "hookline/core/recipe/registry.hpp"
+#include "hookline/events/trace_spec.hpp"
 
 namespace hookline {
 
@@ -144,6 +145,13 @@ void register_builtins(Registry& r) {
     HOOKLINE_RECIPE_OPTION(o, d, trace);
     HOOKLINE_RECIPE_OPTION(o, d, check_loss);
     HOOKLINE_RECIPE_OPTION(o, d, check_gradients);
+    if (!d.trace().empty()) {
+      try {
+        (void)TraceSpec::parse(d.trace());
+      } catch (const std::invalid_argument& e) {
+        o.fail("trace", e.what());
+      }
+    }
     return debugging(d);
   });
 }

@@ -8,6 +8,7 @@
 
 #include <hookline/callbacks/early_stopping.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/callbacks/packs.hpp>
 #include <hookline/callbacks/timer.hpp>
 #include <hookline/core/recipe/recipe.hpp>
 #include <hookline/core/recipe/recipe_reload.hpp>
@@ -253,6 +254,20 @@ BOOST_AUTO_TEST_CASE(structure_errors) {
   } catch (const RecipeError& e) {
     BOOST_TEST(contains(e.what(), "/nonexistent/recipe.yaml: cannot open the recipe file"));
   }
+}
+
+// Found by fuzz_recipe: a pack's bad trace spec passed the recipe check, and adding the pack
+// failed after its callbacks were in the trainer.
+BOOST_AUTO_TEST_CASE(a_packs_bad_trace_spec_is_refused_before_anything_is_added) {
+  const auto e = error_of("callbacks:\n  - debugging: {trace: \"ring:20x\"}\n");
+  BOOST_TEST(e.key() == "callbacks[0].debugging.trace");
+  BOOST_TEST(contains(e.what(), "ring size '20x' is not a number"));
+  Trainer trainer(TrainerOptions().enable_progress_bar(false).logger(false));
+  const auto before = trainer.callbacks().size();
+  BOOST_CHECK_THROW(trainer.add_pack(debugging(DebuggingOptions().trace("ring:20x"))),
+                    std::invalid_argument);
+  BOOST_TEST(trainer.callbacks().size() == before);
+  BOOST_TEST(trainer.packs().empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_recipe_builds_no_trainer_and_no_callback) {

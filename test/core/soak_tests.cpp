@@ -4,6 +4,8 @@
 // memory flat once warmed up (see the allowances below).
 #include <boost/test/unit_test.hpp>
 
+#include "../address_sanitizer.hpp"
+
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/early_stopping.hpp>
@@ -129,9 +131,13 @@ BOOST_AUTO_TEST_CASE(a_long_fit_does_not_grow) {
   // yet attributed, with a checkpoint, log rows and trace records written every epoch; before
   // the async lane was drained before each sample, a loaded machine once showed 4 kB per epoch,
   // most likely records still queued there).
+  // Under ASan freed memory sits in its quarantine, so RSS grows by design; LeakSanitizer and
+  // the fd count stand in for these there.
+#if !HOOKLINE_TEST_UNDER_ASAN
   BOOST_TEST(last.rss_kb <= second.rss_kb + 8192);
   BOOST_TEST(last.hwm_kb <= second.hwm_kb + 8192);
   BOOST_TEST(last.rss_kb <= middle.rss_kb + 1024);
+#endif
   // The fewest bytes in use over five epochs at each end of the second half: a buffer that
   // happens to be full at one sample does not count as growth.
   auto fewest_heap = [&](std::size_t from) {

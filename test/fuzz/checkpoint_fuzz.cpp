@@ -1,0 +1,149 @@
+// libFuzzer target: the checkpoint loader behind validate/fit(..., ckpt_path), from the payload
+// in: the input is a checkpoint's payload (the zip archive after the 40-byte header), framed here
+// with a valid header and checksums so that every input reaches the decoder and the restore.
+// Properties, for any payload:
+//  - validate() and fit() either load it or throw CheckpointError (nothing else escapes,
+//    nothing crashes);
+//  - after a failure the live model's parameters are bitwise what they were before.
+// The seed corpus (corpus/checkpoint) holds real payloads of this model; to write them again:
+//   HOOKLINE_FUZZ_WRITE_SEEDS=<dir> build/asan/test/fuzz/fuzz_checkpoint
+#include "../core/trace_recorder.hpp"
+
+#include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/core/checkpoint_io.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace hookline;
+
+// BoringModel with Adam (per-parameter state) and a StepLR whose step count is checkpointed.
+class FuzzModel final : public test_support::BoringModel {
+ public:
+  OptimizerConfig configure_optimizers() override {
+    auto adam = std::make_shared<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(0.01));
+    auto step = std::make_shared<torch::optim::StepLR>(*adam, 1, 0.5);
+    return OptimizerConfig().add(adam).add_scheduler(SchedulerConfig::from(step));
+  }
+  DataLoaders train_dataloader() override { return {test_support::loader(8, 4)}; }
+  DataLoaders val_dataloader() override { return {test_support::loader(4, 4)}; }
+};
+
+// Where the harness writes its files (checkpoints of the seeds, the input framed as a file).
+const fs::path& scratch() {
+  static const fs::path dir = [] {
+    const fs::path d = fs::temp_directory_path() / "hookline-fuzz-checkpoint";
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+TrainerOptions options() {
+  return TrainerOptions()
+      .max_epochs(1)
+      .limit_val_batches(1)
+      .num_sanity_val_steps(0)
+      .enable_checkpointing(false)
+      .enable_progress_bar(false)
+      .enable_model_summary(false)
+      .logger(false)
+      .handle_signals(false)
+      .default_root_dir(scratch().string());
+}
+
+std::vector<at::Tensor> parameters_of(FuzzModel& model) {
+  std::vector<at::Tensor> out;
+  for (const auto& t : model.parameters()) out.push_back(t.detach().clone());
+  return out;
+}
+
+bool same(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (!a[i].sizes().equals(b[i].sizes()) || !torch::equal(a[i], b[i])) return false;
+  return true;
+}
+
+std::vector<char> read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_all(const fs::path& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Seeds: payloads saved at the end of the fit, in the middle of the epoch, and weights only.
+void write_seeds(const fs::path& dir) {
+  fs::create_directories(dir);
+  torch::manual_seed(0);
+  FuzzModel model;
+  LambdaHooks hooks;
+  hooks.on_train_batch_end = [&](Trainer& t, Module&, const StepOutput&, const Batch&,
+                                 std::int64_t index) {
+    if (index == 0) t.save_checkpoint((scratch() / "mid_epoch.ckpt").string());
+  };
+  hooks.on_fit_end = [&](Trainer& t, Module&) {
+    t.save_checkpoint((scratch() / "end.ckpt").string());
+    t.save_checkpoint((scratch() / "weights_only.ckpt").string(), /*weights_only=*/true);
+  };
+  Trainer trainer(options(), {std::make_shared<LambdaCallback>(hooks)});
+  trainer.fit(model);
+  for (const char* name : {"mid_epoch", "end", "weights_only"}) {
+    const std::vector<char> file = read_all(scratch() / (std::string(name) + ".ckpt"));
+    write_all(dir / name, std::vector<char>(file.begin() + 40, file.end()));
+  }
+}
+
+[[noreturn]] void fail(const char* stage, const std::string& what) {
+  std::fprintf(stderr, "fuzz_checkpoint: %s: %s\n", stage, what.c_str());
+  std::abort();
+}
+
+// Loads the checkpoint through `run`; checks the outcome is a load or a clean refusal.
+template <class Run>
+void load(const char* stage, Run run) {
+  torch::manual_seed(1);
+  FuzzModel model;
+  const std::vector<at::Tensor> before = parameters_of(model);
+  Trainer trainer(options());
+  try {
+    run(trainer, model);
+  } catch (const CheckpointError& e) {
+    if (!same(before, parameters_of(model)))
+      fail(stage, std::string("the model changed although loading failed: ") + e.what());
+  } catch (const std::exception& e) {
+    fail(stage, std::string("failed with something else than a CheckpointError: ") + e.what());
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (const char* dir = std::getenv("HOOKLINE_FUZZ_WRITE_SEEDS")) {
+    write_seeds(dir);
+    std::exit(0);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::vector<char> payload(reinterpret_cast<const char*>(data),
+                                  reinterpret_cast<const char*>(data) + size);
+  static const std::string input = (scratch() / "input.ckpt").string();
+  write_all(input, frame_checkpoint_payload(payload));
+  load("validate", [](Trainer& t, FuzzModel& m) { t.validate(m, nullptr, input); });
+  load("fit", [](Trainer& t, FuzzModel& m) { t.fit(m, nullptr, input); });
+  return 0;
+}
