@@ -1,5 +1,7 @@
 #include "hookline/callbacks/pack.hpp"
 
+#include "hookline/events/trace_spec.hpp"
+
 #include <stdexcept>
 
 namespace hookline {
@@ -89,6 +91,16 @@ std::shared_ptr<Callback> CallbackPack::find(const std::string& relative_key) co
     }
   }
   return nullptr;
+}
+
+CallbackPack& CallbackPack::trace(std::string spec) {
+  if (!spec.empty()) try {
+      (void)TraceSpec::parse(spec);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("pack '" + name_ + "': " + e.what());
+    }
+  trace_spec_ = std::move(spec);
+  return *this;
 }
 
 std::string CallbackPack::find_trace_spec() const {

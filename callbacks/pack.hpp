@@ -56,10 +56,9 @@ class CallbackPack {
 
   /// Traces the trainer's event stream as `spec` says (core/tracing.hpp, e.g. "ring:10000")
   /// while the pack is in it: from add_pack on when no run is going on, else from the next run.
-  CallbackPack& trace(std::string spec) {
-    trace_spec_ = std::move(spec);
-    return *this;
-  }
+  /// Throws std::invalid_argument (naming the pack) for a spec TraceSpec::parse refuses; "" is
+  /// no tracing.
+  CallbackPack& trace(std::string spec);
   const std::string& trace_spec() const { return trace_spec_; }
   /// This pack's trace spec, else the first one of its nested packs ("" if none).
   std::string find_trace_spec() const;

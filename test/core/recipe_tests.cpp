@@ -168,6 +168,16 @@ callbacks:
   applied.remove(trainer);
   BOOST_TEST(trainer.callbacks().size() == before);
   BOOST_TEST(trainer.packs().empty());
+  // A pack never holds a bad spec: trace() refuses it, naming the pack, and keeps what it had.
+  CallbackPack pack("dbg");
+  pack.trace("ring:8");
+  try {
+    pack.trace("ring:20x");
+    BOOST_FAIL("a bad trace spec was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(contains(e.what(), "pack 'dbg': "), e.what());
+  }
+  BOOST_TEST(pack.trace_spec() == "ring:8");
 }
 
 BOOST_AUTO_TEST_CASE(bad_yaml_names_the_line) {
