@@ -202,6 +202,50 @@ class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface 
   std::size_t size_;
 };
 
+// LibTorch's unpickler builds each tensor from the sizes, strides and offset the pickle gives,
+// without checking them against the tensor's storage: in a damaged payload they could make a
+// tensor that reads outside its memory. Returns the problem, or "" when every tensor lies within
+// its storage.
+std::string check_tensors(const c10::IValue& root) {
+  std::vector<c10::IValue> pending{root};
+  while (!pending.empty()) {
+    const c10::IValue value = std::move(pending.back());
+    pending.pop_back();
+    if (value.isGenericDict()) {
+      for (const auto& entry : value.toGenericDict()) {
+        pending.push_back(entry.key());
+        pending.push_back(entry.value());
+      }
+    } else if (value.isList()) {
+      for (const c10::IValue& element : value.toListRef()) pending.push_back(element);
+    } else if (value.isTuple()) {
+      for (const c10::IValue& element : value.toTupleRef().elements()) pending.push_back(element);
+    } else if (value.isTensor()) {
+      const at::Tensor& t = value.toTensor();
+      if (!t.defined()) continue;
+      if (t.layout() != at::kStrided || !t.has_storage()) return "a tensor is not a dense one";
+      if (t.numel() == 0) continue;
+      // The last element's position, in elements from the start of the storage, then in bytes.
+      std::int64_t last = t.storage_offset();
+      if (last < 0) return "a tensor starts before its storage";
+      bool overflow = false;
+      for (std::int64_t d = 0; d < t.dim(); ++d) {
+        std::int64_t span = 0;
+        if (t.stride(d) < 0) return "a tensor has a negative stride";
+        overflow |= __builtin_mul_overflow(t.size(d) - 1, t.stride(d), &span);
+        overflow |= __builtin_add_overflow(last, span, &last);
+      }
+      std::int64_t needed = 0;
+      overflow |= __builtin_add_overflow(last, 1, &needed);
+      overflow |=
+          __builtin_mul_overflow(needed, static_cast<std::int64_t>(t.element_size()), &needed);
+      if (overflow || needed > static_cast<std::int64_t>(t.storage().nbytes()))
+        return "a tensor reaches past the end of its storage";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string& path) {
@@ -252,7 +296,11 @@ c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string&
       if (!problem.empty())
         throw CheckpointError(path, "the payload is not one hookline writes: " + problem + earlier);
     }
-    return torch::jit::pickle_load(payload);
+    c10::IValue state = torch::jit::pickle_load(payload);
+    const std::string problem = check_tensors(state);
+    if (!problem.empty())
+      throw CheckpointError(path, "the payload is not one hookline writes: " + problem + earlier);
+    return state;
   } catch (const CheckpointError&) {
     throw;
   } catch (const std::exception& e) {

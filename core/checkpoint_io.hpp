@@ -16,6 +16,9 @@
 // point leaves either the old file or the new one, never a mix. Reads check every field, so a
 // missing, empty, truncated or corrupted file, or one of another format version, fails with a
 // CheckpointError that names the file and what is wrong.
+//
+// Format versions: 1 stored optimizer state as LibTorch's archives (TorchScript modules, whose
+// reader crashes on damaged input); 2 stores it as plain values (core/loops/optimizer_state.hpp).
 #pragma once
 
 #include <ATen/core/ivalue.h>
@@ -28,7 +31,7 @@
 
 namespace hookline {
 
-inline constexpr std::uint32_t kCheckpointFormatVersion = 1;
+inline constexpr std::uint32_t kCheckpointFormatVersion = 2;
 
 /// A checkpoint that cannot be read or does not fit the run; what() names the file and the fix.
 class CheckpointError : public std::runtime_error {

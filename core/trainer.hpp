@@ -321,8 +321,7 @@ class Trainer {
     bool epoch_end_done = false;      ///< on_train_epoch_end ran
   };
   struct Restore;
-  Checkpoint dump_checkpoint(bool weights_only,
-                             std::vector<std::function<std::vector<char>()>>* deferred);
+  Checkpoint dump_checkpoint(bool weights_only);
   std::string resolve_ckpt_path(const std::string& ckpt_path) const;
   void restore_modules_and_callbacks(const std::string& path);
   void restore_training_state();

@@ -3,8 +3,8 @@
 //
 // Save: "epoch", "global_step", "hookline_version", "format_version", "state_dict" (parameters and
 // buffers by name), "loops" (fit-loop progress, the train loader's position, the RNG), then unless
-// weights_only: "callbacks" (state_dict of every callback: StateDict), "optimizer_states" (torch's
-// own optimizer archives), "lr_schedulers"; "hyper_parameters"; the data module's state; then
+// weights_only: "callbacks" (state_dict of every callback: StateDict), "optimizer_states" (plain
+// values, optimizer_state.hpp), "lr_schedulers"; "hyper_parameters"; the data module's state; then
 // on_save_checkpoint for the callbacks (not weights_only) and the module. That is Lightning 2.2's
 // order (docs/lightning-hook-order.md).
 //
@@ -19,6 +19,7 @@
 
 #include "hookline/core/checkpoint_io.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/optimizer_state.hpp"
 #include "hookline/core/loops/restore.hpp"
 #include "hookline_version.hpp"
 
@@ -26,19 +27,11 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/grad_mode.h>
 #include <spdlog/spdlog.h>
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
 #include <torch/optim/optimizer.h>
-#include <torch/optim/rmsprop.h>
-#include <torch/optim/sgd.h>
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
 
 #include <filesystem>
 #include <map>
 #include <set>
-#include <sstream>
 
 namespace hookline {
 
@@ -46,188 +39,12 @@ namespace {
 
 using Dict = c10::impl::GenericDict;
 
-std::string shape_of(const at::Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
-
 // Parameters and buffers by their dotted names.
 std::vector<std::pair<std::string, at::Tensor>> module_tensors(torch::nn::Module& module) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& item : module.named_parameters(true)) out.emplace_back(item.key(), item.value());
   for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
   return out;
-}
-
-std::vector<char> archive_bytes(torch::serialize::OutputArchive& archive) {
-  std::vector<char> bytes;
-  archive.save_to([&](const void* data, std::size_t size) {
-    const char* p = static_cast<const char*>(data);
-    bytes.insert(bytes.end(), p, p + size);
-    return size;
-  });
-  return bytes;
-}
-
-std::vector<char> optimizer_bytes(const torch::optim::Optimizer& optimizer) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  return archive_bytes(archive);
-}
-
-// A deep copy of an optimizer's state, serialized later (on the checkpoint writer's thread) into
-// exactly the bytes Optimizer::save would have written now. Known for LibTorch's SGD, Adam, AdamW,
-// RMSprop and Adagrad; other optimizers are serialized synchronously.
-using OptimizerSnapshot = std::function<std::vector<char>()>;
-
-at::Tensor copy_if_defined(const at::Tensor& t) {
-  return t.defined() ? t.detach().clone() : t;
-}
-
-void deep_copy_tensors(torch::optim::SGDParamState& s) {
-  s.momentum_buffer(copy_if_defined(s.momentum_buffer()));
-}
-template <class AdamState>
-void deep_copy_adam(AdamState& s) {
-  s.exp_avg(copy_if_defined(s.exp_avg()));
-  s.exp_avg_sq(copy_if_defined(s.exp_avg_sq()));
-  s.max_exp_avg_sq(copy_if_defined(s.max_exp_avg_sq()));
-}
-void deep_copy_tensors(torch::optim::AdamParamState& s) {
-  deep_copy_adam(s);
-}
-void deep_copy_tensors(torch::optim::AdamWParamState& s) {
-  deep_copy_adam(s);
-}
-void deep_copy_tensors(torch::optim::RMSpropParamState& s) {
-  s.square_avg(copy_if_defined(s.square_avg()));
-  s.momentum_buffer(copy_if_defined(s.momentum_buffer()));
-  s.grad_avg(copy_if_defined(s.grad_avg()));
-}
-void deep_copy_tensors(torch::optim::AdagradParamState& s) {
-  s.sum(copy_if_defined(s.sum()));
-}
-
-template <class Optim, class State, class Options>
-std::optional<OptimizerSnapshot> snapshot_as(const torch::optim::Optimizer& optimizer) {
-  if (!dynamic_cast<const Optim*>(&optimizer)) return std::nullopt;
-  using StateMap =
-      ska::flat_hash_map<std::string, std::unique_ptr<torch::optim::OptimizerParamState>>;
-  auto state = std::make_shared<StateMap>();
-  for (const auto& [key, value] : optimizer.state()) {
-    auto copy = std::make_unique<State>(static_cast<const State&>(*value));
-    deep_copy_tensors(*copy);
-    (*state)[key] = std::move(copy);
-  }
-  auto groups = std::make_shared<std::vector<torch::optim::OptimizerParamGroup>>(
-      optimizer.param_groups());  // copies clone the options
-  return OptimizerSnapshot([state, groups] {
-    torch::serialize::OutputArchive archive;
-    archive.write("pytorch_version", c10::IValue("1.5.0"));  // what Optimizer::save writes
-    torch::serialize::OutputArchive state_archive(archive.compilation_unit());
-    torch::optim::detail::serialize<State>(state_archive, *state);
-    archive.write("state", state_archive);
-    torch::serialize::OutputArchive groups_archive(archive.compilation_unit());
-    torch::optim::detail::serialize<Options>(groups_archive, *groups);
-    archive.write("param_groups", groups_archive);
-    return archive_bytes(archive);
-  });
-}
-
-std::optional<OptimizerSnapshot> snapshot(const torch::optim::Optimizer& o) {
-  using namespace torch::optim;
-  if (auto s = snapshot_as<SGD, SGDParamState, SGDOptions>(o)) return s;
-  if (auto s = snapshot_as<AdamW, AdamWParamState, AdamWOptions>(o)) return s;
-  if (auto s = snapshot_as<Adam, AdamParamState, AdamOptions>(o)) return s;
-  if (auto s = snapshot_as<RMSprop, RMSpropParamState, RMSpropOptions>(o)) return s;
-  if (auto s = snapshot_as<Adagrad, AdagradParamState, AdagradOptions>(o)) return s;
-  return std::nullopt;
-}
-
-at::Tensor bytes_tensor(const std::vector<char>& bytes) {
-  return at::empty({static_cast<std::int64_t>(bytes.size())}, at::kByte)
-      .copy_(at::from_blob(const_cast<char*>(bytes.data()),
-                           {static_cast<std::int64_t>(bytes.size())}, at::kByte));
-}
-
-torch::serialize::InputArchive archive_of(const at::Tensor& bytes) {
-  torch::serialize::InputArchive archive;
-  const at::Tensor contiguous = bytes.contiguous();
-  archive.load_from(static_cast<const char*>(contiguous.data_ptr()),
-                    static_cast<std::size_t>(contiguous.numel()));
-  return archive;
-}
-
-std::int64_t read_size(torch::serialize::InputArchive& archive, const std::string& key) {
-  at::Tensor t;
-  archive.read(key, t);
-  return t.item<std::int64_t>();
-}
-
-// Checks that a saved optimizer archive fits `optimizer`: the same parameter groups with the same
-// sizes, and every state tensor shaped like its parameter. torch's own load checks less and
-// changes the optimizer as it goes, so this runs first.
-void check_optimizer_fits(const at::Tensor& bytes, const torch::optim::Optimizer& optimizer,
-                          std::size_t index, const std::string& path) {
-  const std::string which = "optimizer " + std::to_string(index);
-  torch::serialize::InputArchive archive = archive_of(bytes);
-  torch::serialize::InputArchive groups, states;
-  archive.read("param_groups", groups);
-  archive.read("state", states);
-  const std::int64_t saved_groups = read_size(groups, "param_groups/size");
-  const auto& live_groups = optimizer.param_groups();
-  if (saved_groups != static_cast<std::int64_t>(live_groups.size()))
-    throw CheckpointError(path, which + " has " + std::to_string(saved_groups) +
-                                    " parameter groups in the checkpoint but " +
-                                    std::to_string(live_groups.size()) +
-                                    " in configure_optimizers(); configure the same optimizers");
-  const std::vector<std::string> state_keys = states.keys();
-  const std::set<std::string> with_state(state_keys.begin(), state_keys.end());
-  for (std::int64_t g = 0; g < saved_groups; ++g) {
-    torch::serialize::InputArchive group;
-    groups.read("param_groups/" + std::to_string(g), group);
-    const std::int64_t n = read_size(group, "params/size");
-    const auto& params = live_groups[static_cast<std::size_t>(g)].params();
-    if (n != static_cast<std::int64_t>(params.size()))
-      throw CheckpointError(path, which + ", parameter group " + std::to_string(g) + ": " +
-                                      std::to_string(n) + " parameters in the checkpoint but " +
-                                      std::to_string(params.size()) +
-                                      " now; the model or configure_optimizers() changed");
-    for (std::int64_t i = 0; i < n; ++i) {
-      c10::IValue key;
-      group.read("params/" + std::to_string(i), key);
-      if (!with_state.count(key.toStringRef())) continue;
-      torch::serialize::InputArchive state;
-      states.read(key.toStringRef(), state);
-      const at::Tensor& param = params[static_cast<std::size_t>(i)];
-      for (const std::string& field : state.keys()) {
-        c10::IValue value;
-        if (!state.try_read(field, value) || !value.isTensor()) continue;
-        const at::Tensor t = value.toTensor();
-        if (t.dim() > 0 && t.sizes() != param.sizes())
-          throw CheckpointError(path, which + ", parameter group " + std::to_string(g) +
-                                          ", parameter " + std::to_string(i) + ": state '" + field +
-                                          "' has shape " + shape_of(t) +
-                                          " but the parameter has shape " + shape_of(param));
-      }
-    }
-  }
-}
-
-// torch's Optimizer::load restores the per-parameter state but not the groups' options (the
-// learning rate a scheduler changed, momentum, ...): restore those from the same archive.
-void load_group_options(torch::serialize::InputArchive& archive,
-                        torch::optim::Optimizer& optimizer) {
-  torch::serialize::InputArchive groups;
-  archive.read("param_groups", groups);
-  auto& live = optimizer.param_groups();
-  for (std::size_t g = 0; g < live.size(); ++g) {
-    torch::serialize::InputArchive group, options;
-    groups.read("param_groups/" + std::to_string(g), group);
-    group.read("options", options);
-    live[g].options().serialize(options);
-  }
 }
 
 // A copy of `value` whose tensors share nothing with the live run (for background writes).
@@ -317,8 +134,7 @@ std::vector<at::Generator> cuda_generators() {
 
 // ---- saving ---------------------------------------------------------------------------------
 
-Checkpoint Trainer::dump_checkpoint(bool weights_only,
-                                    std::vector<std::function<std::vector<char>()>>* deferred) {
+Checkpoint Trainer::dump_checkpoint(bool weights_only) {
   if (!module_)
     throw std::logic_error(
         "Trainer::save_checkpoint needs a module: call it from a hook during a run");
@@ -370,19 +186,9 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only,
 
   if (!weights_only) {
     ckpt.set("callbacks", new_dict());
-    // Each optimizer's archive (torch's own format); with `deferred`, the optimizers hookline can
-    // copy are serialized later, off the training thread (None here until then).
     c10::impl::GenericList optimizer_states(c10::AnyType::get());
-    for (const auto& optimizer : optimizer_config_.optimizers) {
-      std::optional<OptimizerSnapshot> later = deferred ? snapshot(*optimizer) : std::nullopt;
-      if (later) {
-        optimizer_states.push_back(c10::IValue());
-        deferred->push_back(std::move(*later));
-      } else {
-        optimizer_states.push_back(bytes_tensor(optimizer_bytes(*optimizer)));
-        if (deferred) deferred->push_back(nullptr);
-      }
-    }
+    for (const auto& optimizer : optimizer_config_.optimizers)
+      optimizer_states.push_back(detail::optimizer_state(*optimizer));
     ckpt.set("optimizer_states", optimizer_states);
     c10::impl::GenericList schedulers(c10::AnyType::get());
     for (const SchedulerConfig& config : optimizer_config_.schedulers)
@@ -419,7 +225,7 @@ void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
     throw std::invalid_argument("Trainer::save_checkpoint: the path is empty; name a file");
   if (strategy_->distributed()) {
     // Lightning: every rank runs the save hooks, rank 0 alone writes, then all wait for it.
-    const Checkpoint state = dump_checkpoint(weights_only, nullptr);
+    const Checkpoint state = dump_checkpoint(weights_only);
     std::exception_ptr failed;
     if (strategy_->is_global_zero()) try {
         write_checkpoint_file(path, state.to_ivalue());
@@ -432,24 +238,16 @@ void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
     return;
   }
   if (!options_.async_checkpointing()) {
-    write_checkpoint_file(path, dump_checkpoint(weights_only, nullptr).to_ivalue());
+    write_checkpoint_file(path, dump_checkpoint(weights_only).to_ivalue());
     return;
   }
-  // Asynchronous: everything is copied now (training changes it right after), the optimizers'
-  // archives are made and the file written on a background thread.
+  // Asynchronous: everything is copied now (training changes it right after); the file is
+  // serialized and written on a background thread.
   wait_for_checkpoint();
-  std::vector<OptimizerSnapshot> deferred;
-  c10::IValue state = deep_copy(dump_checkpoint(weights_only, &deferred).to_ivalue());
+  c10::IValue state = deep_copy(dump_checkpoint(weights_only).to_ivalue());
   pending_write_path_ = path;
-  pending_write_ = std::async(std::launch::async,
-                              [path, state = std::move(state), deferred = std::move(deferred)] {
-                                if (!deferred.empty()) {
-                                  auto list = state.toGenericDict().at("optimizer_states").toList();
-                                  for (std::size_t i = 0; i < deferred.size(); ++i)
-                                    if (deferred[i]) list.set(i, bytes_tensor(deferred[i]()));
-                                }
-                                write_checkpoint_file(path, state);
-                              });
+  pending_write_ = std::async(
+      std::launch::async, [path, state = std::move(state)] { write_checkpoint_file(path, state); });
 }
 
 void Trainer::wait_for_checkpoint() {
@@ -544,9 +342,9 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     if (it == saved.end()) {
       missing.push_back(name);
     } else if (it->second.sizes() != tensor.sizes()) {
-      throw CheckpointError(path, "'" + name + "' has shape " + shape_of(it->second) +
-                                      " in the checkpoint but " + shape_of(tensor) + " in " +
-                                      module_->module_name() +
+      throw CheckpointError(path, "'" + name + "' has shape " + c10::str(it->second.sizes()) +
+                                      " in the checkpoint but " + c10::str(tensor.sizes()) +
+                                      " in " + module_->module_name() +
                                       "; the checkpoint is of another model configuration");
     } else if (it->second.scalar_type() != tensor.scalar_type()) {
       throw CheckpointError(
@@ -700,18 +498,10 @@ void Trainer::restore_training_state() {
     throw CheckpointError(r.path, "it has " + std::to_string(schedulers.size()) +
                                       " LR scheduler states but configure_optimizers() returned " +
                                       std::to_string(live_schedulers.size()) + " schedulers");
-  for (std::size_t i = 0; i < optimizers.size(); ++i) {
-    if (!optimizers[i].isTensor())
-      throw CheckpointError(r.path, "optimizer state " + std::to_string(i) + " is not a tensor");
-    try {
-      check_optimizer_fits(optimizers[i].toTensor(), *live_optimizers[i], i, r.path);
-    } catch (const CheckpointError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw CheckpointError(
-          r.path, "optimizer state " + std::to_string(i) + " cannot be read: " + e.what());
-    }
-  }
+  std::vector<std::function<void()>> load_optimizers;
+  for (std::size_t i = 0; i < optimizers.size(); ++i)
+    load_optimizers.push_back(
+        detail::prepare_optimizer_load(optimizers[i], *live_optimizers[i], i, r.path));
   for (std::size_t i = 0; i < schedulers.size(); ++i)
     if (!schedulers[i].isNone() && !live_schedulers[i].load_state_dict)
       throw CheckpointError(r.path, "LR scheduler " + std::to_string(i) + " ('" +
@@ -720,11 +510,7 @@ void Trainer::restore_training_state() {
                                         "with SchedulerConfig::state(save, load)");
   // Everything fits: load.
   try {
-    for (std::size_t i = 0; i < optimizers.size(); ++i) {
-      torch::serialize::InputArchive archive = archive_of(optimizers[i].toTensor());
-      live_optimizers[i]->load(archive);
-      load_group_options(archive, *live_optimizers[i]);
-    }
+    for (const auto& load : load_optimizers) load();
     for (std::size_t i = 0; i < schedulers.size(); ++i)
       if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);
   } catch (...) {

@@ -12,6 +12,7 @@
 // number (to find the one that fails).
 #include <boost/test/unit_test.hpp>
 
+#include "checkpoint_helpers.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
@@ -57,29 +58,6 @@ TrainerOptions options(const fs::path& root) {
       .logger(false)
       .handle_signals(false)
       .default_root_dir(root.string());
-}
-
-std::vector<at::Tensor> snapshot(Tiny& model) {
-  std::vector<at::Tensor> out;
-  for (const auto& t : model.parameters()) out.push_back(t.detach().clone());
-  return out;
-}
-
-bool same(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!a[i].sizes().equals(b[i].sizes()) || !torch::equal(a[i], b[i])) return false;
-  return true;
-}
-
-std::vector<char> read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_all(const fs::path& path, const std::vector<char>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::size_t env_number(const char* name, std::size_t fallback) {
@@ -144,7 +122,7 @@ BOOST_AUTO_TEST_CASE(damaged_payloads_load_or_fail_cleanly) {
     Trainer trainer(options(root).max_epochs(1), {std::make_shared<LambdaCallback>(hooks)});
     trainer.fit(model);
   }
-  const std::vector<char> file = read_all(valid);
+  const std::vector<char> file = read_bytes(valid);
   BOOST_REQUIRE(file.size() > 40);
   const std::vector<char> payload(file.begin() + 40, file.end());
 
@@ -156,10 +134,10 @@ BOOST_AUTO_TEST_CASE(damaged_payloads_load_or_fail_cleanly) {
     std::vector<char> p = payload;
     mutate(p, rng);
     if (std::getenv("HOOKLINE_MUTATION_VERBOSE")) std::fprintf(stderr, "run %zu\n", i);
-    write_all(damaged, frame_checkpoint_payload(p));
+    write_bytes(damaged, frame_checkpoint_payload(p));
     torch::manual_seed(static_cast<std::uint64_t>(i));
     Tiny model;
-    const std::vector<at::Tensor> before = snapshot(model);
+    const std::vector<at::Tensor> before = weights_of(model);
     Trainer trainer(options(root));
     try {
       if (i % 2 == 0)
@@ -169,7 +147,7 @@ BOOST_AUTO_TEST_CASE(damaged_payloads_load_or_fail_cleanly) {
       ++loaded;
     } catch (const CheckpointError& e) {
       ++refused;
-      if (!same(before, snapshot(model)))
+      if (!bitwise_equal(before, weights_of(model)))
         BOOST_FAIL("run " << i << ": the model changed although loading failed: " << e.what());
     } catch (const std::exception& e) {
       BOOST_FAIL("run " << i << " (seed " << env_number("HOOKLINE_MUTATION_SEED", 20261125)

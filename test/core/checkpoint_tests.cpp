@@ -2,6 +2,7 @@
 // uninterrupted run), rollback of a checkpoint that does not fit, and the save/restore hook order.
 #include <boost/test/unit_test.hpp>
 
+#include "checkpoint_helpers.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
@@ -13,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -38,30 +40,6 @@ struct TempDir {
   }
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
-
-std::vector<char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<char>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const CheckpointError& e) {
-    return e.what();
-  }
-  return "(no CheckpointError)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // A model with dropout (so resuming must restore the RNG), Adam (optimizer state), an optional
 // step-interval and epoch-interval StepLR, and metrics logged on step and epoch.
@@ -156,20 +134,6 @@ class SaveAndCrash final : public Callback {
   std::int64_t at_;
   bool crash_;
 };
-
-std::vector<at::Tensor> weights_of(Module& m) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : m.named_parameters()) out.push_back(p.value().detach().clone());
-  for (const auto& b : m.named_buffers()) out.push_back(b.value().detach().clone());
-  return out;
-}
-
-bool bitwise_equal(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].sizes() != b[i].sizes() || !torch::equal(a[i], b[i])) return false;
-  return true;
-}
 
 // Adam's state for every parameter, in order.
 std::vector<at::Tensor> adam_state(Trainer& t) {
@@ -321,19 +285,20 @@ BOOST_AUTO_TEST_CASE(each_kind_of_bad_file_has_its_own_error) {
   const std::vector<char> bytes = read_bytes(good);
   const std::string bad = dir.file("bad.ckpt");
 
-  BOOST_TEST(
-      contains(error_of([&] { read_checkpoint_file(dir.file("missing.ckpt")); }), "no such file"));
+  BOOST_TEST(contains(checkpoint_error_of([&] { read_checkpoint_file(dir.file("missing.ckpt")); }),
+                      "no such file"));
   write_bytes(bad, {});
-  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "empty"));
+  BOOST_TEST(contains(checkpoint_error_of([&] { read_checkpoint_file(bad); }), "empty"));
   std::mt19937 rng(3);
   std::vector<char> noise(4096);
   for (char& c : noise) c = static_cast<char>(rng());
   write_bytes(bad, noise);
-  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "not a hookline checkpoint"));
+  BOOST_TEST(contains(checkpoint_error_of([&] { read_checkpoint_file(bad); }),
+                      "not a hookline checkpoint"));
   for (std::size_t cut :
        {std::size_t{12}, std::size_t{40}, std::size_t{41}, bytes.size() / 2, bytes.size() - 1}) {
     write_bytes(bad, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(cut)));
-    const std::string message = error_of([&] { read_checkpoint_file(bad); });
+    const std::string message = checkpoint_error_of([&] { read_checkpoint_file(bad); });
     BOOST_TEST(contains(message, "truncated"), "cut at " << cut << ": " << message);
     BOOST_TEST(contains(message, bad));
   }
@@ -341,20 +306,21 @@ BOOST_AUTO_TEST_CASE(each_kind_of_bad_file_has_its_own_error) {
     std::vector<char> flipped = bytes;
     flipped[at] ^= 0x10;
     write_bytes(bad, flipped);
-    BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "corrupted"),
+    BOOST_TEST(contains(checkpoint_error_of([&] { read_checkpoint_file(bad); }), "corrupted"),
                "flip at " << at);
   }
   std::vector<char> header_flip = bytes;
   header_flip[20] ^= 1;
   write_bytes(bad, header_flip);
-  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "header is corrupted"));
+  BOOST_TEST(
+      contains(checkpoint_error_of([&] { read_checkpoint_file(bad); }), "header is corrupted"));
   // Another format version, with a consistent header checksum: a version error, not corruption.
   std::vector<char> other = bytes;
   other[8] = 7;  // version 7, little-endian
   const std::uint64_t sum = XXH3_64bits(other.data(), 32);
   for (int i = 0; i < 8; ++i) other[32 + i] = static_cast<char>((sum >> (8 * i)) & 0xffu);
   write_bytes(bad, other);
-  BOOST_TEST(contains(error_of([&] { read_checkpoint_file(bad); }), "format version 7"));
+  BOOST_TEST(contains(checkpoint_error_of([&] { read_checkpoint_file(bad); }), "format version 7"));
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_write_leaves_the_previous_file) {
@@ -513,7 +479,7 @@ BOOST_AUTO_TEST_CASE(other_shapes_and_names_fail_before_anything_changes) {
                         .enable_model_summary(false)
                         .max_epochs(2)
                         .enable_checkpointing(false));
-    const std::string message = error_of([&] { trainer.fit(model, nullptr, path); });
+    const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, path); });
     BOOST_TEST(contains(message, expected), message);
     BOOST_TEST(contains(message, path), message);
     BOOST_TEST(bitwise_equal(before, weights_of(model)));
@@ -534,7 +500,8 @@ BOOST_AUTO_TEST_CASE(bad_files_leave_the_model_untouched) {
                       .enable_model_summary(false)
                       .max_epochs(2)
                       .enable_checkpointing(false));
-  BOOST_TEST(contains(error_of([&] { trainer.fit(model, nullptr, flipped); }), "corrupted"));
+  BOOST_TEST(
+      contains(checkpoint_error_of([&] { trainer.fit(model, nullptr, flipped); }), "corrupted"));
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
 }
 
@@ -567,7 +534,7 @@ BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_fit_rolls_the_weights_back) {
                       .enable_model_summary(false)
                       .max_epochs(2)
                       .enable_checkpointing(false));
-  const std::string message = error_of([&] { trainer.fit(model, nullptr, path); });
+  const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, path); });
   BOOST_TEST(contains(message, "parameters in the checkpoint but 2 now"), message);
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
 }
@@ -600,7 +567,8 @@ BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
                       .enable_model_summary(false)
                       .max_epochs(2)
                       .enable_checkpointing(false));
-  BOOST_TEST(contains(error_of([&] { trainer.fit(model, nullptr, path); }), "save_weights_only"));
+  BOOST_TEST(contains(checkpoint_error_of([&] { trainer.fit(model, nullptr, path); }),
+                      "save_weights_only"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -625,22 +593,18 @@ class SaveAt final : public Callback {
   std::int64_t at_;
 };
 
-// Adam's per-parameter state as loaded from a saved archive into a fresh optimizer.
-std::vector<at::Tensor> adam_from(const at::Tensor& bytes) {
-  Net model;
-  torch::optim::Adam adam(model.parameters(), torch::optim::AdamOptions(0.01));
-  torch::serialize::InputArchive archive;
-  archive.load_from(static_cast<const char*>(bytes.data_ptr()),
-                    static_cast<std::size_t>(bytes.numel()));
-  adam.load(archive);
+// Adam's per-parameter state as saved (plain values: optimizer_state.hpp), by parameter index.
+std::vector<at::Tensor> adam_from(const c10::IValue& saved) {
+  const auto optimizer = saved.toGenericDict();
+  BOOST_TEST(optimizer.at("type").toStringRef() == "Adam");
+  std::map<std::int64_t, c10::impl::GenericDict> by_index;
+  for (const auto& entry : optimizer.at("state").toGenericDict())
+    by_index.emplace(entry.key().toInt(), entry.value().toGenericDict());
   std::vector<at::Tensor> out;
-  for (const auto& p : model.parameters()) {
-    auto it = adam.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-    if (it == adam.state().end()) continue;
-    const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
-    out.push_back(st.exp_avg());
-    out.push_back(st.exp_avg_sq());
-    out.push_back(torch::tensor(st.step()));
+  for (const auto& [index, state] : by_index) {
+    out.push_back(state.at("exp_avg").toTensor());
+    out.push_back(state.at("exp_avg_sq").toTensor());
+    out.push_back(torch::tensor(state.at("step").toInt()));
   }
   return out;
 }
@@ -669,9 +633,9 @@ BOOST_AUTO_TEST_CASE(an_async_save_holds_the_state_of_its_moment) {
   for (const auto& entry : sync_weights)
     BOOST_TEST(torch::equal(entry.value().toTensor(), async_weights.at(entry.key()).toTensor()),
                entry.key().toStringRef());
-  // The optimizer archive was made later on another thread, from a copy: the same state.
-  const auto a = adam_from(sync.at("optimizer_states").toListRef().at(0).toTensor());
-  const auto b = adam_from(async.at("optimizer_states").toListRef().at(0).toTensor());
+  // The optimizer state was written later on another thread, from a copy: the same state.
+  const auto a = adam_from(sync.at("optimizer_states").toListRef().at(0));
+  const auto b = adam_from(async.at("optimizer_states").toListRef().at(0));
   BOOST_TEST(a.size() == 3 * 6u);  // exp_avg, exp_avg_sq, step for 6 parameters
   BOOST_TEST(bitwise_equal(a, b));
   BOOST_TEST(sync.at("global_step").toInt() == 7);
@@ -851,8 +815,9 @@ BOOST_AUTO_TEST_CASE(validate_test_and_predict_load_weights_from_a_checkpoint) {
   // A bad file fails predict before anything runs, and names the file.
   Net other(config);
   const auto before = weights_of(other);
-  BOOST_TEST(contains(error_of([&] { trainer.predict(other, nullptr, dir.file("nope.ckpt")); }),
-                      "nope.ckpt"));
+  BOOST_TEST(
+      contains(checkpoint_error_of([&] { trainer.predict(other, nullptr, dir.file("nope.ckpt")); }),
+               "nope.ckpt"));
   BOOST_TEST(bitwise_equal(before, weights_of(other)));
 }
 

@@ -7,6 +7,7 @@
 //  - after a failure the live model's parameters are bitwise what they were before.
 // The seed corpus (corpus/checkpoint) holds real payloads of this model; to write them again:
 //   HOOKLINE_FUZZ_WRITE_SEEDS=<dir> build/asan/test/fuzz/fuzz_checkpoint
+#include "../core/checkpoint_helpers.hpp"
 #include "../core/trace_recorder.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
@@ -61,29 +62,6 @@ TrainerOptions options() {
       .default_root_dir(scratch().string());
 }
 
-std::vector<at::Tensor> parameters_of(FuzzModel& model) {
-  std::vector<at::Tensor> out;
-  for (const auto& t : model.parameters()) out.push_back(t.detach().clone());
-  return out;
-}
-
-bool same(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!a[i].sizes().equals(b[i].sizes()) || !torch::equal(a[i], b[i])) return false;
-  return true;
-}
-
-std::vector<char> read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_all(const fs::path& path, const std::vector<char>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 // Seeds: payloads saved at the end of the fit, in the middle of the epoch, and weights only.
 void write_seeds(const fs::path& dir) {
   fs::create_directories(dir);
@@ -101,8 +79,9 @@ void write_seeds(const fs::path& dir) {
   Trainer trainer(options(), {std::make_shared<LambdaCallback>(hooks)});
   trainer.fit(model);
   for (const char* name : {"mid_epoch", "end", "weights_only"}) {
-    const std::vector<char> file = read_all(scratch() / (std::string(name) + ".ckpt"));
-    write_all(dir / name, std::vector<char>(file.begin() + 40, file.end()));
+    const std::vector<char> file =
+        test_support::read_bytes(scratch() / (std::string(name) + ".ckpt"));
+    test_support::write_bytes(dir / name, std::vector<char>(file.begin() + 40, file.end()));
   }
 }
 
@@ -116,12 +95,12 @@ template <class Run>
 void load(const char* stage, Run run) {
   torch::manual_seed(1);
   FuzzModel model;
-  const std::vector<at::Tensor> before = parameters_of(model);
+  const std::vector<at::Tensor> before = test_support::weights_of(model);
   Trainer trainer(options());
   try {
     run(trainer, model);
   } catch (const CheckpointError& e) {
-    if (!same(before, parameters_of(model)))
+    if (!test_support::bitwise_equal(before, test_support::weights_of(model)))
       fail(stage, std::string("the model changed although loading failed: ") + e.what());
   } catch (const std::exception& e) {
     fail(stage, std::string("failed with something else than a CheckpointError: ") + e.what());
@@ -142,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<char> payload(reinterpret_cast<const char*>(data),
                                   reinterpret_cast<const char*>(data) + size);
   static const std::string input = (scratch() / "input.ckpt").string();
-  write_all(input, frame_checkpoint_payload(payload));
+  test_support::write_bytes(input, frame_checkpoint_payload(payload));
   load("validate", [](Trainer& t, FuzzModel& m) { t.validate(m, nullptr, input); });
   load("fit", [](Trainer& t, FuzzModel& m) { t.fit(m, nullptr, input); });
   return 0;
