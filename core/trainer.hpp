@@ -373,7 +373,7 @@ class Trainer {
   const EventInfo* current_hook_ = nullptr;
   Status status_ = Status::initializing;
   Stage stage_ = Stage::fit;
-  bool running_ = false;
+  std::atomic<bool> running_{false};  // read by add_pack on other threads
   bool training_ = false;
   bool sanity_checking_ = false;
   bool validating_ = false;
