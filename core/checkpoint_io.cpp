@@ -103,6 +103,7 @@ std::string check_pickle(const char* p, std::size_t n) {
     return false;
   };
   std::size_t at = 0;
+  std::size_t memo_size = 0;
   while (at < n) {
     const auto op = static_cast<unsigned char>(p[at++]);
     std::size_t arg = 0;  // fixed argument bytes
@@ -131,18 +132,34 @@ std::string check_pickle(const char* p, std::size_t n) {
       case 'd':
       case 'l':
         break;
+      case 'q':    // BINPUT
+      case 'h':    // BINGET
+      case 'r':    // LONG_BINPUT
+      case 'j': {  // LONG_BINGET
+        // Memo indices: pickle_save numbers its memo entries 0, 1, 2, ... as it puts them. The
+        // unpickler sizes its memo table by the index it is given, so a damaged one (up to 2^32)
+        // would make it allocate gigabytes (found by fuzz_checkpoint).
+        const std::size_t width = (op == 'q' || op == 'h') ? 1 : 4;
+        if (at + width > n) return "truncated";
+        const std::size_t index =
+            width == 1 ? static_cast<unsigned char>(p[at]) : static_cast<std::size_t>(u32(at));
+        if (op == 'q' || op == 'r') {
+          if (index > memo_size) return "a memo index out of sequence";
+          memo_size = std::max(memo_size, index + 1);
+        } else if (index >= memo_size) {
+          return "a memo reference to nothing";
+        }
+        at += width;
+        continue;
+      }
       case 0x80:
-      case 'q':
-      case 'h':
-      case 'K':  // PROTO, BINPUT, BINGET, BININT1
+      case 'K':  // PROTO, BININT1
         arg = 1;
         break;
       case 'M':  // BININT2
         arg = 2;
         break;
-      case 'r':
-      case 'j':
-      case 'J':  // LONG_BINPUT, LONG_BINGET, BININT
+      case 'J':  // BININT
         arg = 4;
         break;
       case 'G':  // BINFLOAT
