@@ -7,9 +7,9 @@
 //
 // A save is Trainer::save_checkpoint called from on_train_batch_end, timed from the call to its
 // return: for the synchronous mode that is the whole save (hooks, serialization, checksum, write,
-// fsync, rename); for the asynchronous mode it is what the loop waits for (hooks, the optimizer's
-// archive, copying the tensors), the file being written in the background. Each asynchronous save
-// is waited for (untimed) before the next one, so both modes write on an idle disk.
+// fsync, rename); for the asynchronous mode it is what the loop waits for (hooks, copying the
+// weights and the optimizer state), the file being written in the background. Each asynchronous
+// save is waited for (untimed) before the next one, so both modes write on an idle disk.
 // Optimizers: SGD without state, SGD with momentum (+100 MB of state) and Adam (+200 MB).
 #include <hookline/callbacks/callback.hpp>
 #include <hookline/core/data/dataloader.hpp>
