@@ -436,6 +436,7 @@ int main(int argc, char** argv) try {
       "fit() us/st: whole fit() (or whole hand run, set-up included) per step\n");
   if (workload.empty() || workload == "a") bench({"a", 32, 64, 2, 32, steps(1000)}, rounds);
   if (workload.empty() || workload == "b") bench({"b", 784, 256, 10, 64, steps(300)}, rounds);
+  if (workload == "c") bench({"c", 1, 1, 1, 1, steps(1000)}, rounds);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_trainer: %s\n", e.what());

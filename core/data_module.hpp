@@ -39,7 +39,7 @@ class DataModule {
   virtual BatchHooks batch_hooks() const { return {}; }
   virtual Batch on_before_batch_transfer(Batch batch, std::int64_t) { return batch; }
   virtual Batch transfer_batch_to_device(Batch batch, c10::Device device, std::int64_t) {
-    return batch.to(device);
+    return std::move(batch).to(device);
   }
   virtual Batch on_after_batch_transfer(Batch batch, std::int64_t) { return batch; }
 

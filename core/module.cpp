@@ -41,7 +41,7 @@ Batch Module::on_before_batch_transfer(Batch batch, std::int64_t) {
   return batch;
 }
 Batch Module::transfer_batch_to_device(Batch batch, c10::Device device, std::int64_t) {
-  return batch.to(device);
+  return std::move(batch).to(device);
 }
 Batch Module::on_after_batch_transfer(Batch batch, std::int64_t) {
   return batch;

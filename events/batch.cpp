@@ -64,11 +64,21 @@ std::vector<std::string> Batch::names() const {
   return out;
 }
 
-Batch Batch::to(const c10::Device& device, bool non_blocking) const {
-  bool moved = false;
-  for (const auto& [key, value] : fields_)
-    moved = moved || (value.defined() && value.device() != device);
-  if (!moved) return *this;  // already there: no dispatcher round trip per tensor
+namespace {
+bool needs_move(const Batch& batch, const c10::Device& device) {
+  for (const auto& [key, value] : batch)
+    if (value.defined() && value.device() != device) return true;
+  return false;
+}
+}  // namespace
+
+Batch Batch::to(const c10::Device& device, bool non_blocking) && {
+  if (!needs_move(*this, device)) return std::move(*this);
+  return static_cast<const Batch&>(*this).to(device, non_blocking);
+}
+
+Batch Batch::to(const c10::Device& device, bool non_blocking) const& {
+  if (!needs_move(*this, device)) return *this;  // already there: no dispatcher round trip
   Batch out;
   out.fields_.reserve(fields_.size());
   for (const auto& [key, value] : fields_)

@@ -40,7 +40,9 @@ class Batch {
   std::vector<std::string> names() const;
 
   /// A copy with every tensor moved to `device` (no copy when already there).
-  Batch to(const c10::Device& device, bool non_blocking = false) const;
+  Batch to(const c10::Device& device, bool non_blocking = false) const&;
+  /// The same, reusing this batch (no copy of names or handles) when it is already there.
+  Batch to(const c10::Device& device, bool non_blocking = false) &&;
 
   auto begin() const { return fields_.begin(); }
   auto end() const { return fields_.end(); }

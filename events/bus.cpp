@@ -61,11 +61,12 @@ void Channel::add(const std::shared_ptr<Entry>& entry) {
       registry_->signal.connect(entry->info.priority, slot, boost::signals2::at_back);
   entry->channel = weak_from_this();
   members_.push_back(entry);
-  stale_ = true;
+  mark_stale();
   hint_.store(-1, std::memory_order_release);
 }
 
 void Channel::remove(Entry& entry) {
+  std::shared_ptr<const Snapshot> released;  // destroyed after unlocking (it owns handlers)
   std::lock_guard lock(mutex_);
   entry.registration->connection.disconnect();
   std::erase_if(members_, [&](const auto& m) { return m.get() == &entry; });
@@ -77,18 +78,45 @@ void Channel::remove(Entry& entry) {
     Collected live;
     collect(live);
   }
-  stale_ = true;
-  if (members_.empty()) snapshot_.reset();  // nothing left to call: release handlers now
+  mark_stale();
+  if (members_.empty()) released = retire();  // nothing left to call: release handlers now
   hint_.store(members_.empty() ? 0 : -1, std::memory_order_release);
 }
 
 void Channel::invalidate() {
   std::lock_guard lock(mutex_);
-  stale_ = true;
+  mark_stale();
   hint_.store(-1, std::memory_order_release);
 }
 
+void Channel::mark_stale() {
+  stale_ = true;
+  current_.store(nullptr, std::memory_order_seq_cst);
+}
+
+std::shared_ptr<const Snapshot> Channel::retire() {
+  std::shared_ptr<const Snapshot> old = std::move(snapshot_);
+  snapshot_.reset();
+  // current_ no longer points at `old` (mark_stale ran), so a reader arriving from now on cannot
+  // reach it; one counted in readers_ may be walking it.
+  if (!old || readers_.load(std::memory_order_seq_cst) == 0) return old;
+  retired_.push_back(std::move(old));
+  has_retired_.store(true, std::memory_order_seq_cst);
+  return nullptr;
+}
+
+void Channel::reclaim() {
+  std::vector<std::shared_ptr<const Snapshot>> released;
+  {
+    std::lock_guard lock(mutex_);
+    if (readers_.load(std::memory_order_seq_cst) != 0) return;  // the last reader reclaims
+    released.swap(retired_);
+    has_retired_.store(false, std::memory_order_seq_cst);
+  }
+}
+
 std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) {
+  std::shared_ptr<const Snapshot> released;  // destroyed after unlocking (it owns handlers)
   std::lock_guard lock(mutex_);
   if (!stale_ && snapshot_) return snapshot_;
   Collected collected;
@@ -113,8 +141,10 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
           " but cannot run there: async handlers take `const E&` and return void");
     snap->slots.push_back(Slot{entry, p.lane});
   }
+  released = retire();
   snapshot_ = std::move(snap);
   stale_ = false;
+  current_.store(snapshot_.get(), std::memory_order_seq_cst);
   hint_.store(static_cast<int>(snapshot_->slots.size()), std::memory_order_release);
   return snapshot_;
 }

@@ -142,6 +142,39 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // The current dispatch order, rebuilt first if stale.
   std::shared_ptr<const Snapshot> snapshot(const DispatchPolicy& policy);
 
+  // The current dispatch order for one emission, without a lock or a reference count when it is
+  // fresh: the channel counts its readers, and a snapshot replaced while any reader is inside
+  // is kept (retired) until the count drops to zero.
+  class Read {
+   public:
+    Read(Channel& channel, const DispatchPolicy& policy) : channel_(channel) {
+      channel_.readers_.fetch_add(1, std::memory_order_seq_cst);
+      snap_ = channel_.current_.load(std::memory_order_seq_cst);
+      if (snap_ == nullptr) [[unlikely]] {
+        try {
+          held_ = channel_.snapshot(policy);
+        } catch (...) {  // e.g. a policy's error: this reader was never constructed
+          channel_.readers_.fetch_sub(1, std::memory_order_seq_cst);
+          throw;
+        }
+        snap_ = held_.get();
+      }
+    }
+    ~Read() {
+      if (channel_.readers_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+          channel_.has_retired_.load(std::memory_order_seq_cst)) [[unlikely]]
+        channel_.reclaim();
+    }
+    Read(const Read&) = delete;
+    Read& operator=(const Read&) = delete;
+    const Snapshot& snapshot() const { return *snap_; }
+
+   private:
+    Channel& channel_;
+    const Snapshot* snap_;
+    std::shared_ptr<const Snapshot> held_;  // only when this reader rebuilt it
+  };
+
   void add(const std::shared_ptr<Entry>& entry);
   void remove(Entry& entry);
   void invalidate();
@@ -163,6 +196,17 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::size_t dead_ = 0;  // disconnections since the signal last dropped its dead slots
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::shared_ptr<Entry>> members_;
+  // The lock-free view of snapshot_ for Read: null while stale. Replaced snapshots wait in
+  // retired_ while readers_ > 0 (an emission may still walk them).
+  std::atomic<const Snapshot*> current_{nullptr};
+  std::atomic<int> readers_{0};
+  std::atomic<bool> has_retired_{false};
+  std::vector<std::shared_ptr<const Snapshot>> retired_;
+  // Drops snapshot_ (caller holds mutex_), keeping it in retired_ while a reader may see it;
+  // returns what can be destroyed now, for the caller to release after unlocking.
+  std::shared_ptr<const Snapshot> retire();
+  void mark_stale();  // caller holds mutex_
+  void reclaim();
 };
 
 // A tracked object of `entry` expired: rebuild the snapshot so Signals2 drops the slot.
@@ -303,7 +347,8 @@ class Bus {
     Tracer* tracer = tracer_raw_.load(std::memory_order_acquire);
     if (tracer != nullptr) return emit_traced(ch, event, *tracer);
     if (ch == nullptr || ch->hint() == 0) return {};
-    return dispatch(*ch->snapshot(*policy_), event, nullptr, 0);
+    const detail::Channel::Read read(*ch, *policy_);
+    return dispatch(read.snapshot(), event, nullptr, 0);
   }
   template <Event E>
   requires(!std::is_lvalue_reference_v<E>) Outcome emit(E&& event) {

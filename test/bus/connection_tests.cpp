@@ -229,6 +229,38 @@ BOOST_AUTO_TEST_CASE(disconnected_handlers_are_released) {
   BOOST_TEST(watch.expired());
 }
 
+// A nested emission rebuilds the snapshot the outer emission is walking: the outer one must go on
+// over the old snapshot (kept alive while it runs) and the disconnected handler's captures must
+// be released once no emission is inside any more.
+BOOST_AUTO_TEST_CASE(snapshot_replaced_during_an_emission_lives_until_it_ends) {
+  Bus bus;
+  auto resource = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = resource;
+  Connection victim;
+  int first_calls = 0, after_calls = 0;
+  bool nested = false;
+  bus.on<Ping>(
+      [&] {
+        ++first_calls;
+        if (!nested) {
+          nested = true;
+          victim.disconnect();
+          bus.emit(Ping{});  // rebuilds the snapshot without the victim
+          BOOST_TEST(!watch.expired());  // the outer emission may still reach its slot
+        }
+      },
+      SubscribeOptions().priority(0));
+  victim = bus.on<Ping>([r = std::move(resource)] { (void)*r; }, SubscribeOptions().priority(1));
+  bus.on<Ping>([&] { ++after_calls; }, SubscribeOptions().priority(2));
+  bus.emit(Ping{});
+  BOOST_TEST(first_calls == 2);
+  BOOST_TEST(after_calls == 2);  // once in the nested emission, once in the outer one
+  BOOST_TEST(watch.expired());   // released when the outer emission ended
+  bus.emit(Ping{});
+  BOOST_TEST(first_calls == 3);
+  BOOST_TEST(after_calls == 3);
+}
+
 BOOST_AUTO_TEST_CASE(connect_and_disconnect_from_another_thread_while_emitting) {
   Bus bus;
   std::atomic<long> steady{0}, churn{0};
