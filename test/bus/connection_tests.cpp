@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(snapshot_replaced_during_an_emission_lives_until_it_ends) {
         if (!nested) {
           nested = true;
           victim.disconnect();
-          bus.emit(Ping{});  // rebuilds the snapshot without the victim
+          bus.emit(Ping{});              // rebuilds the snapshot without the victim
           BOOST_TEST(!watch.expired());  // the outer emission may still reach its slot
         }
       },
