@@ -95,8 +95,7 @@ void Channel::mark_stale() {
 }
 
 std::shared_ptr<const Snapshot> Channel::retire() {
-  std::shared_ptr<const Snapshot> old = std::move(snapshot_);
-  snapshot_.reset();
+  std::shared_ptr<const Snapshot> old = std::move(snapshot_);  // leaves snapshot_ empty
   // current_ no longer points at `old` (mark_stale ran), so a reader arriving from now on cannot
   // reach it; one counted in readers_ may be walking it.
   if (!old || readers_.load(std::memory_order_seq_cst) == 0) return old;

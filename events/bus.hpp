@@ -151,13 +151,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
       channel_.readers_.fetch_add(1, std::memory_order_seq_cst);
       snap_ = channel_.current_.load(std::memory_order_seq_cst);
       if (snap_ == nullptr) [[unlikely]] {
+        // The rebuilt snapshot stays owned by the channel, or by retired_ once replaced: this
+        // reader is already counted.
         try {
-          held_ = channel_.snapshot(policy);
+          snap_ = channel_.snapshot(policy).get();
         } catch (...) {  // e.g. a policy's error: this reader was never constructed
           channel_.readers_.fetch_sub(1, std::memory_order_seq_cst);
           throw;
         }
-        snap_ = held_.get();
       }
     }
     ~Read() {
@@ -172,7 +173,6 @@ class Channel : public std::enable_shared_from_this<Channel> {
    private:
     Channel& channel_;
     const Snapshot* snap_;
-    std::shared_ptr<const Snapshot> held_;  // only when this reader rebuilt it
   };
 
   void add(const std::shared_ptr<Entry>& entry);
@@ -413,8 +413,10 @@ class Bus {
     const std::uint64_t seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
     tracer.on_emit(event_info<E>(), &event, seq);
     Outcome out;
-    if (ch != nullptr && ch->hint() != 0)
-      out = dispatch(*ch->snapshot(*policy_), event, &tracer, seq);
+    if (ch != nullptr && ch->hint() != 0) {
+      const detail::Channel::Read read(*ch, *policy_);
+      out = dispatch(read.snapshot(), event, &tracer, seq);
+    }
     tracer.on_emit_end(event_info<E>(), seq, out);
     return out;
   }
