@@ -99,11 +99,14 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
   // Several evaluation dataloaders: Lightning appends the index after the _step/_epoch fork.
   const bool suffixed = results.dataloader_idx >= 0 && options.add_dataloader_idx_;
   const std::string idx = std::to_string(results.dataloader_idx);
-  std::string key(hook.name);
-  key += '.';
-  key += name;
-  if (suffixed) key += "." + idx;
-  auto [it, fresh] = results.by_key.try_emplace(key, results.items.size());
+  key_.assign(hook.name);  // reuses the buffer: no allocation per call
+  key_ += '.';
+  key_ += name;
+  if (suffixed) {
+    key_ += '.';
+    key_ += idx;
+  }
+  auto [it, fresh] = results.by_key.try_emplace(key_, results.items.size());
   if (fresh) {
     Result r;
     r.fx = std::string(hook.name) + (suffixed ? "." + idx : std::string());
@@ -181,8 +184,8 @@ MetricStore::Values MetricStore::values(Phase phase) const {
   return values(phase, first_loop_iter_ != -1);
 }
 
-MetricStore::Values MetricStore::values(Phase phase, bool on_step) const {
-  Values out;
+template <class F>
+void MetricStore::for_each_value(Phase phase, bool on_step, F&& f) const {
   const Results& results = results_[index(phase)];
   const bool training = phase == Phase::train;
   for (const Result& r : results.items) {
@@ -195,16 +198,37 @@ MetricStore::Values MetricStore::values(Phase phase, bool on_step) const {
       if (!r.on_epoch) continue;
       v = r.reduce == Reduce::mean ? r.value / r.cumulated_batch_size : r.value;
     }
-    const std::string& forked = on_step ? r.step_name : r.epoch_name;
-    if (r.logger) out.log[forked] = v;
     // Step values of evaluation loops are not callback metrics.
-    if (training || (r.on_epoch && !on_step)) {
-      out.callback[r.bare] = v;
-      out.callback[forked] = v;
-    }
-    if (r.prog_bar) out.pbar[forked] = v;
+    f(r, on_step ? r.step_name : r.epoch_name, v, training || (r.on_epoch && !on_step));
   }
+}
+
+MetricStore::Values MetricStore::values(Phase phase, bool on_step) const {
+  Values out;
+  for_each_value(phase, on_step,
+                 [&out](const Result& r, const std::string& forked, double v, bool callback) {
+                   if (r.logger) out.log[forked] = v;
+                   if (callback) {
+                     out.callback[r.bare] = v;
+                     out.callback[forked] = v;
+                   }
+                   if (r.prog_bar) out.pbar[forked] = v;
+                 });
   return out;
+}
+
+// What merge(values(phase)) does, written straight into the maps (no map is built: this runs at
+// every batch end).
+void MetricStore::merge_now(Phase phase, unsigned maps) const {
+  for_each_value(phase, first_loop_iter_ != -1,
+                 [this, maps](const Result& r, const std::string& forked, double v, bool callback) {
+                   if ((maps & kLogged) != 0 && r.logger) logged_[forked] = v;
+                   if ((maps & kCallback) != 0 && callback) {
+                     callback_[r.bare] = v;
+                     callback_[forked] = v;
+                   }
+                   if ((maps & kProgressBar) != 0 && r.prog_bar) progress_bar_[forked] = v;
+                 });
 }
 
 namespace {
@@ -220,11 +244,11 @@ void MetricStore::merge(const Values& v) const {
 }
 
 void MetricStore::on_batch_end(Phase phase) {
-  merge(values(phase));
+  merge_now(phase, kCallback | kLogged | kProgressBar);
 }
 
 void MetricStore::on_epoch_end(Phase phase) {
-  merge(values(phase));
+  merge_now(phase, kCallback | kLogged | kProgressBar);
   current_fx_.clear();
 }
 
@@ -262,17 +286,17 @@ void MetricStore::reset_metrics() {
 }
 
 const MetricMap& MetricStore::callback_metrics(std::optional<Phase> active) const {
-  if (active) update(callback_, values(*active).callback);
+  if (active) merge_now(*active, kCallback);
   return callback_;
 }
 
 const MetricMap& MetricStore::logged_metrics(std::optional<Phase> active) const {
-  if (active) update(logged_, values(*active).log);
+  if (active) merge_now(*active, kLogged);
   return logged_;
 }
 
 const MetricMap& MetricStore::progress_bar_metrics(std::optional<Phase> active) const {
-  if (active) update(progress_bar_, values(*active).pbar);
+  if (active) merge_now(*active, kProgressBar);
   return progress_bar_;
 }
 

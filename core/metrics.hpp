@@ -169,6 +169,12 @@ class MetricStore {
   Values values(Phase phase) const;
   Values values(Phase phase, bool on_step) const;
   void merge(const Values& v) const;
+  // Calls f(result, forked name, value, is a callback metric) for each value `phase` has now.
+  template <class F>
+  void for_each_value(Phase phase, bool on_step, F&& f) const;
+  enum : unsigned { kCallback = 1, kLogged = 2, kProgressBar = 4 };
+  // merge(values(phase)) restricted to `maps`, without building maps.
+  void merge_now(Phase phase, unsigned maps) const;
 
   static void reset(Result& r);
 
@@ -176,6 +182,7 @@ class MetricStore {
   int first_loop_iter_ = -1;
   std::optional<int> outer_first_loop_iter_;  // set during a nested evaluation
   std::string current_fx_;
+  std::string key_;  // log()'s lookup key, kept to reuse its buffer
   // Lightning's trainer properties update these when read, hence mutable.
   mutable MetricMap callback_, logged_, progress_bar_;
 };

@@ -345,8 +345,12 @@ class Trainer {
   /// async lane. Without `step`, a logged "step" is the step, else "epoch" is added and the step
   /// is the number of batches that stepped.
   void send_metrics(MetricMap metrics, std::optional<std::int64_t> step = std::nullopt);
-  /// Runs `call` on every logger, on the loggers' strand of the async lane.
+  /// Runs `call` on every logger, on the loggers' strand of the async lane, after the rows
+  /// send_metrics holds back.
   void post_to_loggers(std::function<void(Logger&)> call, const char* what);
+  void post_to_lane(std::function<void(Logger&)> call, const char* what);
+  /// Hands the rows held back by send_metrics to the loggers' strand.
+  void post_pending_rows();
   void start_loggers();
   void log_hyperparams();
   void finalize_loggers(const std::string& status);
@@ -385,6 +389,13 @@ class Trainer {
   std::int64_t current_batch_size_ = 1;
   std::vector<std::shared_ptr<Logger>> loggers_;
   std::shared_ptr<AsyncLane::Strand> logger_strand_;
+  struct LoggerRow {
+    MetricMap metrics;
+    std::int64_t step;
+  };
+  static constexpr std::size_t kRowsPerPost = 16;
+  std::vector<LoggerRow> pending_rows_;  // send_metrics' rows not yet posted (rank 0)
+  std::chrono::steady_clock::time_point rows_posted_at_{};
   // Evaluation batches seen per dataloader since the loaders were requested: the step of
   // evaluation step metrics sent to loggers.
   std::vector<std::int64_t> seen_eval_batches_;

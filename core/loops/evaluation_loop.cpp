@@ -153,7 +153,10 @@ void Trainer::evaluation_loop(EvalKind kind, bool sanity) {
       for (const auto& [key, value] : epoch_end_logged) all[key] = value;
       for (MetricMap& out : outputs)
         for (const auto& [key, value] : epoch_end_logged) out[key] = value;
-      if (!sanity) send_metrics(std::move(all));
+      if (!sanity) {
+        send_metrics(std::move(all));
+        post_pending_rows();  // an evaluation's results reach the loggers when it ends
+      }
       if (!sanity && stage_ != Stage::fit) eval_results_ = std::move(outputs);
     }
     // A checkpoint saved from here on (on_validation_end) resumes after this validation.

@@ -166,6 +166,7 @@ void Trainer::end_epoch() {
   ++current_epoch_;
   // Between epochs (and after the fit): a checkpoint saved now starts the next epoch afresh.
   progress_ = EpochProgress{};
+  post_pending_rows();
   bus_.flush();
   agree();  // DDP: EarlyStopping & co. at on_train_epoch_end stop every rank
 }

@@ -55,6 +55,11 @@ std::string Trainer::log_dir() const {
 }
 
 void Trainer::post_to_loggers(std::function<void(Logger&)> call, const char* what) {
+  post_pending_rows();  // the loggers see every call in the order the trainer made it
+  post_to_lane(std::move(call), what);
+}
+
+void Trainer::post_to_lane(std::function<void(Logger&)> call, const char* what) {
   if (loggers_.empty() || !strategy_->is_global_zero()) return;  // loggers write on rank 0
   AsyncLane& lane = bus_.async_lane();
   if (!logger_strand_) logger_strand_ = lane.make_strand();
@@ -69,6 +74,7 @@ void Trainer::post_to_loggers(std::function<void(Logger&)> call, const char* wha
 void Trainer::send_metrics(MetricMap metrics, std::optional<std::int64_t> step) {
   if (loggers_.empty() || metrics.empty()) return;
   metrics_.add_logged(metrics);
+  if (!strategy_->is_global_zero()) return;  // loggers write on rank 0
   if (!step) {
     if (auto it = metrics.find("step"); it != metrics.end()) {
       step = static_cast<std::int64_t>(it->second);
@@ -79,9 +85,25 @@ void Trainer::send_metrics(MetricMap metrics, std::optional<std::int64_t> step) 
     metrics.try_emplace("epoch", static_cast<double>(current_epoch_));
     step = batches_that_stepped_;
   }
-  post_to_loggers(
-      [metrics = std::move(metrics), step](Logger& logger) {
-        logger.log_metrics(metrics, step);
+  // Rows are handed to the loggers' thread in bunches: waking it costs more than a fast training
+  // step. A row waits at most for kRowsPerPost rows, one second, the end of the epoch or
+  // evaluation, or the trainer's next call to the loggers (a stop, the end of the run, an
+  // exception), whichever comes first.
+  pending_rows_.push_back({std::move(metrics), *step});
+  const auto now = std::chrono::steady_clock::now();
+  if (pending_rows_.size() >= kRowsPerPost || now - rows_posted_at_ >= std::chrono::seconds(1))
+    post_pending_rows();
+}
+
+void Trainer::post_pending_rows() {
+  if (pending_rows_.empty()) return;
+  rows_posted_at_ = std::chrono::steady_clock::now();
+  std::vector<LoggerRow> rows;
+  rows.swap(pending_rows_);
+  post_to_lane(
+      [rows = std::move(rows)](Logger& logger) {
+        // As Lightning's logger connector: save() after log_metrics (once for the bunch).
+        for (const LoggerRow& row : rows) logger.log_metrics(row.metrics, row.step);
         logger.save();
       },
       "loggers: log_metrics");

@@ -320,6 +320,32 @@ BOOST_AUTO_TEST_CASE(a_failed_run_finalizes_the_loggers_as_failed) {
              boost::test_tools::per_element());
 }
 
+// Rows reach the loggers' thread in bunches (one wake-up for many fast steps), in order, and the
+// rows held back when a run fails are still delivered before the loggers are finalized.
+BOOST_AUTO_TEST_CASE(rows_are_posted_in_bunches_and_none_is_lost_when_a_run_fails) {
+  class FailsAtStep30 final : public BoringModel {
+   public:
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      if (trainer().global_step() == 30) throw std::runtime_error("boom at step 30");
+      auto out = BoringModel::training_step(b, i);
+      log("train_loss", out["loss"]);
+      return out;
+    }
+  } model;
+  auto rec = std::make_shared<Recording>();
+  Trainer trainer(quiet().max_epochs(5).limit_train_batches(10).log_every_n_steps(1).logger(rec));
+  BOOST_CHECK_THROW(trainer.fit(model), std::runtime_error);
+  // 30 step rows and, after each of the 3 epochs, a row of epoch values (empty here: skipped).
+  BOOST_REQUIRE_EQUAL(rec->calls.size(), 30u);
+  for (std::size_t i = 0; i < rec->calls.size(); ++i) {
+    BOOST_TEST(*rec->calls[i].step == static_cast<std::int64_t>(i));
+    BOOST_TEST(rec->calls[i].metrics.count("train_loss") == 1u);
+  }
+  BOOST_TEST(rec->saves < 10);  // one save() per bunch, not per row
+  BOOST_TEST(rec->finalized == (std::vector<std::string>{"failed"}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(default_logger_is_tensorboard_under_default_root_dir_and_can_be_off) {
   const fs::path root = fs::absolute("default_logger_root");
   Trainer trainer(TrainerOptions().default_root_dir(root.string()));
