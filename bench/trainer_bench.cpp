@@ -15,9 +15,14 @@
 // same work in the trainer's (Lightning's) order: step(closure) with forward, loss, zero_grad and
 // backward inside the closure.
 // The trainer runs TrainerOptions().max_epochs(1).limit_train_batches(steps).limit_val_batches(0)
-// .num_sanity_val_steps(0).num_threads(1); its time is taken between the module's on_train_start
-// and on_train_end hooks (the module is subscribed to every hook anyway, so this adds no event).
-// "fit()" is the whole fit() call per step, set-up (configure_optimizers, hooks...) included.
+// .num_sanity_val_steps(0).num_threads(1); its time is taken from the module's on_train_start to
+// its on_train_batch_end of the last batch (the module is subscribed to every hook anyway, so this
+// adds no event). "fit()" is the whole fit() call per step, set-up (configure_optimizers, hooks...)
+// and what happens once per epoch or run (the epoch-end checkpoint, the loggers' last rows)
+// included.
+// "default callbacks" is the Trainer with Lightning's defaults (ModelCheckpoint, ModelSummary, the
+// TensorBoard logger; all under a temporary default_root_dir) except the progress bar, and the
+// module logging its loss every step.
 //
 // Both run with one torch intra-op thread (torch::set_num_threads(1); the trainer's num_threads(1))
 // to reduce noise. Each variant's figure is the median over the rounds; the ratio is
@@ -27,6 +32,7 @@
 // Events per step come from separate, untimed runs with a counting Tracer: (count at 2k steps -
 // count at k steps) / k, so set-up and teardown events cancel out.
 #include <hookline/callbacks/callback.hpp>
+#include <hookline/core/console.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/module.hpp>
@@ -105,7 +111,9 @@ class Net : public hookline::Module {
   }
   hookline::DataLoaders train_dataloader() override { return {make_loader(data_, workload_)}; }
   void on_train_start() override { loop_start = Clock::now(); }
-  void on_train_end() override { loop_end = Clock::now(); }
+  void on_train_batch_end(const StepOutput&, const Batch&, std::int64_t batch_idx) override {
+    if (batch_idx == workload_.steps - 1) loop_end = Clock::now();
+  }
 
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
   Clock::time_point loop_start, loop_end;
@@ -191,20 +199,29 @@ hookline::TrainerOptions bench_options(std::int64_t steps) {
       .limit_train_batches(steps)
       .limit_val_batches(0)
       .num_sanity_val_steps(0)
-      .enable_checkpointing(false)  // the default ModelCheckpoint would save inside the timing
+      .enable_checkpointing(false)
       .enable_progress_bar(false)
       .enable_model_summary(false)
       .logger(false)
       .num_threads(1);
 }
 
-// The "default callbacks" row: the default logger (TensorBoard, under a temporary
-// default_root_dir) fed by log(loss) every step, the progress bar off.
-hookline::TrainerOptions default_logger_options(std::int64_t steps) {
+// Where the "default callbacks" row writes its logs and checkpoints (removed at exit).
+const std::string& default_root() {
   static const std::string root = (std::filesystem::temp_directory_path() /
                                    ("bench_trainer_logs_" + std::to_string(::getpid())))
                                       .string();
-  return bench_options(steps).logger(true).default_root_dir(root);
+  return root;
+}
+
+// The "default callbacks" row: Lightning's defaults (ModelCheckpoint, ModelSummary, the
+// TensorBoard logger) under a temporary default_root_dir, the progress bar off.
+hookline::TrainerOptions default_callbacks_options(std::int64_t steps) {
+  return bench_options(steps)
+      .enable_checkpointing(true)
+      .enable_model_summary(true)
+      .logger(true)
+      .default_root_dir(default_root());
 }
 
 std::vector<std::shared_ptr<hookline::Callback>> noop_callbacks(int n) {
@@ -220,7 +237,7 @@ Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::T
   torch::manual_seed(0);
   Net net(w, data, log_loss);
   hookline::Trainer trainer(
-      default_logger ? default_logger_options(w.steps) : bench_options(w.steps),
+      default_logger ? default_callbacks_options(w.steps) : bench_options(w.steps),
       noop_callbacks(callbacks));
   trainer.fit(net);
   const auto end = Clock::now();
@@ -423,7 +440,8 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  torch::set_num_threads(1);  // the trainer's num_threads(1) sets the same
+  torch::set_num_threads(1);                     // the trainer's num_threads(1) sets the same
+  hookline::set_log_level(spdlog::level::warn);  // no model summary or "fit stopped" lines
   const auto steps = [&](std::int64_t n) {
     return std::max<std::int64_t>(10, static_cast<std::int64_t>(static_cast<double>(n) * scale));
   };
@@ -438,6 +456,7 @@ int main(int argc, char** argv) try {
   if (workload.empty() || workload == "a") bench({"a", 32, 64, 2, 32, steps(1000)}, rounds);
   if (workload.empty() || workload == "b") bench({"b", 784, 256, 10, 64, steps(300)}, rounds);
   if (workload.empty() || workload == "c") bench({"c", 1, 1, 1, 1, steps(1000)}, rounds);
+  std::filesystem::remove_all(default_root());
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_trainer: %s\n", e.what());
