@@ -243,6 +243,14 @@ void Trainer::connect_callback(Callback& callback, const void* owner) {
   callback.subscribe(sink);
 }
 
+Outcome Trainer::emit_hook(const EventInfo& info, const Bus::AnyEvent& event) {
+  HookScope scope(*this, info);
+  Outcome out = bus_.emit_any(event);
+  if (out.action == Action::StopFit) [[unlikely]]
+    set_should_stop(true, out.veto ? out.veto->subscriber + ": " + out.veto->reason : "");
+  return out;
+}
+
 void Trainer::set_should_stop(bool stop, std::string reason) {
   should_stop_ = stop;
   stop_reason_ = stop ? std::move(reason) : std::string();

@@ -240,11 +240,7 @@ class Trainer {
       event.trainer = this;
       event.module = module_;
     }
-    HookScope scope(*this, event_info<E>());
-    Outcome out = bus_.emit(event);
-    if (out.action == Action::StopFit) [[unlikely]]
-      set_should_stop(true, out.veto ? out.veto->subscriber + ": " + out.veto->reason : "");
-    return out;
+    return emit_hook(event_info<E>(), Bus::any(event));
   }
 
  private:
@@ -266,6 +262,8 @@ class Trainer {
     const EventInfo* previous_;
   };
 
+  /// emit(event) without the event's type (one copy of this code for every hook).
+  Outcome emit_hook(const EventInfo& info, const Bus::AnyEvent& event);
   struct RunGuard;
   void run(Stage stage, Module& module, DataModule* data, const std::string& ckpt_path);
   void run_stage(Stage stage);

@@ -139,6 +139,7 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
           "' was put on the async lane by " + std::string(policy.name()) +
           " but cannot run there: async handlers take `const E&` and return void");
     snap->slots.push_back(Slot{entry, p.lane});
+    snap->has_async = snap->has_async || p.lane == Lane::async;
   }
   released = retire();
   snapshot_ = std::move(snap);
@@ -370,6 +371,52 @@ void Bus::set_tracer(std::shared_ptr<Tracer> tracer) {
   if (async_raw_.load(std::memory_order_acquire)) flush();
   tracer_raw_.store(tracer.get(), std::memory_order_release);
   tracer_ = std::move(tracer);
+}
+
+Outcome Bus::emit_any(const AnyEvent& e) {
+  detail::Channel* ch = channels_[e.id].load(std::memory_order_acquire);
+  if (Tracer* tracer = tracer_raw_.load(std::memory_order_acquire); tracer != nullptr) [[unlikely]]
+    return e.traced(*this, ch, e.event, *tracer);
+  if (ch == nullptr || ch->hint() == 0) return {};
+  return emit_plain(*ch, e.event, e.dispatch);
+}
+
+Outcome Bus::emit_plain(detail::Channel& ch, void* event, TypedDispatch typed) {
+  const detail::Channel::Read read(ch, *policy_);
+  const detail::Snapshot& snap = read.snapshot();
+  if (snap.has_async) [[unlikely]]
+    return typed(*this, snap, event);
+  // What dispatch<E> does for sync slots without a tracer, through Entry::invoke.
+  Outcome out;
+  const detail::Slot* winner = nullptr;
+  Verdict winning;
+  for (const detail::Slot& slot : snap.slots) {
+    detail::Entry& entry = *slot.entry;
+    if (entry.state.load(std::memory_order_acquire) != 0) continue;
+    std::shared_ptr<const void> alive;
+    if (entry.tracked) {
+      alive = entry.track.lock();
+      if (!alive) {
+        detail::expired(entry);
+        continue;
+      }
+    }
+    if (entry.filtered) {
+      const auto n = entry.reached.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (!entry.filter.admits(n, rank_.load(std::memory_order_relaxed), event)) continue;
+    }
+    Verdict v = entry.invoke(entry, event);
+    if (v.action > out.action) [[unlikely]]
+      fold(ch.info(), slot, std::move(v), out, winner, winning);
+  }
+  if (winner != nullptr) [[unlikely]]
+    record_veto(out, *winner, std::move(winning));
+  return out;
+}
+
+void Bus::record_veto(Outcome& out, const detail::Slot& winner, Verdict&& winning) {
+  out.veto = std::make_shared<const Veto>(Veto{
+      out.action, winner.entry->info.name, std::move(winning.reason), winner.entry->info.priority});
 }
 
 void Bus::flush() {
