@@ -390,21 +390,11 @@ Outcome Bus::emit_plain(detail::Channel& ch, void* event, TypedDispatch typed) {
   Outcome out;
   const detail::Slot* winner = nullptr;
   Verdict winning;
+  const int rank = rank_.load(std::memory_order_relaxed);
   for (const detail::Slot& slot : snap.slots) {
     detail::Entry& entry = *slot.entry;
-    if (entry.state.load(std::memory_order_acquire) != 0) continue;
     std::shared_ptr<const void> alive;
-    if (entry.tracked) {
-      alive = entry.track.lock();
-      if (!alive) {
-        detail::expired(entry);
-        continue;
-      }
-    }
-    if (entry.filtered) {
-      const auto n = entry.reached.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (!entry.filter.admits(n, rank_.load(std::memory_order_relaxed), event)) continue;
-    }
+    if (!takes(entry, event, rank, alive)) continue;
     Verdict v = entry.invoke(entry, event);
     if (v.action > out.action) [[unlikely]]
       fold(ch.info(), slot, std::move(v), out, winner, winning);

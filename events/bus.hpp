@@ -464,19 +464,8 @@ class Bus {
     const int rank = rank_.load(std::memory_order_relaxed);
     for (const detail::Slot& slot : snap.slots) {
       detail::Entry& entry = *slot.entry;
-      if (entry.state.load(std::memory_order_acquire) != 0) continue;
       std::shared_ptr<const void> alive;
-      if (entry.tracked) {
-        alive = entry.track.lock();
-        if (!alive) {
-          detail::expired(entry);
-          continue;
-        }
-      }
-      if (entry.filtered) {
-        const auto n = entry.reached.fetch_add(1, std::memory_order_relaxed) + 1;
-        if (!entry.filter.admits(n, rank, &event)) continue;
-      }
+      if (!takes(entry, &event, rank, alive)) continue;
       auto& handler = static_cast<detail::TypedEntry<E>&>(entry).handler;
       if (slot.lane == Lane::async) {
         if (!copy) copy = std::make_shared<const E>(event);
@@ -508,6 +497,25 @@ class Bus {
   }
 
   static void record_veto(Outcome& out, const detail::Slot& winner, Verdict&& winning);
+
+  // Whether `entry` takes this emission: connected and unblocked, its tracked object alive (held
+  // in `alive` for the call), its filter passing.
+  static bool takes(detail::Entry& entry, const void* event, int rank,
+                    std::shared_ptr<const void>& alive) {
+    if (entry.state.load(std::memory_order_acquire) != 0) return false;
+    if (entry.tracked) {
+      alive = entry.track.lock();
+      if (!alive) {
+        detail::expired(entry);
+        return false;
+      }
+    }
+    if (entry.filtered) {
+      const auto n = entry.reached.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (!entry.filter.admits(n, rank, event)) return false;
+    }
+    return true;
+  }
 
   static void fold(const EventInfo& info, const detail::Slot& slot, Verdict&& v, Outcome& out,
                    const detail::Slot*& winner, Verdict& winning) {
