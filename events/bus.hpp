@@ -103,17 +103,19 @@ struct Entry {
 
   SubscriptionInfo info;
   Filter filter;
-  bool filtered = false;
-  bool tracked = false;
   bool can_run_async = false;  // the handler takes the event by const reference (or nothing)
   bool returns_verdict = false;
   std::weak_ptr<const void> track;
-  std::atomic<std::uint32_t> state{0};    // kDisconnected | blocks * kBlockUnit
   std::atomic<std::uint64_t> reached{0};  // emissions that reached it, for counting filters
   std::once_flag strand_once;
   std::shared_ptr<AsyncLane::Strand> strand;  // set once, on first async delivery
   std::weak_ptr<Channel> channel;
   std::unique_ptr<Registration> registration;
+  // What every emission reads, last: next to TypedEntry's handler, so that an emission touches
+  // one or two cache lines of the subscription, not four.
+  bool filtered = false;
+  bool tracked = false;
+  std::atomic<std::uint32_t> state{0};  // kDisconnected | blocks * kBlockUnit
   // Calls the typed handler with the event at `event` (an E*): lets one untemplated loop serve
   // every event type (see Bus::emit_plain).
   Verdict (*invoke)(Entry& self, void* event) = nullptr;
@@ -199,14 +201,15 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void collect(std::vector<std::shared_ptr<Entry>>& out);
   const EventInfo* info_;
   std::unique_ptr<Registry> registry_;
-  std::atomic<int> hint_{0};
   mutable std::mutex mutex_;
   bool stale_ = false;
   std::size_t dead_ = 0;  // disconnections since the signal last dropped its dead slots
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::shared_ptr<Entry>> members_;
   // The lock-free view of snapshot_ for Read: null while stale. Replaced snapshots wait in
-  // retired_ while readers_ > 0 (an emission may still walk them).
+  // retired_ while readers_ > 0 (an emission may still walk them). What every emission reads
+  // (hint_, current_, readers_, has_retired_) sits together.
+  std::atomic<int> hint_{0};
   std::atomic<const Snapshot*> current_{nullptr};
   std::atomic<int> readers_{0};
   std::atomic<bool> has_retired_{false};
