@@ -159,11 +159,29 @@ BatchAmount convert<BatchAmount>(const Value& v) {
   v.expected("a number of batches (integer) or a fraction (e.g. 0.25)");
 }
 
+// ((DD * 24 + HH) * 60 + MM) * 60 + SS seconds in milliseconds; nullopt past 64 bits.
+std::optional<std::int64_t> dhms_milliseconds(const std::int64_t (&parts)[4]) {
+  std::int64_t total = parts[0];
+  const std::int64_t factors[] = {24, 60, 60};
+  for (int i = 0; i < 3; ++i)
+    if (__builtin_mul_overflow(total, factors[i], &total) ||
+        __builtin_add_overflow(total, parts[i + 1], &total))
+      return std::nullopt;
+  if (__builtin_mul_overflow(total, std::int64_t{1000}, &total)) return std::nullopt;
+  return total;
+}
+
+constexpr const char* kDuration =
+    "a duration: seconds, or \"DD:HH:MM:SS\" (under 292 million years, the range of 64-bit "
+    "milliseconds)";
+
 template <>
 std::chrono::milliseconds convert<std::chrono::milliseconds>(const Value& v) {
   if (auto text = v.plain())
-    if (auto d = parse_double(*text); d && *d >= 0 && std::isfinite(*d))
+    if (auto d = parse_double(*text); d && *d >= 0 && std::isfinite(*d)) {
+      if (*d * 1000 >= 9.2e18) v.expected(kDuration);  // llround would overflow
       return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(*d * 1000)));
+    }
   if (v.node.IsScalar()) {  // "DD:HH:MM:SS", Lightning's max_time string
     const std::string& text = v.node.Scalar();
     std::int64_t parts[4];
@@ -181,10 +199,9 @@ std::chrono::milliseconds convert<std::chrono::milliseconds>(const Value& v) {
       start = colon + 1;
     }
     if (ok && n == 4 && std::count(text.begin(), text.end(), ':') == 3)
-      return std::chrono::milliseconds(
-          1000 * (((parts[0] * 24 + parts[1]) * 60 + parts[2]) * 60 + parts[3]));
+      if (const auto ms = dhms_milliseconds(parts)) return std::chrono::milliseconds(*ms);
   }
-  v.expected("a duration: seconds, or \"DD:HH:MM:SS\"");
+  v.expected(kDuration);
 }
 
 template <>

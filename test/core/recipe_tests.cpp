@@ -227,6 +227,19 @@ BOOST_AUTO_TEST_CASE(a_wrong_option_type_names_the_key_and_the_value) {
   BOOST_TEST(contains(q.what(), "expected an integer"));
 }
 
+// Found by fuzz_recipe: durations past 64-bit milliseconds overflowed (undefined behaviour).
+BOOST_AUTO_TEST_CASE(a_duration_too_long_for_64_bit_milliseconds_is_an_error) {
+  const auto d = error_of("callbacks:\n  - Timer: {duration: \"106751991168:00:00:00\"}\n");
+  BOOST_TEST(d.key() == "callbacks[0].Timer.duration");
+  BOOST_TEST(contains(d.what(), "under 292 million years"));
+  const auto s = error_of("trainer:\n  max_time: 1e30\n");
+  BOOST_TEST(s.key() == "trainer.max_time");
+  BOOST_TEST(contains(s.what(), "under 292 million years"));
+  // The longest that fits is accepted.
+  BOOST_CHECK_NO_THROW(
+      Recipe::parse("callbacks:\n  - Timer: {duration: \"106751991167:00:00:00\"}\n"));
+}
+
 BOOST_AUTO_TEST_CASE(a_missing_required_option_is_named) {
   const auto e = error_of("callbacks:\n  - BatchCounter: {every: 2}\n");
   BOOST_TEST(e.line() == 2);
