@@ -180,12 +180,9 @@ void MetricStore::on_batch_start(Phase phase, std::optional<std::int64_t> datalo
   results_[index(phase)].dataloader_idx = dataloader_idx.value_or(-1);
 }
 
-MetricStore::Values MetricStore::values(Phase phase) const {
-  return values(phase, first_loop_iter_ != -1);
-}
-
-template <class F>
-void MetricStore::for_each_value(Phase phase, bool on_step, F&& f) const {
+void MetricStore::write_values(Phase phase, MetricMap* callback, MetricMap* log,
+                               MetricMap* pbar) const {
+  const bool on_step = first_loop_iter_ != -1;  // batches running: step values, else epoch values
   const Results& results = results_[index(phase)];
   const bool training = phase == Phase::train;
   for (const Result& r : results.items) {
@@ -198,37 +195,21 @@ void MetricStore::for_each_value(Phase phase, bool on_step, F&& f) const {
       if (!r.on_epoch) continue;
       v = r.reduce == Reduce::mean ? r.value / r.cumulated_batch_size : r.value;
     }
+    const std::string& forked = on_step ? r.step_name : r.epoch_name;
+    if (log != nullptr && r.logger) (*log)[forked] = v;
     // Step values of evaluation loops are not callback metrics.
-    f(r, on_step ? r.step_name : r.epoch_name, v, training || (r.on_epoch && !on_step));
+    if (callback != nullptr && (training || (r.on_epoch && !on_step))) {
+      (*callback)[r.bare] = v;
+      (*callback)[forked] = v;
+    }
+    if (pbar != nullptr && r.prog_bar) (*pbar)[forked] = v;
   }
 }
 
-MetricStore::Values MetricStore::values(Phase phase, bool on_step) const {
+MetricStore::Values MetricStore::values(Phase phase) const {
   Values out;
-  for_each_value(phase, on_step,
-                 [&out](const Result& r, const std::string& forked, double v, bool callback) {
-                   if (r.logger) out.log[forked] = v;
-                   if (callback) {
-                     out.callback[r.bare] = v;
-                     out.callback[forked] = v;
-                   }
-                   if (r.prog_bar) out.pbar[forked] = v;
-                 });
+  write_values(phase, &out.callback, &out.log, &out.pbar);
   return out;
-}
-
-// What merge(values(phase)) does, written straight into the maps (no map is built: this runs at
-// every batch end).
-void MetricStore::merge_now(Phase phase, unsigned maps) const {
-  for_each_value(phase, first_loop_iter_ != -1,
-                 [this, maps](const Result& r, const std::string& forked, double v, bool callback) {
-                   if ((maps & kLogged) != 0 && r.logger) logged_[forked] = v;
-                   if ((maps & kCallback) != 0 && callback) {
-                     callback_[r.bare] = v;
-                     callback_[forked] = v;
-                   }
-                   if ((maps & kProgressBar) != 0 && r.prog_bar) progress_bar_[forked] = v;
-                 });
 }
 
 namespace {
@@ -244,11 +225,11 @@ void MetricStore::merge(const Values& v) const {
 }
 
 void MetricStore::on_batch_end(Phase phase) {
-  merge_now(phase, kCallback | kLogged | kProgressBar);
+  write_values(phase, &callback_, &logged_, &progress_bar_);
 }
 
 void MetricStore::on_epoch_end(Phase phase) {
-  merge_now(phase, kCallback | kLogged | kProgressBar);
+  write_values(phase, &callback_, &logged_, &progress_bar_);
   current_fx_.clear();
 }
 
@@ -286,17 +267,17 @@ void MetricStore::reset_metrics() {
 }
 
 const MetricMap& MetricStore::callback_metrics(std::optional<Phase> active) const {
-  if (active) merge_now(*active, kCallback);
+  if (active) write_values(*active, &callback_, nullptr, nullptr);
   return callback_;
 }
 
 const MetricMap& MetricStore::logged_metrics(std::optional<Phase> active) const {
-  if (active) merge_now(*active, kLogged);
+  if (active) write_values(*active, nullptr, &logged_, nullptr);
   return logged_;
 }
 
 const MetricMap& MetricStore::progress_bar_metrics(std::optional<Phase> active) const {
-  if (active) merge_now(*active, kProgressBar);
+  if (active) write_values(*active, nullptr, nullptr, &progress_bar_);
   return progress_bar_;
 }
 

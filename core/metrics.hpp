@@ -167,14 +167,11 @@ class MetricStore {
   };
   static std::size_t index(Phase phase) { return static_cast<std::size_t>(phase); }
   Values values(Phase phase) const;
-  Values values(Phase phase, bool on_step) const;
   void merge(const Values& v) const;
-  // Calls f(result, forked name, value, is a callback metric) for each value `phase` has now.
-  template <class F>
-  void for_each_value(Phase phase, bool on_step, F&& f) const;
-  enum : unsigned { kCallback = 1, kLogged = 2, kProgressBar = 4 };
-  // merge(values(phase)) restricted to `maps`, without building maps.
-  void merge_now(Phase phase, unsigned maps) const;
+  // Writes the values `phase` holds now (step values while batches run, epoch values after) into
+  // the maps given; a null map is skipped. values() builds fresh maps with it; the loops' calls
+  // and the map getters write straight into the three maps (no map is built per batch).
+  void write_values(Phase phase, MetricMap* callback, MetricMap* log, MetricMap* pbar) const;
 
   static void reset(Result& r);
 
