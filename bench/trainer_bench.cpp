@@ -232,12 +232,12 @@ std::vector<std::shared_ptr<hookline::Callback>> noop_callbacks(int n) {
 }
 
 Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data,
-                      int callbacks, bool log_loss, bool default_logger = false) {
+                      int callbacks, bool log_loss, bool default_callbacks = false) {
   const auto begin = Clock::now();
   torch::manual_seed(0);
   Net net(w, data, log_loss);
   hookline::Trainer trainer(
-      default_logger ? default_callbacks_options(w.steps) : bench_options(w.steps),
+      default_callbacks ? default_callbacks_options(w.steps) : bench_options(w.steps),
       noop_callbacks(callbacks));
   trainer.fit(net);
   const auto end = Clock::now();
@@ -313,7 +313,7 @@ struct Variant {
   int callbacks = 0;  // -1: the hand loop, -2: in the trainer's order, -3: the floor (no loader)
   bool log_loss = false;
   std::vector<double> loop_us, fit_us;
-  bool default_logger = false;
+  bool default_callbacks = false;
 };
 
 // Runs only this variant when >= 0 (e.g. under perf); the table then shows just that row.
@@ -341,7 +341,7 @@ void bench(const Workload& w, int rounds) {
                        : v.callbacks == -2 ? hand_closure_round(w, data)
                        : v.callbacks == -3
                            ? floor_round(w, batches)
-                           : hookline_round(w, data, v.callbacks, v.log_loss, v.default_logger);
+                           : hookline_round(w, data, v.callbacks, v.log_loss, v.default_callbacks);
       if (round == 0) continue;
       v.loop_us.push_back(t.loop_us);
       v.fit_us.push_back(t.fit_us);

@@ -346,6 +346,7 @@ class Trainer {
   /// Runs `call` on every logger, on the loggers' strand of the async lane, after the rows
   /// send_metrics holds back.
   void post_to_loggers(std::function<void(Logger&)> call, const char* what);
+  /// Runs `call` on every logger on their strand, without the held-back rows (rank 0 only).
   void post_to_lane(std::function<void(Logger&)> call, const char* what);
   /// Hands the rows held back by send_metrics to the loggers' strand.
   void post_pending_rows();
