@@ -1,6 +1,7 @@
 #include "hookline/callbacks/callback.hpp"
 
 #include "hookline/core/checkpoint.hpp"
+#include "hookline/core/overrides.hpp"
 #include "hookline/core/trainer.hpp"
 
 namespace hookline {
@@ -20,8 +21,22 @@ std::optional<Checkpoint> Callback::stored_state(const Checkpoint& checkpoint) c
   return Checkpoint::from_ivalue(it->value(), "the state of callback '" + checkpoint_key() + "'");
 }
 
+namespace {
+
+template <class Hook>
+bool overridden(const Callback& object, Hook Callback::*hook) {
+  return detail::overrides<Callback>(object, hook);
+}
+
+}  // namespace
+
 void Callback::subscribe(Sink& sink) {
   const auto opts = [&] { return SubscribeOptions().named(name_).priority(priority_); };
+  // A per-batch hook left at its default does nothing: only traced emissions call it, so a trace
+  // still shows every call Lightning makes and an untraced step does not pay for it.
+  const auto batch_opts = [&](auto hook) {
+    return opts().only_when_traced(!overridden(*this, hook));
+  };
   // Every hook gets (trainer, module) first; a hook's veto(...) becomes its verdict.
   const auto hook = [this](auto&& call) {
     return [this, call](auto& e) -> Verdict {
@@ -73,53 +88,53 @@ void Callback::subscribe(Sink& sink) {
   sink.on<TrainBatchStart>(hook([this](Trainer& t, Module& m, const TrainBatchStart& e) {
                              on_train_batch_start(t, m, e.batch, e.batch_idx);
                            }),
-                           opts());
+                           batch_opts(&Callback::on_train_batch_start));
   sink.on<TrainBatchEnd>(hook([this](Trainer& t, Module& m, const TrainBatchEnd& e) {
                            on_train_batch_end(t, m, e.outputs, e.batch, e.batch_idx);
                          }),
-                         opts());
+                         batch_opts(&Callback::on_train_batch_end));
   sink.on<ValidationBatchStart>(hook([this](Trainer& t, Module& m, const ValidationBatchStart& e) {
                                   on_validation_batch_start(t, m, e.batch, e.batch_idx,
                                                             e.dataloader_idx);
                                 }),
-                                opts());
+                                batch_opts(&Callback::on_validation_batch_start));
   sink.on<ValidationBatchEnd>(hook([this](Trainer& t, Module& m, const ValidationBatchEnd& e) {
                                 on_validation_batch_end(t, m, e.outputs, e.batch, e.batch_idx,
                                                         e.dataloader_idx);
                               }),
-                              opts());
+                              batch_opts(&Callback::on_validation_batch_end));
   sink.on<TestBatchStart>(hook([this](Trainer& t, Module& m, const TestBatchStart& e) {
                             on_test_batch_start(t, m, e.batch, e.batch_idx, e.dataloader_idx);
                           }),
-                          opts());
+                          batch_opts(&Callback::on_test_batch_start));
   sink.on<TestBatchEnd>(hook([this](Trainer& t, Module& m, const TestBatchEnd& e) {
                           on_test_batch_end(t, m, e.outputs, e.batch, e.batch_idx,
                                             e.dataloader_idx);
                         }),
-                        opts());
+                        batch_opts(&Callback::on_test_batch_end));
   sink.on<PredictBatchStart>(hook([this](Trainer& t, Module& m, const PredictBatchStart& e) {
                                on_predict_batch_start(t, m, e.batch, e.batch_idx, e.dataloader_idx);
                              }),
-                             opts());
+                             batch_opts(&Callback::on_predict_batch_start));
   sink.on<PredictBatchEnd>(hook([this](Trainer& t, Module& m, const PredictBatchEnd& e) {
                              on_predict_batch_end(t, m, e.outputs, e.batch, e.batch_idx,
                                                   e.dataloader_idx);
                            }),
-                           opts());
+                           batch_opts(&Callback::on_predict_batch_end));
   sink.on<BeforeZeroGrad>(hook([this](Trainer& t, Module& m, const BeforeZeroGrad& e) {
                             on_before_zero_grad(t, m, *e.optimizer);
                           }),
-                          opts());
+                          batch_opts(&Callback::on_before_zero_grad));
   sink.on<BeforeBackward>(hook([this](Trainer& t, Module& m, const BeforeBackward& e) {
                             on_before_backward(t, m, e.loss);
                           }),
-                          opts());
+                          batch_opts(&Callback::on_before_backward));
   sink.on<AfterBackward>(hook([this](Trainer& t, Module& m, auto&) { on_after_backward(t, m); }),
-                         opts());
+                         batch_opts(&Callback::on_after_backward));
   sink.on<BeforeOptimizerStep>(hook([this](Trainer& t, Module& m, const BeforeOptimizerStep& e) {
                                  on_before_optimizer_step(t, m, *e.optimizer);
                                }),
-                               opts());
+                               batch_opts(&Callback::on_before_optimizer_step));
   sink.on<ExceptionRaised>(hook([this](Trainer& t, Module& m, const ExceptionRaised& e) {
                              on_exception(t, m, e.exception);
                            }),

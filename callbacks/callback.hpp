@@ -1,7 +1,8 @@
 // hookline: Callback, the base of every plug-in that reacts to a run.
 //
 // A callback overrides the hooks it cares about; the trainer subscribes all of them on its bus in
-// the callback's priority band (callbacks in the order they were added break ties). Like
+// the callback's priority band (callbacks in the order they were added break ties); the per-batch
+// hooks a class does not override do nothing and are called only when the bus is traced. Like
 // Lightning, hooks get the trainer and the module first. A hook may ask the loop to stop or skip
 // by calling veto(...) (or trainer.set_should_stop(true)); the bus records who vetoed and why.
 //
@@ -110,7 +111,8 @@ class Callback {
  private:
   friend class Trainer;
   friend class CallbackPack;
-  /// Subscribes every hook above to `sink` (owner: this callback).
+  /// Subscribes every hook above to `sink` (owner: this callback); the per-batch hooks this class
+  /// does not override are called only by traced emissions (they do nothing).
   void subscribe(Sink& sink);
   Verdict take_verdict() { return std::exchange(pending_, Verdict{}); }
 

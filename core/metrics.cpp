@@ -98,7 +98,7 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
   // NaN and inf are recorded as they are: monitors must be able to see a diverged loss.
   // Several evaluation dataloaders: Lightning appends the index after the _step/_epoch fork.
   const bool suffixed = results.dataloader_idx >= 0 && options.add_dataloader_idx_;
-  const std::string idx = std::to_string(results.dataloader_idx);
+  const std::string idx = suffixed ? std::to_string(results.dataloader_idx) : std::string();
   key_.assign(hook.name);  // reuses the buffer: no allocation per call
   key_ += '.';
   key_ += name;
@@ -132,9 +132,9 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
       // Lightning rejects this too: one name would mix the values of two dataloaders.
       throw std::invalid_argument(
           "log('" + name + "', add_dataloader_idx=False) was called from dataloader " +
-          std::to_string(r.dataloader_idx) + " and dataloader " + idx + " in '" +
-          std::string(hook.name) + "'; log a different name per dataloader, or keep " +
-          "add_dataloader_idx on");
+          std::to_string(r.dataloader_idx) + " and dataloader " +
+          std::to_string(results.dataloader_idx) + " in '" + std::string(hook.name) +
+          "'; log a different name per dataloader, or keep " + "add_dataloader_idx on");
     if (r.prog_bar != options.prog_bar_ || r.logger != options.logger_ || r.on_step != on_step ||
         r.on_epoch != on_epoch || r.reduce != options.reduce_fx_ ||
         r.add_dataloader_idx != options.add_dataloader_idx_ || r.sync_dist != options.sync_dist_ ||

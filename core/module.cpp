@@ -1,5 +1,6 @@
 #include "hookline/core/module.hpp"
 
+#include "hookline/core/overrides.hpp"
 #include "hookline/core/trainer.hpp"
 
 #include <torch/nn/utils/clip_grad.h>
@@ -201,10 +202,31 @@ void ManualOptimizer::step(const std::function<void()>& closure) {
 
 // ---- subscriptions --------------------------------------------------------------------------
 
+namespace {
+
+// A module that overrides no hook: what a hook left at its default looks like.
+class PlainModule final : public Module {
+ public:
+  PlainModule() : Module("plain") {}
+  StepOutput training_step(const Batch&, std::int64_t) override { return {}; }
+};
+
+template <class Hook>
+bool overridden(const Module& object, Hook Module::*hook) {
+  return detail::overrides<PlainModule>(object, hook);
+}
+
+}  // namespace
+
 void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
                        bool before_transfer_elsewhere, bool transfer_elsewhere,
                        bool after_transfer_elsewhere) {
   const auto opts = [&] { return SubscribeOptions().named(module_name_).priority(band::module); };
+  // A per-batch hook left at its default does nothing: only traced emissions call it, so a trace
+  // still shows every call Lightning makes and an untraced step does not pay for it.
+  const auto batch_opts = [&](auto hook) {
+    return opts().only_when_traced(!overridden(*this, hook));
+  };
   // Set-up and data.
   sink.on<ConfigureCallbacks>(
       [this](ConfigureCallbacks& e) { e.callbacks = configure_callbacks(); }, opts());
@@ -229,7 +251,7 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
         [this](BeforeBatchTransfer& e) {
           e.batch = on_before_batch_transfer(std::move(e.batch), e.dataloader_idx);
         },
-        opts());
+        batch_opts(&Module::on_before_batch_transfer));
   if (!transfer_elsewhere)
     sink.on<TransferBatchToDevice>(
         [this](TransferBatchToDevice& e) {
@@ -241,7 +263,7 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
         [this](AfterBatchTransfer& e) {
           e.batch = on_after_batch_transfer(std::move(e.batch), e.dataloader_idx);
         },
-        opts());
+        batch_opts(&Module::on_after_batch_transfer));
 
   // Lifecycle.
   sink.on<FitStart>([this] { on_fit_start(); }, opts());
@@ -266,40 +288,40 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
   // Batches and steps.
   sink.on<TrainBatchStart>(
       [this](const TrainBatchStart& e) { return on_train_batch_start(e.batch, e.batch_idx); },
-      opts());
+      batch_opts(&Module::on_train_batch_start));
   sink.on<TrainBatchEnd>(
       [this](const TrainBatchEnd& e) { on_train_batch_end(e.outputs, e.batch, e.batch_idx); },
-      opts());
+      batch_opts(&Module::on_train_batch_end));
   sink.on<ValidationBatchStart>(
       [this](const ValidationBatchStart& e) {
         on_validation_batch_start(e.batch, e.batch_idx, e.dataloader_idx);
       },
-      opts());
+      batch_opts(&Module::on_validation_batch_start));
   sink.on<ValidationBatchEnd>(
       [this](const ValidationBatchEnd& e) {
         on_validation_batch_end(e.outputs, e.batch, e.batch_idx, e.dataloader_idx);
       },
-      opts());
+      batch_opts(&Module::on_validation_batch_end));
   sink.on<TestBatchStart>(
       [this](const TestBatchStart& e) {
         on_test_batch_start(e.batch, e.batch_idx, e.dataloader_idx);
       },
-      opts());
+      batch_opts(&Module::on_test_batch_start));
   sink.on<TestBatchEnd>(
       [this](const TestBatchEnd& e) {
         on_test_batch_end(e.outputs, e.batch, e.batch_idx, e.dataloader_idx);
       },
-      opts());
+      batch_opts(&Module::on_test_batch_end));
   sink.on<PredictBatchStart>(
       [this](const PredictBatchStart& e) {
         on_predict_batch_start(e.batch, e.batch_idx, e.dataloader_idx);
       },
-      opts());
+      batch_opts(&Module::on_predict_batch_start));
   sink.on<PredictBatchEnd>(
       [this](const PredictBatchEnd& e) {
         on_predict_batch_end(e.outputs, e.batch, e.batch_idx, e.dataloader_idx);
       },
-      opts());
+      batch_opts(&Module::on_predict_batch_end));
   sink.on<TrainingStep>([this](TrainingStep& e) { e.output = training_step(e.batch, e.batch_idx); },
                         opts());
   sink.on<ValidationStep>(
@@ -324,17 +346,19 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
 
   // Optimization.
   sink.on<BeforeZeroGrad>([this](const BeforeZeroGrad& e) { on_before_zero_grad(*e.optimizer); },
-                          opts());
+                          batch_opts(&Module::on_before_zero_grad));
   sink.on<OptimizerZeroGrad>(
       [this](const OptimizerZeroGrad& e) {
         optimizer_zero_grad(e.epoch, e.batch_idx, *e.optimizer);
       },
       opts());
-  sink.on<BeforeBackward>([this](const BeforeBackward& e) { on_before_backward(e.loss); }, opts());
+  sink.on<BeforeBackward>([this](const BeforeBackward& e) { on_before_backward(e.loss); },
+                          batch_opts(&Module::on_before_backward));
   sink.on<Backward>([this](const Backward& e) { backward(e.loss); }, opts());
-  sink.on<AfterBackward>([this] { on_after_backward(); }, opts());
+  sink.on<AfterBackward>([this] { on_after_backward(); }, batch_opts(&Module::on_after_backward));
   sink.on<BeforeOptimizerStep>(
-      [this](const BeforeOptimizerStep& e) { on_before_optimizer_step(*e.optimizer); }, opts());
+      [this](const BeforeOptimizerStep& e) { on_before_optimizer_step(*e.optimizer); },
+      batch_opts(&Module::on_before_optimizer_step));
   sink.on<ConfigureGradientClipping>(
       [this](const ConfigureGradientClipping& e) {
         configure_gradient_clipping(*e.optimizer, e.gradient_clip_val, e.gradient_clip_algorithm);

@@ -1,9 +1,12 @@
 // hookline: Module, our LightningModule.
 //
 // A Module is a torch::nn::Module with Lightning's hooks as virtual methods. When a run starts,
-// the trainer subscribes the module to every hook event on the bus, in the `module` band, so the
+// the trainer subscribes the module to the hook events on the bus, in the `module` band, so the
 // module is an ordinary subscriber: callbacks, the data module and the module are ordered by the
-// same rules, and a trace shows them all.
+// same rules, and a trace shows them all. The per-batch hooks that do nothing by default
+// (on_train_batch_start, on_before_backward, ...) and that the module's class does not override
+// are called only when the bus is traced: a trace shows every call Lightning makes, and an
+// untraced step does not pay for calls that do nothing.
 //
 //   class Classifier : public hookline::Module {
 //    public:
@@ -187,8 +190,9 @@ class Module : public torch::nn::Module {
 
  private:
   friend class Trainer;
-  /// Subscribes every hook to `sink` in the module band. Batch-transfer and dataloader hooks
-  /// are left out when `data_hooks_elsewhere` says the data module answers them.
+  /// Subscribes every hook to `sink` in the module band. Batch-transfer and dataloader hooks are
+  /// left out where the data module answers them; the per-batch hooks that do nothing by default
+  /// and that this class does not override are called only by traced emissions.
   void subscribe(Sink& sink, bool dataloaders_from_data_module, bool before_transfer_elsewhere,
                  bool transfer_elsewhere, bool after_transfer_elsewhere);
 

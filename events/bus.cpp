@@ -127,6 +127,7 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
   policy.arrange(*info_, order);
   auto snap = std::make_shared<Snapshot>();
   snap->slots.reserve(order.size());
+  snap->traced.reserve(order.size());
   for (const Placement& p : order) {
     if (p.slot >= collected.size())
       throw std::logic_error(std::string(policy.name()) + " changed Placement::slot for '" +
@@ -138,7 +139,8 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
           "subscriber '" + entry->info.name + "' of '" + std::string(info_->name) +
           "' was put on the async lane by " + std::string(policy.name()) +
           " but cannot run there: async handlers take `const E&` and return void");
-    snap->slots.push_back(Slot{entry, p.lane});
+    snap->traced.push_back(Slot{entry, p.lane});
+    if (!entry->info.only_when_traced) snap->slots.push_back(Slot{entry, p.lane});
     snap->has_async = snap->has_async || p.lane == Lane::async;
   }
   released = retire();
@@ -193,7 +195,7 @@ std::size_t Channel::size() const {
 std::vector<SubscriptionInfo> Channel::subscribers(const DispatchPolicy& policy) {
   auto snap = snapshot(policy);
   std::vector<SubscriptionInfo> out;
-  for (const auto& slot : snap->slots) {
+  for (const auto& slot : snap->traced) {
     if (slot.entry->state.load(std::memory_order_acquire) != 0) continue;
     out.push_back(slot.entry->info);
     out.back().lane = slot.lane;
@@ -318,8 +320,9 @@ Connection Bus::attach(const EventInfo& info, std::shared_ptr<detail::Entry> ent
     throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
                                 "' tracks an object that has expired");
   options.filter_.check_event(info.id, info.name);
-  entry->info = SubscriptionInfo{std::move(options.name_), options.priority_, options.lane_,
-                                 options.owner_, serial_.fetch_add(1) + 1};
+  entry->info = SubscriptionInfo{
+      std::move(options.name_), options.priority_,        options.lane_,
+      options.owner_,           serial_.fetch_add(1) + 1, options.only_when_traced_};
   entry->filter = std::move(options.filter_);
   entry->filtered = !entry->filter.empty();
   entry->tracked = options.tracked_;

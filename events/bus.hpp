@@ -51,6 +51,7 @@ struct SubscribeOptions {
   Filter filter_;
   std::weak_ptr<const void> track_;
   bool tracked_ = false;
+  bool only_when_traced_ = false;
 
   SubscribeOptions& named(std::string name) {
     name_ = std::move(name);
@@ -62,6 +63,12 @@ struct SubscribeOptions {
   }
   SubscribeOptions& lane(Lane l) {
     lane_ = l;
+    return *this;
+  }
+  /// Called only while a tracer is attached: for a handler that does nothing (a hook left at its
+  /// default), which a trace should still show but an untraced emission need not call.
+  SubscribeOptions& only_when_traced(bool on = true) {
+    only_when_traced_ = on;
     return *this;
   }
   /// Groups subscriptions so Bus::disconnect_owner(owner) removes them together.
@@ -138,8 +145,9 @@ struct Slot {
 };
 
 struct Snapshot {
-  std::vector<Slot> slots;
-  bool has_async = false;  // some slot is on the async lane
+  std::vector<Slot> slots;   // what an untraced emission calls
+  std::vector<Slot> traced;  // what a traced one calls: slots and the only_when_traced ones
+  bool has_async = false;    // some slot is on the async lane
 };
 
 class Channel : public std::enable_shared_from_this<Channel> {
@@ -148,7 +156,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   ~Channel();
 
   const EventInfo& info() const { return *info_; }
-  // Number of slots in the current snapshot, or -1 when subscriptions changed since.
+  // Number of slots an untraced emission calls in the current snapshot, or -1 when
+  // subscriptions changed since.
   int hint() const { return hint_.load(std::memory_order_acquire); }
   // The current dispatch order, rebuilt first if stale.
   std::shared_ptr<const Snapshot> snapshot(const DispatchPolicy& policy);
@@ -394,7 +403,8 @@ class Bus {
   /// Removes every subscription of every event type.
   std::size_t disconnect_all();
 
-  /// Connected, unblocked subscribers of E, in dispatch order with their effective lanes.
+  /// Connected, unblocked subscribers of E, in dispatch order with their effective lanes (those
+  /// called only when traced included: see SubscriptionInfo::only_when_traced).
   template <Event E>
   std::vector<SubscriptionInfo> subscribers() {
     detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
@@ -450,7 +460,7 @@ class Bus {
     const std::uint64_t seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
     tracer.on_emit(event_info<E>(), &event, seq);
     Outcome out;
-    if (ch != nullptr && ch->hint() != 0) {
+    if (ch != nullptr) {  // hint() does not count only_when_traced subscribers
       const detail::Channel::Read read(*ch, *policy_);
       out = dispatch(read.snapshot(), event, &tracer, seq);
     }
@@ -465,7 +475,7 @@ class Bus {
     Verdict winning;
     std::shared_ptr<const E> copy;
     const int rank = rank_.load(std::memory_order_relaxed);
-    for (const detail::Slot& slot : snap.slots) {
+    for (const detail::Slot& slot : tracer != nullptr ? snap.traced : snap.slots) {
       detail::Entry& entry = *slot.entry;
       std::shared_ptr<const void> alive;
       if (!takes(entry, &event, rank, alive)) continue;

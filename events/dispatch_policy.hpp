@@ -32,6 +32,8 @@ struct SubscriptionInfo {
   Lane lane = Lane::sync;  ///< the lane the subscriber asked for
   const void* owner = nullptr;
   std::uint64_t serial = 0;  ///< registration order, unique per bus
+  /// Called only by traced emissions (SubscribeOptions::only_when_traced).
+  bool only_when_traced = false;
 };
 
 /// One subscriber's place in the dispatch order of an event.

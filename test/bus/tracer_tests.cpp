@@ -42,6 +42,36 @@ BOOST_AUTO_TEST_CASE(one_line_per_call_and_per_emission) {
              std::string::npos);
 }
 
+// A subscriber marked only_when_traced (a hook left at its default) is called by traced
+// emissions only; it is still listed, marked, and an untraced emission does not count it.
+BOOST_AUTO_TEST_CASE(only_when_traced_subscribers_are_called_by_traced_emissions_only) {
+  Bus bus;
+  std::vector<std::string> called;
+  bus.on<Ping>([&](const Ping&) { called.push_back("default"); },
+               SubscribeOptions().named("default").only_when_traced());
+  bus.emit(Ping{1});
+  BOOST_TEST(called.empty());
+  BOOST_TEST(!bus.wants<Ping>());  // nobody an untraced emission would call
+  bus.on<Ping>([&](const Ping&) { called.push_back("real"); }, SubscribeOptions().named("real"));
+  bus.emit(Ping{2});
+  BOOST_TEST(called == std::vector<std::string>{"real"});
+  const auto subscribers = bus.subscribers<Ping>();
+  BOOST_REQUIRE(subscribers.size() == 2u);
+  BOOST_TEST(subscribers[0].only_when_traced);
+  BOOST_TEST(!subscribers[1].only_when_traced);
+
+  std::ostringstream out;
+  bus.set_tracer(std::make_shared<JsonLinesTracer>(out));
+  called.clear();
+  bus.emit(Ping{3});
+  BOOST_TEST((called == std::vector<std::string>{"default", "real"}));  // in subscription order
+  BOOST_TEST(out.str().find(R"("subscriber":"default")") != std::string::npos);
+  bus.set_tracer(nullptr);
+  called.clear();
+  bus.emit(Ping{4});
+  BOOST_TEST(called == std::vector<std::string>{"real"});
+}
+
 BOOST_AUTO_TEST_CASE(quoting_and_bad_paths) {
   BOOST_TEST(json_quote("a\"b\\c\nd\x01") == "\"a\\\"b\\\\c\\nd\\u0001\"");
   BOOST_CHECK_EXCEPTION(JsonLinesTracer("/nonexistent-dir/trace.jsonl"), std::runtime_error,

@@ -4,7 +4,9 @@
 
 #include "trace_recorder.hpp"
 
+#include <hookline/callbacks/model_summary.hpp>
 #include <hookline/core/data/torch_dataset_adapter.hpp>
+#include <hookline/core/overrides.hpp>
 
 #include <torch/optim/schedulers/step_lr.h>
 
@@ -911,6 +913,143 @@ BOOST_AUTO_TEST_CASE(bitwise_parity_with_a_hand_written_loop) {
   BOOST_REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(torch::equal(a[i], b[i]));
   BOOST_TEST(!torch::equal(a[0], Mlp().parameters()[0]));  // it did train
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- which hooks are subscribed ----------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(hook_subscriptions)
+
+namespace {
+
+class BackwardOnly : public Callback {
+ public:
+  BackwardOnly() : Callback("backward_only") {}
+  void on_before_backward(Trainer&, Module&, const at::Tensor&) override { ++calls; }
+  int calls = 0;
+};
+class Grandchild final : public BackwardOnly {};
+class CallsBase final : public Callback {
+ public:
+  void on_after_backward(Trainer& t, Module& m) override { Callback::on_after_backward(t, m); }
+};
+struct Mixin {
+  virtual ~Mixin() = default;
+  virtual int mixin() const { return 1; }
+  int payload = 7;
+};
+// Callback as a second base: its hooks sit in a secondary virtual table.
+class SecondBase final : public Mixin, public Callback {
+ public:
+  void on_train_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
+                          std::int64_t) override {}
+};
+
+template <class Hook>
+bool overrides(const Callback& callback, Hook Callback::*hook) {
+  return hookline::detail::overrides<Callback>(callback, hook);
+}
+
+// Subscribers of E that an untraced emission calls, and all of them.
+template <class E>
+std::pair<std::size_t, std::size_t> subscribers(Bus& bus) {
+  const auto all = bus.subscribers<E>();
+  const auto called = std::count_if(all.begin(), all.end(),
+                                    [](const SubscriptionInfo& s) { return !s.only_when_traced; });
+  return {static_cast<std::size_t>(called), all.size()};
+}
+
+// A module that overrides one per-batch hook and reports the subscribers it sees.
+class AfterBackwardModel final : public BoringModel {
+ public:
+  void on_after_backward() override {
+    ++calls;
+    Bus& bus = trainer().bus();
+    after_backward = subscribers<AfterBackward>(bus);
+    before_backward = subscribers<BeforeBackward>(bus);
+    batch_start = subscribers<TrainBatchStart>(bus);
+  }
+  int calls = 0;
+  std::pair<std::size_t, std::size_t> after_backward, before_backward, batch_start;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(overrides_reads_the_final_overrider) {
+  const Callback plain;
+  const BackwardOnly child;
+  const Grandchild grandchild;
+  const CallsBase calls_base;
+  const SecondBase second;
+  if (!hookline::detail::can_see_overrides) {
+    // Elsewhere every hook counts as overridden: always correct, only slower.
+    BOOST_TEST(overrides(plain, &Callback::on_before_backward));
+    return;
+  }
+  BOOST_TEST(!overrides(plain, &Callback::on_before_backward));
+  BOOST_TEST(overrides(child, &Callback::on_before_backward));
+  BOOST_TEST(!overrides(child, &Callback::on_after_backward));
+  BOOST_TEST(overrides(grandchild, &Callback::on_before_backward));  // inherited override
+  BOOST_TEST(!overrides(grandchild, &Callback::on_train_batch_end));
+  // An override that only calls the default is still an override: it is called.
+  BOOST_TEST(overrides(calls_base, &Callback::on_after_backward));
+  BOOST_TEST(overrides(second, &Callback::on_train_batch_end));
+  BOOST_TEST(!overrides(second, &Callback::on_train_batch_start));
+  BOOST_TEST(second.payload == 7);
+}
+
+BOOST_AUTO_TEST_CASE(untraced_runs_subscribe_only_the_batch_hooks_a_class_overrides) {
+  torch::manual_seed(3);
+  AfterBackwardModel model;
+  auto child = std::make_shared<BackwardOnly>();
+  auto summary = std::make_shared<ModelSummary>();
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(3), {child, summary});
+  trainer.fit(model);
+  BOOST_TEST(model.calls == 3);
+  BOOST_TEST(child->calls == 3);
+  using Counts = std::pair<std::size_t, std::size_t>;
+  // Every hook is subscribed (lm, backward_only, ModelSummary); an untraced emission calls only
+  // the classes that override it.
+  const bool sees = hookline::detail::can_see_overrides;
+  const std::size_t called = sees ? 1 : 3, nobody = sees ? 0 : 3;
+  BOOST_TEST((model.after_backward == Counts{called, 3}));   // the module
+  BOOST_TEST((model.before_backward == Counts{called, 3}));  // the callback
+  BOOST_TEST((model.batch_start == Counts{nobody, 3}));      // nobody
+  // A traced run calls them all, so the trace shows every call Lightning makes; the results are
+  // the same.
+  torch::manual_seed(3);
+  AfterBackwardModel traced_model;
+  auto recorder = std::make_shared<HookRecorder>(false);
+  Trainer traced(quiet().max_epochs(1).limit_train_batches(3),
+                 {std::make_shared<BackwardOnly>(), std::make_shared<ModelSummary>()});
+  traced.bus().set_tracer(recorder);
+  traced.fit(traced_model);
+  for (const char* who : {"lm", "backward_only", "ModelSummary"}) {
+    const auto calls = recorder->calls_of(who);
+    BOOST_TEST_INFO(who);
+    BOOST_TEST(std::count(calls.begin(), calls.end(), "on_train_batch_start") == 3);
+    BOOST_TEST(std::count(calls.begin(), calls.end(), "on_before_backward") == 3);
+    BOOST_TEST(std::count(calls.begin(), calls.end(), "on_after_backward") == 3);
+  }
+  const auto untraced_weights = model.parameters();
+  const auto traced_weights = traced_model.parameters();
+  BOOST_REQUIRE(untraced_weights.size() == traced_weights.size());
+  for (std::size_t i = 0; i < untraced_weights.size(); ++i)
+    BOOST_TEST(torch::equal(untraced_weights[i], traced_weights[i]));
+}
+
+BOOST_AUTO_TEST_CASE(a_subclass_of_a_builtin_gets_the_batch_hooks_it_adds) {
+  class CountingSummary final : public ModelSummary {
+   public:
+    void on_train_batch_start(Trainer&, Module&, const Batch&, std::int64_t) override { ++calls; }
+    int calls = 0;
+  };
+  auto summary = std::make_shared<CountingSummary>();
+  BoringModel model;
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(4), {summary});
+  trainer.fit(model);
+  BOOST_TEST(summary->calls == 4);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
