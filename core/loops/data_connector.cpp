@@ -104,15 +104,20 @@ DataLoaders Trainer::request_loaders(EvalKind kind) {
 }
 
 Batch Trainer::transfer(Batch batch, std::int64_t dataloader_idx) {
-  BeforeBatchTransfer before;
-  before.batch = std::move(batch);
-  before.dataloader_idx = dataloader_idx;
-  emit(before);
+  // A hook nobody would be called for (both default to doing nothing) is not emitted.
+  if (bus_.wants<BeforeBatchTransfer>()) {
+    BeforeBatchTransfer before;
+    before.batch = std::move(batch);
+    before.dataloader_idx = dataloader_idx;
+    emit(before);
+    batch = std::move(before.batch);
+  }
   TransferBatchToDevice move;
-  move.batch = std::move(before.batch);
+  move.batch = std::move(batch);
   move.device = strategy_->root_device();
   move.dataloader_idx = dataloader_idx;
   emit(move);
+  if (!bus_.wants<AfterBatchTransfer>()) return std::move(move.batch);
   AfterBatchTransfer after;
   after.batch = std::move(move.batch);
   after.dataloader_idx = dataloader_idx;

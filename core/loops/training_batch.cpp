@@ -49,11 +49,15 @@ bool Trainer::run_training_batch(Batch& batch, std::int64_t batch_idx, bool is_l
   current_batch_size_ = batch.batch_size();
   metrics_.on_batch_start(Phase::train, std::nullopt);
 
-  TrainBatchStart start;
-  start.batch = std::move(batch);
-  start.batch_idx = batch_idx;
-  const Action action = agree(emit(start).action);
-  batch = std::move(start.batch);
+  Action asked = Action::Continue;
+  if (bus_.wants<TrainBatchStart>()) {  // its default does nothing
+    TrainBatchStart start;
+    start.batch = std::move(batch);
+    start.batch_idx = batch_idx;
+    asked = emit(start).action;
+    batch = std::move(start.batch);
+  }
+  const Action action = agree(asked);  // every rank agrees, whether or not it emitted
   if (action == Action::SkipRestOfEpoch) return false;
 
   const std::int64_t steps_before = global_step_;
@@ -165,10 +169,14 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
           "\"loss\". Return {} to skip the batch, or set automatic_optimization(false) to "
           "optimize manually");
     }
+    // Hooks nobody would be called for (on_before_*, on_after_backward default to nothing) are
+    // not emitted.
     if (batch_idx % n == 0) {
-      BeforeZeroGrad before_zero;
-      before_zero.optimizer = &optimizer;
-      emit(before_zero);
+      if (bus_.wants<BeforeZeroGrad>()) {
+        BeforeZeroGrad before_zero;
+        before_zero.optimizer = &optimizer;
+        emit(before_zero);
+      }
       OptimizerZeroGrad zero;
       zero.epoch = current_epoch_;
       zero.batch_idx = batch_idx;
@@ -176,21 +184,27 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
       emit(zero);
     }
     if (loss.defined()) {
-      BeforeBackward before;
-      before.loss = loss;
-      emit(before);
+      if (bus_.wants<BeforeBackward>()) {
+        BeforeBackward before;
+        before.loss = loss;
+        emit(before);
+      }
       Backward backward;
       backward.loss = loss;
       strategy_->prepare_for_backward(should_step);  // DDP: no_sync on accumulating batches
       emit(backward);
       strategy_->finish_backward();
-      AfterBackward after;
-      emit(after);
+      if (bus_.wants<AfterBackward>()) {
+        AfterBackward after;
+        emit(after);
+      }
     }
     if (should_step) {
-      BeforeOptimizerStep before_step;
-      before_step.optimizer = &optimizer;
-      emit(before_step);
+      if (bus_.wants<BeforeOptimizerStep>()) {
+        BeforeOptimizerStep before_step;
+        before_step.optimizer = &optimizer;
+        emit(before_step);
+      }
       ConfigureGradientClipping clip;
       clip.optimizer = &optimizer;
       clip.gradient_clip_val = options_.gradient_clip_val();
