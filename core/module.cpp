@@ -218,6 +218,10 @@ bool overridden(const Module& object, Hook Module::*hook) {
 
 }  // namespace
 
+bool Module::uses_configure_sharded_model() const {
+  return detail::can_see_overrides && overridden(*this, &Module::configure_sharded_model);
+}
+
 void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
                        bool before_transfer_elsewhere, bool transfer_elsewhere,
                        bool after_transfer_elsewhere) {

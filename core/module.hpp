@@ -82,11 +82,13 @@ class Module : public torch::nn::Module {
   virtual void setup(Stage) {}
   virtual void teardown(Stage) {}
   virtual void configure_model() {}
-  /// Deprecated (Lightning 2.2): use configure_model. Lightning calls it only when a module
-  /// overrides it; C++ cannot see that, so a module that still uses it also returns true from
-  /// uses_configure_sharded_model().
+  /// Deprecated (Lightning 2.2): use configure_model. Called only when the module's class
+  /// overrides it, as in Lightning (see uses_configure_sharded_model).
   virtual void configure_sharded_model() {}
-  virtual bool uses_configure_sharded_model() const { return false; }
+  /// Whether configure_sharded_model runs. Default: whether the class overrides it, read from its
+  /// virtual table (core/overrides.hpp); false where the ABI does not tell, so a module there
+  /// that still uses it returns true from this.
+  virtual bool uses_configure_sharded_model() const;
   /// Used when no DataModule is attached.
   virtual DataLoaders train_dataloader() { return {}; }
   virtual DataLoaders val_dataloader() { return {}; }

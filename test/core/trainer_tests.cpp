@@ -356,6 +356,21 @@ BOOST_AUTO_TEST_CASE(configure_sharded_model_only_when_the_module_uses_it) {
   BOOST_TEST(*(at + 1) == "configure_model");
 }
 
+BOOST_AUTO_TEST_CASE(configure_sharded_model_runs_when_the_module_overrides_it) {
+  class Legacy final : public BoringModel {
+   public:
+    void configure_sharded_model() override { ++calls; }
+    int calls = 0;
+  } legacy;
+  BoringModel plain;
+  BOOST_TEST(!plain.uses_configure_sharded_model());
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(1));
+  trainer.fit(legacy);
+  // Lightning calls the deprecated hook when the class overrides it; where the ABI cannot tell,
+  // a module says so through uses_configure_sharded_model().
+  BOOST_TEST(legacy.calls == (hookline::detail::can_see_overrides ? 1 : 0));
+}
+
 BOOST_AUTO_TEST_CASE(step_output_without_loss_is_an_error_and_empty_output_skips) {
   class Typo final : public BoringModel {
     StepOutput training_step(const Batch& b, std::int64_t i) override {
