@@ -21,21 +21,12 @@ std::optional<Checkpoint> Callback::stored_state(const Checkpoint& checkpoint) c
   return Checkpoint::from_ivalue(it->value(), "the state of callback '" + checkpoint_key() + "'");
 }
 
-namespace {
-
-template <class Hook>
-bool overridden(const Callback& object, Hook Callback::*hook) {
-  return detail::overrides<Callback>(object, hook);
-}
-
-}  // namespace
-
 void Callback::subscribe(Sink& sink) {
   const auto opts = [&] { return SubscribeOptions().named(name_).priority(priority_); };
   // A per-batch hook left at its default does nothing: only traced emissions call it, so a trace
   // still shows every call Lightning makes and an untraced step does not pay for it.
   const auto batch_opts = [&](auto hook) {
-    return opts().only_when_traced(!overridden(*this, hook));
+    return opts().only_when_traced(!detail::overrides<Callback>(*this, hook));
   };
   // Every hook gets (trainer, module) first; a hook's veto(...) becomes its verdict.
   const auto hook = [this](auto&& call) {

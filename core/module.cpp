@@ -211,15 +211,11 @@ class PlainModule final : public Module {
   StepOutput training_step(const Batch&, std::int64_t) override { return {}; }
 };
 
-template <class Hook>
-bool overridden(const Module& object, Hook Module::*hook) {
-  return detail::overrides<PlainModule>(object, hook);
-}
-
 }  // namespace
 
 bool Module::uses_configure_sharded_model() const {
-  return detail::can_see_overrides && overridden(*this, &Module::configure_sharded_model);
+  return detail::can_see_overrides &&
+         detail::overrides<PlainModule>(*this, &Module::configure_sharded_model);
 }
 
 void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
@@ -229,7 +225,7 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
   // A per-batch hook left at its default does nothing: only traced emissions call it, so a trace
   // still shows every call Lightning makes and an untraced step does not pay for it.
   const auto batch_opts = [&](auto hook) {
-    return opts().only_when_traced(!overridden(*this, hook));
+    return opts().only_when_traced(!detail::overrides<PlainModule>(*this, hook));
   };
   // Set-up and data.
   sink.on<ConfigureCallbacks>(

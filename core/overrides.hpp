@@ -1,11 +1,12 @@
 // hookline: whether an object's class overrides a virtual hook (Lightning's `is_overridden`).
 //
-// The trainer subscribes a module's or a callback's per-batch hooks only where the class
-// overrides them: a hook left at its default does nothing, so calling it on every batch would
-// only cost time. C++ has no portable way to ask, so this reads the answer where the Itanium
-// C++ ABI (GCC and Clang on Linux and macOS) puts it: a pointer to a virtual member function
-// holds the function's offset in the virtual table, and the object's virtual table holds its
-// final overrider there. On any other ABI every hook counts as overridden, which is always
+// A per-batch hook of a module or a callback that its class leaves at the default does nothing,
+// so the trainer subscribes it for traced emissions only (SubscribeOptions::only_when_traced):
+// a trace still shows every call Lightning makes, and an untraced step does not pay for it.
+// C++ has no portable way to ask whether a class overrides a hook, so this reads the answer where
+// the Itanium C++ ABI (GCC and Clang on Linux and macOS) puts it: a pointer to a virtual member
+// function holds the function's offset in the virtual table, and the object's virtual table holds
+// its final overrider there. On any other ABI every hook counts as overridden, which is always
 // correct, only slower.
 #pragma once
 

@@ -140,7 +140,8 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
           "' was put on the async lane by " + std::string(policy.name()) +
           " but cannot run there: async handlers take `const E&` and return void");
     snap->traced.push_back(Slot{entry, p.lane});
-    if (!entry->info.only_when_traced) snap->slots.push_back(Slot{entry, p.lane});
+    if (entry->info.only_when_traced) continue;
+    snap->slots.push_back(Slot{entry, p.lane});
     snap->has_async = snap->has_async || p.lane == Lane::async;
   }
   released = retire();

@@ -147,7 +147,7 @@ struct Slot {
 struct Snapshot {
   std::vector<Slot> slots;   // what an untraced emission calls
   std::vector<Slot> traced;  // what a traced one calls: slots and the only_when_traced ones
-  bool has_async = false;    // some slot is on the async lane
+  bool has_async = false;    // some untraced slot is on the async lane
 };
 
 class Channel : public std::enable_shared_from_this<Channel> {
