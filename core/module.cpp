@@ -156,7 +156,7 @@ void Module::manual_backward(const at::Tensor& loss) {
   Backward backward_event;
   backward_event.loss = loss;
   t.strategy().prepare_for_backward(true);
-  t.emit(backward_event);
+  t.emit_or_default(backward_event);
   t.strategy().finish_backward();
   AfterBackward after;
   t.emit(after);
@@ -213,6 +213,25 @@ class PlainModule final : public Module {
 
 }  // namespace
 
+void Module::handle(TransferBatchToDevice& e) {
+  e.batch = transfer_batch_to_device(std::move(e.batch), e.device, e.dataloader_idx);
+}
+void Module::handle(const OptimizerZeroGrad& e) {
+  optimizer_zero_grad(e.epoch, e.batch_idx, *e.optimizer);
+}
+void Module::handle(const Backward& e) {
+  backward(e.loss);
+}
+void Module::handle(const ConfigureGradientClipping& e) {
+  configure_gradient_clipping(*e.optimizer, e.gradient_clip_val, e.gradient_clip_algorithm);
+}
+void Module::handle(const OptimizerStep& e) {
+  optimizer_step(e.epoch, e.batch_idx, *e.optimizer, e.closure);
+}
+void Module::handle(const LrSchedulerStep& e) {
+  lr_scheduler_step(*e.scheduler, e.metric);
+}
+
 bool Module::uses_configure_sharded_model() const {
   return detail::can_see_overrides &&
          detail::overrides<PlainModule>(*this, &Module::configure_sharded_model);
@@ -226,6 +245,11 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
   // still shows every call Lightning makes and an untraced step does not pay for it.
   const auto batch_opts = [&](auto hook) {
     return opts().only_when_traced(!detail::overrides<PlainModule>(*this, hook));
+  };
+  // A hook whose default has work, left at its default: the trainer runs it directly when nothing
+  // else listens (SubscribeOptions::runs_default).
+  const auto default_opts = [&](auto hook) {
+    return opts().runs_default(!detail::overrides<PlainModule>(*this, hook));
   };
   // Set-up and data.
   sink.on<ConfigureCallbacks>(
@@ -253,11 +277,8 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
         },
         batch_opts(&Module::on_before_batch_transfer));
   if (!transfer_elsewhere)
-    sink.on<TransferBatchToDevice>(
-        [this](TransferBatchToDevice& e) {
-          e.batch = transfer_batch_to_device(std::move(e.batch), e.device, e.dataloader_idx);
-        },
-        opts());
+    sink.on<TransferBatchToDevice>([this](TransferBatchToDevice& e) { handle(e); },
+                                   default_opts(&Module::transfer_batch_to_device));
   if (!after_transfer_elsewhere)
     sink.on<AfterBatchTransfer>(
         [this](AfterBatchTransfer& e) {
@@ -347,30 +368,21 @@ void Module::subscribe(Sink& sink, bool dataloaders_from_data_module,
   // Optimization.
   sink.on<BeforeZeroGrad>([this](const BeforeZeroGrad& e) { on_before_zero_grad(*e.optimizer); },
                           batch_opts(&Module::on_before_zero_grad));
-  sink.on<OptimizerZeroGrad>(
-      [this](const OptimizerZeroGrad& e) {
-        optimizer_zero_grad(e.epoch, e.batch_idx, *e.optimizer);
-      },
-      opts());
+  sink.on<OptimizerZeroGrad>([this](const OptimizerZeroGrad& e) { handle(e); },
+                             default_opts(&Module::optimizer_zero_grad));
   sink.on<BeforeBackward>([this](const BeforeBackward& e) { on_before_backward(e.loss); },
                           batch_opts(&Module::on_before_backward));
-  sink.on<Backward>([this](const Backward& e) { backward(e.loss); }, opts());
+  sink.on<Backward>([this](const Backward& e) { handle(e); }, default_opts(&Module::backward));
   sink.on<AfterBackward>([this] { on_after_backward(); }, batch_opts(&Module::on_after_backward));
   sink.on<BeforeOptimizerStep>(
       [this](const BeforeOptimizerStep& e) { on_before_optimizer_step(*e.optimizer); },
       batch_opts(&Module::on_before_optimizer_step));
-  sink.on<ConfigureGradientClipping>(
-      [this](const ConfigureGradientClipping& e) {
-        configure_gradient_clipping(*e.optimizer, e.gradient_clip_val, e.gradient_clip_algorithm);
-      },
-      opts());
-  sink.on<OptimizerStep>(
-      [this](const OptimizerStep& e) {
-        optimizer_step(e.epoch, e.batch_idx, *e.optimizer, e.closure);
-      },
-      opts());
-  sink.on<LrSchedulerStep>(
-      [this](const LrSchedulerStep& e) { lr_scheduler_step(*e.scheduler, e.metric); }, opts());
+  sink.on<ConfigureGradientClipping>([this](const ConfigureGradientClipping& e) { handle(e); },
+                                     default_opts(&Module::configure_gradient_clipping));
+  sink.on<OptimizerStep>([this](const OptimizerStep& e) { handle(e); },
+                         default_opts(&Module::optimizer_step));
+  sink.on<LrSchedulerStep>([this](const LrSchedulerStep& e) { handle(e); },
+                           default_opts(&Module::lr_scheduler_step));
 
   // Checkpoints.
   sink.on<SaveCheckpoint>([this](const SaveCheckpoint& e) { on_save_checkpoint(*e.checkpoint); },

@@ -6,7 +6,11 @@
 // same rules, and a trace shows them all. The per-batch hooks that do nothing by default
 // (on_train_batch_start, on_before_backward, ...) and that the module's class does not override
 // are called only when the bus is traced: a trace shows every call Lightning makes, and an
-// untraced step does not pay for calls that do nothing.
+// untraced step does not pay for calls that do nothing. The hooks whose default has work
+// (transfer_batch_to_device, optimizer_zero_grad, backward, configure_gradient_clipping,
+// optimizer_step, lr_scheduler_step), when not overridden, are subscribed with
+// SubscribeOptions::runs_default: when nothing else listens and no tracer watches, the trainer
+// runs the same default without emitting the event.
 //
 //   class Classifier : public hookline::Module {
 //    public:
@@ -197,6 +201,14 @@ class Module : public torch::nn::Module {
   /// and that this class does not override are called only by traced emissions.
   void subscribe(Sink& sink, bool dataloaders_from_data_module, bool before_transfer_elsewhere,
                  bool transfer_elsewhere, bool after_transfer_elsewhere);
+  /// The module's handler of each hook whose default has work: what its subscription calls, and
+  /// what the trainer calls directly when only that default would be reached.
+  void handle(TransferBatchToDevice& e);
+  void handle(const OptimizerZeroGrad& e);
+  void handle(const Backward& e);
+  void handle(const ConfigureGradientClipping& e);
+  void handle(const OptimizerStep& e);
+  void handle(const LrSchedulerStep& e);
 
   std::string module_name_;
   Checkpoint hparams_;

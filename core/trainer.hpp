@@ -262,6 +262,22 @@ class Trainer {
     const EventInfo* previous_;
   };
 
+  /// emit(event) for a hook whose default has work (Module::handle): emitted when a tracer or a
+  /// subscriber other than the module's default would see it; when only that default would, the
+  /// module runs it directly, the same work without the dispatch; when nobody would, nothing.
+  template <Event E>
+  Outcome emit_or_default(E& event) {
+    switch (bus_.audience<E>()) {
+      case Bus::Audience::others:
+        return emit(event);
+      case Bus::Audience::defaults:
+        module_->handle(event);
+        return {};
+      case Bus::Audience::nobody:
+        break;
+    }
+    return {};
+  }
   /// emit(event) without the event's type (one copy of this code for every hook).
   Outcome emit_hook(const EventInfo& info, const Bus::AnyEvent& event);
   struct RunGuard;

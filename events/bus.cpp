@@ -63,6 +63,7 @@ void Channel::add(const std::shared_ptr<Entry>& entry) {
   members_.push_back(entry);
   mark_stale();
   hint_.store(-1, std::memory_order_release);
+  wanted_.store(-1, std::memory_order_release);
 }
 
 void Channel::remove(Entry& entry) {
@@ -81,12 +82,14 @@ void Channel::remove(Entry& entry) {
   mark_stale();
   if (members_.empty()) released = retire();  // nothing left to call: release handlers now
   hint_.store(members_.empty() ? 0 : -1, std::memory_order_release);
+  wanted_.store(members_.empty() ? 0 : -1, std::memory_order_release);
 }
 
 void Channel::invalidate() {
   std::lock_guard lock(mutex_);
   mark_stale();
   hint_.store(-1, std::memory_order_release);
+  wanted_.store(-1, std::memory_order_release);
 }
 
 void Channel::mark_stale() {
@@ -126,6 +129,7 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
     order.push_back(Placement{&collected[i]->info, collected[i]->info.lane, i});
   policy.arrange(*info_, order);
   auto snap = std::make_shared<Snapshot>();
+  int wanted = 0;
   snap->slots.reserve(order.size());
   snap->traced.reserve(order.size());
   for (const Placement& p : order) {
@@ -142,6 +146,7 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
     snap->traced.push_back(Slot{entry, p.lane});
     if (entry->info.only_when_traced) continue;
     snap->slots.push_back(Slot{entry, p.lane});
+    if (!entry->info.runs_default) ++wanted;
     snap->has_async = snap->has_async || p.lane == Lane::async;
   }
   released = retire();
@@ -149,6 +154,7 @@ std::shared_ptr<const Snapshot> Channel::snapshot(const DispatchPolicy& policy) 
   stale_ = false;
   current_.store(snapshot_.get(), std::memory_order_seq_cst);
   hint_.store(static_cast<int>(snapshot_->slots.size()), std::memory_order_release);
+  wanted_.store(wanted, std::memory_order_release);
   return snapshot_;
 }
 
@@ -322,8 +328,8 @@ Connection Bus::attach(const EventInfo& info, std::shared_ptr<detail::Entry> ent
                                 "' tracks an object that has expired");
   options.filter_.check_event(info.id, info.name);
   entry->info = SubscriptionInfo{
-      std::move(options.name_), options.priority_,        options.lane_,
-      options.owner_,           serial_.fetch_add(1) + 1, options.only_when_traced_};
+      std::move(options.name_), options.priority_,         options.lane_,        options.owner_,
+      serial_.fetch_add(1) + 1, options.only_when_traced_, options.runs_default_};
   entry->filter = std::move(options.filter_);
   entry->filtered = !entry->filter.empty();
   entry->tracked = options.tracked_;

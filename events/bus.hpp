@@ -52,6 +52,7 @@ struct SubscribeOptions {
   std::weak_ptr<const void> track_;
   bool tracked_ = false;
   bool only_when_traced_ = false;
+  bool runs_default_ = false;
 
   SubscribeOptions& named(std::string name) {
     name_ = std::move(name);
@@ -69,6 +70,14 @@ struct SubscribeOptions {
   /// default), which a trace should still show but an untraced emission need not call.
   SubscribeOptions& only_when_traced(bool on = true) {
     only_when_traced_ = on;
+    return *this;
+  }
+  /// The handler does what the emitter does itself when nobody else listens: a hook left at a
+  /// default that has work (backward, optimizer_step, ...). It is called like any other
+  /// subscriber, but Bus::wants<E>() does not count it, so an emitter that asks wants<E>() first
+  /// can run the default directly and skip the emission (the Trainer does).
+  SubscribeOptions& runs_default(bool on = true) {
+    runs_default_ = on;
     return *this;
   }
   /// Groups subscriptions so Bus::disconnect_owner(owner) removes them together.
@@ -159,6 +168,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Number of slots an untraced emission calls in the current snapshot, or -1 when
   // subscriptions changed since.
   int hint() const { return hint_.load(std::memory_order_acquire); }
+  // As hint(), without the slots marked runs_default.
+  int wanted() const { return wanted_.load(std::memory_order_acquire); }
   // The current dispatch order, rebuilt first if stale.
   std::shared_ptr<const Snapshot> snapshot(const DispatchPolicy& policy);
 
@@ -217,8 +228,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::vector<std::shared_ptr<Entry>> members_;
   // The lock-free view of snapshot_ for Read: null while stale. Replaced snapshots wait in
   // retired_ while readers_ > 0 (an emission may still walk them). What every emission reads
-  // (hint_, current_, readers_, has_retired_) sits together.
+  // (hint_, wanted_, current_, readers_, has_retired_) sits together.
   std::atomic<int> hint_{0};
+  std::atomic<int> wanted_{0};
   std::atomic<const Snapshot*> current_{nullptr};
   std::atomic<int> readers_{0};
   std::atomic<bool> has_retired_{false};
@@ -354,11 +366,27 @@ class Bus {
     return attach(event_info<E>(), std::move(entry), std::move(options));
   }
 
-  /// Whether an emission of E would reach anyone (a subscriber or the tracer).
+  /// Whether an emission of E would reach the tracer or a subscriber not marked runs_default.
+  /// When false, emitting E would at most run defaults the emitter can run itself.
   template <Event E>
   bool wants() const {
     const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
-    return tracer_raw_.load(std::memory_order_acquire) != nullptr || (ch && ch->hint() != 0);
+    return tracer_raw_.load(std::memory_order_acquire) != nullptr || (ch && ch->wanted() != 0);
+  }
+
+  /// Who an emission of E would reach, for an emitter that can run the defaults itself.
+  enum class Audience {
+    nobody,    ///< no subscriber would be called, and no tracer watches
+    defaults,  ///< only subscribers marked runs_default
+    others,    ///< the tracer, or some subscriber not marked runs_default
+  };
+  template <Event E>
+  Audience audience() const {
+    if (tracer_raw_.load(std::memory_order_acquire) != nullptr) return Audience::others;
+    const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
+    if (ch == nullptr) return Audience::nobody;
+    if (ch->wanted() != 0) return Audience::others;  // -1 (changed since) counts as others
+    return ch->hint() != 0 ? Audience::defaults : Audience::nobody;
   }
 
   /// Emits `event` and folds the sync subscribers' verdicts.
@@ -390,10 +418,13 @@ class Bus {
   }
   /// emit(event), for `any(event)`.
   Outcome emit_any(const AnyEvent& e);
-  /// Builds E from `args` only if someone wants it, then emits it.
+  /// Builds E from `args` only if an emission would reach anyone, then emits it.
   template <Event E, class... Args>
   Outcome emit_new(Args&&... args) {
-    if (!wants<E>()) return {};
+    const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
+    if (tracer_raw_.load(std::memory_order_acquire) == nullptr &&
+        (ch == nullptr || ch->hint() == 0))
+      return {};
     E event{std::forward<Args>(args)...};
     return emit(event);
   }

@@ -34,6 +34,8 @@ struct SubscriptionInfo {
   std::uint64_t serial = 0;  ///< registration order, unique per bus
   /// Called only by traced emissions (SubscribeOptions::only_when_traced).
   bool only_when_traced = false;
+  /// Runs the default the emitter would run itself (SubscribeOptions::runs_default).
+  bool runs_default = false;
 };
 
 /// One subscriber's place in the dispatch order of an event.

@@ -116,7 +116,7 @@ Batch Trainer::transfer(Batch batch, std::int64_t dataloader_idx) {
   move.batch = std::move(batch);
   move.device = strategy_->root_device();
   move.dataloader_idx = dataloader_idx;
-  emit(move);
+  emit_or_default(move);
   if (!bus_.wants<AfterBatchTransfer>()) return std::move(move.batch);
   AfterBatchTransfer after;
   after.batch = std::move(move.batch);

@@ -170,7 +170,7 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
           "optimize manually");
     }
     // Hooks nobody would be called for (on_before_*, on_after_backward default to nothing) are
-    // not emitted.
+    // not emitted; those whose default has work run it directly when only the default listens.
     if (batch_idx % n == 0) {
       if (bus_.wants<BeforeZeroGrad>()) {
         BeforeZeroGrad before_zero;
@@ -181,7 +181,7 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
       zero.epoch = current_epoch_;
       zero.batch_idx = batch_idx;
       zero.optimizer = &optimizer;
-      emit(zero);
+      emit_or_default(zero);
     }
     if (loss.defined()) {
       if (bus_.wants<BeforeBackward>()) {
@@ -192,7 +192,7 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
       Backward backward;
       backward.loss = loss;
       strategy_->prepare_for_backward(should_step);  // DDP: no_sync on accumulating batches
-      emit(backward);
+      emit_or_default(backward);
       strategy_->finish_backward();
       if (bus_.wants<AfterBackward>()) {
         AfterBackward after;
@@ -209,7 +209,7 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
       clip.optimizer = &optimizer;
       clip.gradient_clip_val = options_.gradient_clip_val();
       clip.gradient_clip_algorithm = options_.gradient_clip_algorithm();
-      emit(clip);
+      emit_or_default(clip);
     }
   };
 
@@ -219,7 +219,7 @@ void Trainer::automatic_step(Batch& batch, std::int64_t batch_idx, bool is_last,
     step.batch_idx = batch_idx;
     step.optimizer = &optimizer;
     step.closure = [&closure] { closure(); };  // one reference: no allocation per step
-    emit(step);
+    emit_or_default(step);
     if (!closure_ran)
       throw std::logic_error(module_->module_name() +
                              ".optimizer_step() did not run the closure it was given; call "
@@ -275,7 +275,7 @@ void Trainer::update_lr_schedulers(Interval interval, std::int64_t batch_idx, bo
       }
       step.metric = it->second;
     }
-    emit(step);
+    emit_or_default(step);
   }
 }
 

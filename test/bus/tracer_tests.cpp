@@ -72,6 +72,48 @@ BOOST_AUTO_TEST_CASE(only_when_traced_subscribers_are_called_by_traced_emissions
   BOOST_TEST(called == std::vector<std::string>{"real"});
 }
 
+// A subscriber marked runs_default does what the emitter would do itself: every emission calls
+// it, but wants() and audience() tell the emitter when it is the only one listening.
+BOOST_AUTO_TEST_CASE(runs_default_subscribers_are_called_but_not_counted_as_wanting) {
+  Bus bus;
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::nobody));
+  std::vector<std::string> called;
+  auto fallback = bus.on<Ping>([&](const Ping&) { called.push_back("default"); },
+                               SubscribeOptions().named("default").runs_default());
+  bus.emit(Ping{1});  // an emission still calls it
+  BOOST_TEST(called == std::vector<std::string>{"default"});
+  BOOST_TEST(!bus.wants<Ping>());
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::defaults));
+  BOOST_TEST(bus.subscribers<Ping>().at(0).runs_default);
+
+  auto other = bus.on<Ping>([&](const Ping&) { called.push_back("other"); },
+                            SubscribeOptions().named("other"));
+  BOOST_TEST(bus.wants<Ping>());  // stale counts as wanted until the next emission
+  called.clear();
+  bus.emit(Ping{2});
+  BOOST_TEST((called == std::vector<std::string>{"default", "other"}));
+  BOOST_TEST(bus.wants<Ping>());
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::others));
+  other.disconnect();
+  bus.emit(Ping{3});
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::defaults));
+
+  // A traced emission is for the tracer: the emitter must emit.
+  std::ostringstream out;
+  bus.set_tracer(std::make_shared<JsonLinesTracer>(out));
+  BOOST_TEST(bus.wants<Ping>());
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::others));
+  bus.set_tracer(nullptr);
+
+  // Blocked, the default is not called by an emission, so the emitter must not run it either.
+  fallback.block();
+  bus.emit(Ping{4});
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::nobody));
+  fallback.unblock();
+  bus.emit(Ping{5});
+  BOOST_TEST((bus.audience<Ping>() == Bus::Audience::defaults));
+}
+
 BOOST_AUTO_TEST_CASE(quoting_and_bad_paths) {
   BOOST_TEST(json_quote("a\"b\\c\nd\x01") == "\"a\\\"b\\\\c\\nd\\u0001\"");
   BOOST_CHECK_EXCEPTION(JsonLinesTracer("/nonexistent-dir/trace.jsonl"), std::runtime_error,

@@ -1054,6 +1054,85 @@ BOOST_AUTO_TEST_CASE(untraced_runs_subscribe_only_the_batch_hooks_a_class_overri
     BOOST_TEST(torch::equal(untraced_weights[i], traced_weights[i]));
 }
 
+namespace {
+
+// Records, at each batch end, who an emission of the hooks with a working default would reach.
+class AudienceModel final : public BoringModel {
+ public:
+  void on_train_batch_end(const StepOutput&, const Batch&, std::int64_t) override {
+    Bus& bus = trainer().bus();
+    audiences.push_back({bus.audience<TransferBatchToDevice>(), bus.audience<OptimizerZeroGrad>(),
+                         bus.audience<Backward>(), bus.audience<ConfigureGradientClipping>(),
+                         bus.audience<OptimizerStep>()});
+    backward = bus.subscribers<Backward>();
+  }
+  std::vector<std::vector<Bus::Audience>> audiences;
+  std::vector<SubscriptionInfo> backward;
+};
+
+// Overrides backward, calling the default: an override is subscribed as any other.
+class OwnBackwardModel final : public BoringModel {
+ public:
+  void backward(const at::Tensor& loss) override {
+    ++calls;
+    Module::backward(loss);
+    subscribers = trainer().bus().subscribers<Backward>();
+  }
+  int calls = 0;
+  std::vector<SubscriptionInfo> subscribers;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(hooks_whose_default_has_work_run_it_directly_when_nothing_else_listens) {
+  const auto options = quiet().max_epochs(1).limit_train_batches(4).gradient_clip_val(0.5);
+  torch::manual_seed(5);
+  AudienceModel direct;
+  const auto initial = direct.parameters()[0].clone();
+  Trainer alone(options);
+  alone.fit(direct);
+  BOOST_TEST(alone.global_step() == 4);
+  BOOST_TEST(!torch::equal(direct.parameters()[0], initial));  // it trained
+  const bool sees = hookline::detail::can_see_overrides;
+  const auto expected = sees ? Bus::Audience::defaults : Bus::Audience::others;
+  BOOST_REQUIRE(direct.audiences.size() == 4u);
+  for (const auto& audience : direct.audiences)
+    BOOST_TEST((audience == std::vector<Bus::Audience>(5, expected)));
+  BOOST_REQUIRE(direct.backward.size() == 1u);
+  BOOST_TEST(direct.backward[0].runs_default == sees);
+
+  // With another subscriber the hooks are emitted, and the module's defaults still run through
+  // the bus: the same training, to the bit.
+  torch::manual_seed(5);
+  AudienceModel emitted;
+  Trainer watched(options);
+  int calls = 0;
+  const auto count = [&calls] { ++calls; };
+  watched.bus().on<TransferBatchToDevice>(count, SubscribeOptions().named("watch"));
+  watched.bus().on<OptimizerZeroGrad>(count, SubscribeOptions().named("watch"));
+  watched.bus().on<Backward>(count, SubscribeOptions().named("watch"));
+  watched.bus().on<ConfigureGradientClipping>(count, SubscribeOptions().named("watch"));
+  watched.bus().on<OptimizerStep>(count, SubscribeOptions().named("watch"));
+  watched.fit(emitted);
+  BOOST_TEST(calls == 5 * 4);
+  BOOST_REQUIRE(emitted.audiences.size() == 4u);
+  BOOST_TEST((emitted.audiences.back() == std::vector<Bus::Audience>(5, Bus::Audience::others)));
+  const auto a = direct.parameters(), b = emitted.parameters();
+  BOOST_REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(torch::equal(a[i], b[i]));
+
+  // A module that overrides backward is called through the bus.
+  torch::manual_seed(5);
+  OwnBackwardModel own;
+  Trainer trainer(options);
+  trainer.fit(own);
+  BOOST_TEST(own.calls == 4);
+  BOOST_REQUIRE(own.subscribers.size() == 1u);
+  BOOST_TEST(!own.subscribers[0].runs_default);
+  const auto c = own.parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(torch::equal(a[i], c[i]));
+}
+
 BOOST_AUTO_TEST_CASE(a_subclass_of_a_builtin_gets_the_batch_hooks_it_adds) {
   class CountingSummary final : public ModelSummary {
    public:
