@@ -20,6 +20,10 @@
 // adds no event). "fit()" is the whole fit() call per step, set-up (configure_optimizers, hooks...)
 // and what happens once per epoch or run (the epoch-end checkpoint, the loggers' last rows)
 // included.
+// "hand loop inside fit()" is the hand loop in the trainer's order run from the module's
+// on_train_start, inside a fit() (the fit then takes one step): no hookline code runs in its timed
+// loop, so its ratio to the hand loop is what the process state a fit leaves (glibc's heap above
+// all: a LibTorch step allocates and frees tens of tensors) costs LibTorch's own work.
 // "default callbacks" is the Trainer with Lightning's defaults (ModelCheckpoint, ModelSummary, the
 // TensorBoard logger; all under a temporary default_root_dir) except the progress bar, and the
 // module logging its loss every step.
@@ -86,12 +90,21 @@ std::shared_ptr<hookline::data::DataLoader> make_loader(
       std::move(data), hookline::data::DataLoaderOptions().batch_size(w.batch).shuffle(false));
 }
 
+class Net;
+double closure_loop(Net& net, const Workload& w,
+                    const std::shared_ptr<hookline::data::TensorDataset>& data);
+
 // The MLP, used by both loops. As a hookline Module it also records when the training loop starts
 // and ends, and optionally logs its loss every step.
 class Net : public hookline::Module {
  public:
-  Net(const Workload& w, std::shared_ptr<hookline::data::TensorDataset> data, bool log_loss)
-      : Module("net"), workload_(w), data_(std::move(data)), log_loss_(log_loss) {
+  Net(const Workload& w, std::shared_ptr<hookline::data::TensorDataset> data, bool log_loss,
+      bool hand_loop_inside = false)
+      : Module("net"),
+        workload_(w),
+        data_(std::move(data)),
+        log_loss_(log_loss),
+        hand_loop_inside_(hand_loop_inside) {
     fc1 = register_module("fc1", torch::nn::Linear(w.in, w.hidden));
     fc2 = register_module("fc2", torch::nn::Linear(w.hidden, w.out));
   }
@@ -110,19 +123,43 @@ class Net : public hookline::Module {
         std::make_shared<torch::optim::SGD>(parameters(), torch::optim::SGDOptions(0.01)));
   }
   hookline::DataLoaders train_dataloader() override { return {make_loader(data_, workload_)}; }
-  void on_train_start() override { loop_start = Clock::now(); }
+  void on_train_start() override {
+    if (hand_loop_inside_) inside_us = closure_loop(*this, workload_, data_);
+    loop_start = Clock::now();
+  }
   void on_train_batch_end(const StepOutput&, const Batch&, std::int64_t batch_idx) override {
     if (batch_idx == workload_.steps - 1) loop_end = Clock::now();
   }
 
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
   Clock::time_point loop_start, loop_end;
+  double inside_us = 0;  // per step of the hand loop run from on_train_start
 
  private:
   Workload workload_;
   std::shared_ptr<hookline::data::TensorDataset> data_;
   bool log_loss_;
+  bool hand_loop_inside_;
 };
+
+// µs per step of w.steps steps of `net` in the trainer's order, with its own optimizer and loader.
+double closure_loop(Net& net, const Workload& w,
+                    const std::shared_ptr<hookline::data::TensorDataset>& data) {
+  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
+  auto loader = make_loader(data, w);
+  std::int64_t steps = 0;
+  const auto start = Clock::now();
+  for (const Batch& batch : *loader) {
+    optimizer.step([&]() -> at::Tensor {
+      at::Tensor loss = net.loss(batch);
+      optimizer.zero_grad();
+      loss.backward();
+      return {};
+    });
+    if (++steps == w.steps) break;
+  }
+  return micros(Clock::now() - start) / static_cast<double>(steps);
+}
 
 struct Timing {
   double loop_us = 0;  // per step, training loop only
@@ -176,21 +213,8 @@ Timing hand_closure_round(const Workload& w,
   const auto begin = Clock::now();
   torch::manual_seed(0);
   Net net(w, data, false);
-  torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.01));
-  auto loader = make_loader(data, w);
-  std::int64_t steps = 0;
-  const auto start = Clock::now();
-  for (const Batch& batch : *loader) {
-    optimizer.step([&]() -> at::Tensor {
-      at::Tensor loss = net.loss(batch);
-      optimizer.zero_grad();
-      loss.backward();
-      return {};
-    });
-    if (++steps == w.steps) break;
-  }
-  const auto end = Clock::now();
-  return {micros(end - start) / steps, micros(end - begin) / steps};
+  const double us = closure_loop(net, w, data);
+  return {us, micros(Clock::now() - begin) / static_cast<double>(w.steps)};
 }
 
 hookline::TrainerOptions bench_options(std::int64_t steps) {
@@ -262,18 +286,21 @@ std::vector<std::shared_ptr<hookline::Callback>> counting_callbacks(int n) {
 }
 
 Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::TensorDataset>& data,
-                      int callbacks, bool log_loss, bool default_callbacks = false) {
+                      int callbacks, bool log_loss, bool default_callbacks = false,
+                      bool hand_loop_inside = false) {
   const auto begin = Clock::now();
   torch::manual_seed(0);
-  Net net(w, data, log_loss);
+  Net net(w, data, log_loss, hand_loop_inside);
+  const std::int64_t steps = hand_loop_inside ? 1 : w.steps;
   hookline::Trainer trainer(
-      default_callbacks ? default_callbacks_options(w.steps) : bench_options(w.steps),
+      default_callbacks ? default_callbacks_options(steps) : bench_options(steps),
       counting_callbacks(callbacks));
   trainer.fit(net);
   const auto end = Clock::now();
-  if (trainer.global_step() != w.steps)
-    throw std::logic_error("expected " + std::to_string(w.steps) + " steps, the trainer took " +
+  if (trainer.global_step() != steps)
+    throw std::logic_error("expected " + std::to_string(steps) + " steps, the trainer took " +
                            std::to_string(trainer.global_step()));
+  if (hand_loop_inside) return {net.inside_us, micros(end - begin) / static_cast<double>(w.steps)};
   return {micros(net.loop_end - net.loop_start) / static_cast<double>(w.steps),
           micros(end - begin) / static_cast<double>(w.steps)};
 }
@@ -346,6 +373,7 @@ struct Variant {
   bool log_loss = false;
   std::vector<double> loop_us, fit_us;
   bool default_callbacks = false;
+  bool hand_loop_inside = false;
 };
 
 // Runs only this variant when >= 0 (e.g. under perf); the table then shows just that row.
@@ -362,6 +390,7 @@ void bench(const Workload& w, int rounds) {
       {"hookline, 0 callbacks, log(loss)", 0, true, {}, {}},
       {"floor: hand loop, batches in a vector", -3, false, {}, {}},
       {"default callbacks (bar off, logger to a temp dir)", 0, true, {}, {}, true},
+      {"hand loop inside fit() (on_train_start)", 0, false, {}, {}, false, true},
   };
   // Round 0 warms up (allocator, lazy init) and is not recorded; odd rounds run in reverse order
   // so no variant always goes first.
@@ -373,7 +402,8 @@ void bench(const Workload& w, int rounds) {
                        : v.callbacks == -2 ? hand_closure_round(w, data)
                        : v.callbacks == -3
                            ? floor_round(w, batches)
-                           : hookline_round(w, data, v.callbacks, v.log_loss, v.default_callbacks);
+                           : hookline_round(w, data, v.callbacks, v.log_loss, v.default_callbacks,
+                                            v.hand_loop_inside);
       if (round == 0) continue;
       v.loop_us.push_back(t.loop_us);
       v.fit_us.push_back(t.fit_us);
@@ -441,6 +471,10 @@ void bench(const Workload& w, int rounds) {
       "  default callbacks (bar off, logger to a temp dir) / hand loop: %.3f (paired; "
       "goal <= 1.05)\n",
       paired_ratio(6, 0));
+  std::printf(
+      "  hand loop inside fit() / hand loop: %.3f (paired; no hookline code in its timed loop: "
+      "what the process state a fit leaves costs LibTorch)\n",
+      paired_ratio(7, 0));
   const double extra10 = median(variants[3].loop_us) - median(variants[2].loop_us);
   const double calls10 = c10.calls_per_step - c0.calls_per_step;
   if (calls10 > 0)
