@@ -74,8 +74,9 @@ struct SubscribeOptions {
   }
   /// The handler does what the emitter does itself when nobody else listens: a hook left at a
   /// default that has work (backward, optimizer_step, ...). It is called like any other
-  /// subscriber, but Bus::wants<E>() does not count it, so an emitter that asks wants<E>() first
-  /// can run the default directly and skip the emission (the Trainer does).
+  /// subscriber, but Bus::wants<E>() does not count it, so an emitter that asks audience<E>()
+  /// first can run the default directly and skip the emission. The Trainer does so for its hook
+  /// events, running its module's default: only the module's own hooks are marked so there.
   SubscribeOptions& runs_default(bool on = true) {
     runs_default_ = on;
     return *this;
