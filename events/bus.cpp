@@ -61,9 +61,7 @@ void Channel::add(const std::shared_ptr<Entry>& entry) {
       registry_->signal.connect(entry->info.priority, slot, boost::signals2::at_back);
   entry->channel = weak_from_this();
   members_.push_back(entry);
-  mark_stale();
-  hint_.store(-1, std::memory_order_release);
-  wanted_.store(-1, std::memory_order_release);
+  mark_stale(-1);
 }
 
 void Channel::remove(Entry& entry) {
@@ -79,22 +77,20 @@ void Channel::remove(Entry& entry) {
     Collected live;
     collect(live);
   }
-  mark_stale();
+  mark_stale(members_.empty() ? 0 : -1);
   if (members_.empty()) released = retire();  // nothing left to call: release handlers now
-  hint_.store(members_.empty() ? 0 : -1, std::memory_order_release);
-  wanted_.store(members_.empty() ? 0 : -1, std::memory_order_release);
 }
 
 void Channel::invalidate() {
   std::lock_guard lock(mutex_);
-  mark_stale();
-  hint_.store(-1, std::memory_order_release);
-  wanted_.store(-1, std::memory_order_release);
+  mark_stale(-1);
 }
 
-void Channel::mark_stale() {
+void Channel::mark_stale(int count) {
   stale_ = true;
   current_.store(nullptr, std::memory_order_seq_cst);
+  hint_.store(count, std::memory_order_release);
+  wanted_.store(count, std::memory_order_release);
 }
 
 std::shared_ptr<const Snapshot> Channel::retire() {

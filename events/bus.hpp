@@ -239,7 +239,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Drops snapshot_ (caller holds mutex_), keeping it in retired_ while a reader may see it;
   // returns what can be destroyed now, for the caller to release after unlocking.
   std::shared_ptr<const Snapshot> retire();
-  void mark_stale();  // caller holds mutex_
+  // Drops the lock-free view and publishes `count` as hint() and wanted(): -1 (unknown until the
+  // next snapshot) or 0 (no members). Caller holds mutex_.
+  void mark_stale(int count);
   void reclaim();
 };
 
@@ -367,14 +369,6 @@ class Bus {
     return attach(event_info<E>(), std::move(entry), std::move(options));
   }
 
-  /// Whether an emission of E would reach the tracer or a subscriber not marked runs_default.
-  /// When false, emitting E would at most run defaults the emitter can run itself.
-  template <Event E>
-  bool wants() const {
-    const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
-    return tracer_raw_.load(std::memory_order_acquire) != nullptr || (ch && ch->wanted() != 0);
-  }
-
   /// Who an emission of E would reach, for an emitter that can run the defaults itself.
   enum class Audience {
     nobody,    ///< no subscriber would be called, and no tracer watches
@@ -388,6 +382,13 @@ class Bus {
     if (ch == nullptr) return Audience::nobody;
     if (ch->wanted() != 0) return Audience::others;  // -1 (changed since) counts as others
     return ch->hint() != 0 ? Audience::defaults : Audience::nobody;
+  }
+
+  /// Whether an emission of E would reach the tracer or a subscriber not marked runs_default.
+  /// When false, emitting E would at most run defaults the emitter can run itself.
+  template <Event E>
+  bool wants() const {
+    return audience<E>() == Audience::others;
   }
 
   /// Emits `event` and folds the sync subscribers' verdicts.
@@ -422,10 +423,7 @@ class Bus {
   /// Builds E from `args` only if an emission would reach anyone, then emits it.
   template <Event E, class... Args>
   Outcome emit_new(Args&&... args) {
-    const detail::Channel* ch = channels_[event_id<E>()].load(std::memory_order_acquire);
-    if (tracer_raw_.load(std::memory_order_acquire) == nullptr &&
-        (ch == nullptr || ch->hint() == 0))
-      return {};
+    if (audience<E>() == Audience::nobody) return {};
     E event{std::forward<Args>(args)...};
     return emit(event);
   }
