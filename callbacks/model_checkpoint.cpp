@@ -188,9 +188,11 @@ void ModelCheckpoint::on_train_batch_end(Trainer& trainer, Module&, const StepOu
   const bool skip_batch =
       every_n_train_steps_ < 1 || trainer.global_step() % every_n_train_steps_ != 0;
   bool skip_time = true;
-  const auto now = std::chrono::steady_clock::now();
-  if (options_.train_time_interval())
+  std::chrono::steady_clock::time_point now;  // read only when a time interval is set
+  if (options_.train_time_interval()) {
+    now = std::chrono::steady_clock::now();
     skip_time = !time_checked_ || now - last_time_checked_ < *options_.train_time_interval();
+  }
   if (skip_batch && skip_time) return;
   if (!skip_time) last_time_checked_ = now;
   const auto candidates = monitor_candidates(trainer);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
 
@@ -83,50 +84,27 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
     throw std::invalid_argument("log('" + name +
                                 "'): on_step and on_epoch are both false, so the value would "
                                 "never be used; set one of them");
-  if (name.find("/dataloader_idx_") != std::string::npos)
-    throw std::invalid_argument("log('" + name +
-                                "'): the name must not contain '/dataloader_idx_'; the trainer "
-                                "adds it with several evaluation dataloaders");
   Results& results = results_[index(phase)];
-  // A hook logging for the first time in an epoch starts from fresh values (Lightning resets the
-  // tensors of that hook when the hook name changes during the first batch or outside batches).
-  if (current_fx_ != hook.name && first_loop_iter_ != 0) {
-    for (Result& r : results.items)
-      if (r.fx == hook.name) reset(r);
-    current_fx_ = hook.name;
-  }
-  // NaN and inf are recorded as they are: monitors must be able to see a diverged loss.
   // Several evaluation dataloaders: Lightning appends the index after the _step/_epoch fork.
   const bool suffixed = results.dataloader_idx >= 0 && options.add_dataloader_idx_;
-  const std::string idx = suffixed ? std::to_string(results.dataloader_idx) : std::string();
-  key_.assign(hook.name);  // reuses the buffer: no allocation per call
-  key_ += '.';
-  key_ += name;
-  if (suffixed) {
-    key_ += '.';
-    key_ += idx;
+  const std::int64_t key_dataloader = suffixed ? results.dataloader_idx : -1;
+  Result* found = nullptr;
+  for (Result& item : results.items)
+    if (item.hook == &hook && item.key_dataloader == key_dataloader && item.name == name) {
+      found = &item;
+      break;
+    }
+  bool fresh = false;
+  Result& r = found != nullptr ? *found
+                               : find_or_add(name, options, hook, results, on_step, on_epoch,
+                                             key_dataloader, fresh);
+  // A hook logging for the first time in an epoch starts from fresh values (Lightning resets the
+  // tensors of that hook when the hook name changes during the first batch or outside batches).
+  if (first_loop_iter_ != 0 && current_fx_ != hook.name) {
+    for (Result& item : results.items)
+      if (item.fx == hook.name) reset(item);
+    current_fx_ = hook.name;
   }
-  auto [it, fresh] = results.by_key.try_emplace(key_, results.items.size());
-  if (fresh) {
-    Result r;
-    r.fx = std::string(hook.name) + (suffixed ? "." + idx : std::string());
-    r.name = name;
-    const std::string suffix = suffixed ? "/dataloader_idx_" + idx : std::string();
-    r.bare = name + suffix;
-    r.step_name = (on_epoch ? name + "_step" : name) + suffix;
-    r.epoch_name = (on_step ? name + "_epoch" : name) + suffix;
-    r.prog_bar = options.prog_bar_;
-    r.logger = options.logger_;
-    r.on_step = on_step;
-    r.on_epoch = on_epoch;
-    r.add_dataloader_idx = options.add_dataloader_idx_;
-    r.sync_dist = options.sync_dist_;
-    r.reduce = options.reduce_fx_;
-    r.dataloader_idx = results.dataloader_idx;
-    r.value = initial_value(r.reduce);
-    results.items.push_back(std::move(r));
-  }
-  Result& r = results.items[it->second];
   if (!fresh) {
     if (r.dataloader_idx != results.dataloader_idx && !options.add_dataloader_idx_)
       // Lightning rejects this too: one name would mix the values of two dataloaders.
@@ -134,7 +112,7 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
           "log('" + name + "', add_dataloader_idx=False) was called from dataloader " +
           std::to_string(r.dataloader_idx) + " and dataloader " +
           std::to_string(results.dataloader_idx) + " in '" + std::string(hook.name) +
-          "'; log a different name per dataloader, or keep " + "add_dataloader_idx on");
+          "'; log a different name per dataloader, or keep add_dataloader_idx on");
     if (r.prog_bar != options.prog_bar_ || r.logger != options.logger_ || r.on_step != on_step ||
         r.on_epoch != on_epoch || r.reduce != options.reduce_fx_ ||
         r.add_dataloader_idx != options.add_dataloader_idx_ || r.sync_dist != options.sync_dist_ ||
@@ -175,6 +153,49 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
   }
 }
 
+MetricStore::Result& MetricStore::find_or_add(const std::string& name, const LogOptions& options,
+                                              const EventInfo& hook, Results& results, bool on_step,
+                                              bool on_epoch, std::int64_t key_dataloader,
+                                              bool& fresh) {
+  if (name.find("/dataloader_idx_") != std::string::npos)
+    throw std::invalid_argument("log('" + name +
+                                "'): the name must not contain '/dataloader_idx_'; the trainer "
+                                "adds it with several evaluation dataloaders");
+  const std::string idx = key_dataloader >= 0 ? std::to_string(key_dataloader) : std::string();
+  key_.assign(hook.name);  // reuses the buffer
+  key_ += '.';
+  key_ += name;
+  if (key_dataloader >= 0) {
+    key_ += '.';
+    key_ += idx;
+  }
+  auto [it, added] = results.by_key.try_emplace(key_, results.items.size());
+  fresh = added;
+  if (fresh) {
+    Result r;
+    r.fx = std::string(hook.name) + (key_dataloader >= 0 ? "." + idx : std::string());
+    r.name = name;
+    const std::string suffix = key_dataloader >= 0 ? "/dataloader_idx_" + idx : std::string();
+    r.bare = name + suffix;
+    r.step_name = (on_epoch ? name + "_step" : name) + suffix;
+    r.epoch_name = (on_step ? name + "_epoch" : name) + suffix;
+    r.prog_bar = options.prog_bar_;
+    r.logger = options.logger_;
+    r.on_step = on_step;
+    r.on_epoch = on_epoch;
+    r.add_dataloader_idx = options.add_dataloader_idx_;
+    r.sync_dist = options.sync_dist_;
+    r.reduce = options.reduce_fx_;
+    r.dataloader_idx = results.dataloader_idx;
+    r.value = initial_value(r.reduce);
+    results.items.push_back(std::move(r));
+  }
+  Result& r = results.items[it->second];
+  r.hook = &hook;
+  r.key_dataloader = key_dataloader;
+  return r;
+}
+
 void MetricStore::on_batch_start(Phase phase, std::optional<std::int64_t> dataloader_idx) {
   first_loop_iter_ = first_loop_iter_ == -1 ? 1 : 0;
   results_[index(phase)].dataloader_idx = dataloader_idx.value_or(-1);
@@ -196,13 +217,28 @@ void MetricStore::write_values(Phase phase, MetricMap* callback, MetricMap* log,
       v = r.reduce == Reduce::mean ? r.value / r.cumulated_batch_size : r.value;
     }
     const std::string& forked = on_step ? r.step_name : r.epoch_name;
-    if (log != nullptr && r.logger) (*log)[forked] = v;
+    // Step values are written at every batch end: into the store's own maps through the slots
+    // found the first time (a std::map keeps its elements in place until they are erased).
+    if (on_step && r.step_slots_gen != maps_gen_) {
+      std::fill(std::begin(r.step_slots), std::end(r.step_slots), nullptr);
+      r.step_slots_gen = maps_gen_;
+    }
+    const auto put = [&](MetricMap& map, const MetricMap& own, const std::string& key, int slot) {
+      if (!on_step || &map != &own) {
+        map[key] = v;
+        return;
+      }
+      double*& where = r.step_slots[slot];
+      if (where == nullptr) where = &map[key];
+      *where = v;
+    };
     // Step values of evaluation loops are not callback metrics.
     if (callback != nullptr && (training || (r.on_epoch && !on_step))) {
-      (*callback)[r.bare] = v;
-      (*callback)[forked] = v;
+      put(*callback, callback_, r.bare, 0);
+      put(*callback, callback_, forked, 1);
     }
-    if (pbar != nullptr && r.prog_bar) (*pbar)[forked] = v;
+    if (log != nullptr && r.logger) put(*log, logged_, forked, 2);
+    if (pbar != nullptr && r.prog_bar) put(*pbar, progress_bar_, forked, 3);
   }
 }
 
@@ -261,6 +297,7 @@ void MetricStore::reset_results(Phase phase) {
 }
 
 void MetricStore::reset_metrics() {
+  ++maps_gen_;
   callback_.clear();
   logged_.clear();
   progress_bar_.clear();
@@ -395,6 +432,7 @@ void MetricStore::load_state(const c10::IValue& state) {
     const int first = static_cast<int>(d.at("first_loop_iter").toInt());
     std::string current_fx = d.at("current_fx").toStringRef();
     for (std::size_t i = 0; i < 3; ++i) results_[i] = std::move(results[i]);
+    ++maps_gen_;
     callback_ = std::move(callback);
     logged_ = std::move(logged);
     progress_bar_ = std::move(progress_bar);

@@ -156,6 +156,14 @@ class MetricStore {
     bool has_cache = false;
     double cache = 0;  // the last step value (on_step)
     bool has_reset = false;
+    // Not saved: the hook and dataloader key of the log() calls that reach this result, so a
+    // name logged again from the same hook is found without building its lookup key.
+    const EventInfo* hook = nullptr;
+    std::int64_t key_dataloader = -1;  // the dataloader in its key, or -1
+    // Where the step value went in the store's own maps at the last batch end (callback bare,
+    // callback forked, logged, progress bar), valid while maps_gen_ equals step_slots_gen.
+    mutable double* step_slots[4] = {};
+    mutable std::uint64_t step_slots_gen = 0;
   };
   struct Results {              // Lightning's _ResultCollection
     std::vector<Result> items;  // in registration order
@@ -174,6 +182,11 @@ class MetricStore {
   void write_values(Phase phase, MetricMap* callback, MetricMap* log, MetricMap* pbar) const;
 
   static void reset(Result& r);
+  // log()'s lookup when the name is new to this hook (or the result came from a checkpoint):
+  // checks the name, finds or adds the result by its key; `fresh` says it was added.
+  Result& find_or_add(const std::string& name, const LogOptions& options, const EventInfo& hook,
+                      Results& results, bool on_step, bool on_epoch, std::int64_t key_dataloader,
+                      bool& fresh);
 
   Results results_[3];
   int first_loop_iter_ = -1;
@@ -182,6 +195,9 @@ class MetricStore {
   std::string key_;  // log()'s lookup key, kept to reuse its buffer
   // Lightning's trainer properties update these when read, hence mutable.
   mutable MetricMap callback_, logged_, progress_bar_;
+  // Changes whenever the three maps lose entries (cleared or replaced): a Result's step_slots
+  // point into them only while it is the same.
+  std::uint64_t maps_gen_ = 1;
 };
 
 }  // namespace hookline

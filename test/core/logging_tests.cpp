@@ -258,6 +258,74 @@ BOOST_AUTO_TEST_CASE(same_name_twice_in_a_hook_with_other_options_is_an_error) {
                         });
 }
 
+// A name logged again is found by its hook (not by name alone), and batch ends write the step
+// values into the maps where they were found before, until a new run empties the maps.
+BOOST_AUTO_TEST_CASE(repeated_names_follow_their_hook_and_the_maps_of_each_run) {
+  class Repeats final : public BoringModel {
+   public:
+    StepOutput training_step(const Batch& b, std::int64_t i) override {
+      log("a", static_cast<double>(i), LogOptions().prog_bar(true));
+      log("b", 10.0 + static_cast<double>(i));
+      return BoringModel::training_step(b, i);
+    }
+    void on_train_batch_end(const StepOutput&, const Batch&, std::int64_t i) override {
+      log("a", 1000.0 + static_cast<double>(i));  // the same name from another hook
+    }
+    Verdict on_train_batch_start(const Batch&, std::int64_t) override {
+      seen.push_back({trainer().logged_metrics(), trainer().progress_bar_metrics()});
+      return {};
+    }
+    std::vector<std::pair<MetricMap, MetricMap>> seen;  // logged, progress bar
+  } model;
+  Trainer trainer(quiet().max_epochs(1).limit_train_batches(3));
+  trainer.fit(model);
+  trainer.fit(model);  // a new run: the maps start empty again
+  BOOST_TEST_REQUIRE(model.seen.size() == 6u);
+  for (std::size_t k = 0; k < model.seen.size(); ++k) {
+    const auto& [logged, pbar] = model.seen[k];
+    const std::size_t i = k % 3;  // batch index in its run
+    BOOST_TEST_CONTEXT("run " << k / 3 << ", batch " << i) {
+      if (i == 0) {
+        BOOST_TEST(logged.empty());
+        BOOST_TEST(pbar.empty());
+        continue;
+      }
+      const double last = static_cast<double>(i - 1);
+      BOOST_TEST(logged.size() == 2u);
+      BOOST_TEST(logged.at("a") == 1000.0 + last);  // on_train_batch_end wrote it last
+      BOOST_TEST(logged.at("b") == 10.0 + last);
+      BOOST_TEST(pbar.size() == 1u);
+      BOOST_TEST(pbar.at("a") == last);
+    }
+  }
+  BOOST_TEST(trainer.callback_metrics().at("b") == 12.0);
+  BOOST_TEST(trainer.logged_metrics().at("a") == 1002.0);
+}
+
+// The sanity check empties the maps but keeps its results: the step values of the validation
+// that follows must still reach the maps.
+BOOST_AUTO_TEST_CASE(step_values_after_the_sanity_check_reach_the_emptied_maps) {
+  class Val final : public BoringModel {
+   public:
+    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+      log("v", 5.0 + static_cast<double>(i), LogOptions().on_step(true).on_epoch(true));
+      return BoringModel::validation_step(b, i, d);
+    }
+    void on_validation_batch_end(const StepOutput&, const Batch&, std::int64_t,
+                                 std::int64_t) override {
+      const MetricMap& logged = trainer().logged_metrics();
+      seen.push_back(logged.count("v_step") != 0 ? logged.at("v_step") : -1.0);
+    }
+    std::vector<double> seen;
+  } model;
+  Trainer trainer(
+      quiet().num_sanity_val_steps(2).limit_val_batches(2).max_epochs(1).limit_train_batches(2));
+  trainer.fit(model);
+  BOOST_TEST(model.seen == (std::vector<double>{5.0, 6.0, 5.0, 6.0}),
+             boost::test_tools::per_element());
+  BOOST_TEST(trainer.logged_metrics().at("v_epoch") == 5.5);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(logger_connector)
