@@ -35,6 +35,12 @@
 //
 // Events per step come from separate, untimed runs with a counting Tracer: (count at 2k steps -
 // count at k steps) / k, so set-up and teardown events cancel out.
+//
+// One process sees one memory layout (ASLR places the heap, stacks and libraries anew each run),
+// and on these small models the layout alone moves a run's paired ratios by +-0.01-0.02. With
+// --processes N the bench runs itself N times, one fresh process after another, and reports per
+// variant the median over processes of each process's figures, with their range:
+//   ./build/release/bench/bench_trainer --processes 9 --rounds 21 --workload a
 #include <hookline/callbacks/callback.hpp>
 #include <hookline/core/console.hpp>
 #include <hookline/core/data/dataloader.hpp>
@@ -48,6 +54,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -379,11 +386,15 @@ struct Variant {
 
 // Runs only this variant when >= 0 (e.g. under perf); the table then shows just that row.
 int g_only = -1;
+// Set in the children of --processes: each figure is also printed as one "@ key value" line.
+bool g_machine = false;
 
-void bench(const Workload& w, int rounds) {
-  auto data = random_data(w, w.steps);
-  const std::vector<Batch> batches = sliced(w, data);
-  std::vector<Variant> variants = {
+void machine_line(const Workload& w, const std::string& key, double value) {
+  if (g_machine) std::printf("@ %s %s %.6f\n", w.name, key.c_str(), value);
+}
+
+std::vector<Variant> all_variants() {
+  return {
       {"hand loop", -1, false, {}, {}},
       {"hand loop, trainer's order", -2, false, {}, {}},
       {"hookline, 0 callbacks", 0, false, {}, {}},
@@ -393,6 +404,12 @@ void bench(const Workload& w, int rounds) {
       {"default callbacks (bar off, logger to a temp dir)", 0, true, {}, {}, true},
       {"hand loop inside fit() (on_train_start)", 0, false, {}, {}, false, true},
   };
+}
+
+void bench(const Workload& w, int rounds) {
+  auto data = random_data(w, w.steps);
+  const std::vector<Batch> batches = sliced(w, data);
+  std::vector<Variant> variants = all_variants();
   // Round 0 warms up (allocator, lazy init) and is not recorded; odd rounds run in reverse order
   // so no variant always goes first.
   for (int round = 0; round <= rounds; ++round) {
@@ -435,6 +452,10 @@ void bench(const Workload& w, int rounds) {
                 *std::min_element(v.loop_us.begin(), v.loop_us.end()),
                 *std::max_element(v.loop_us.begin(), v.loop_us.end()), m / hand, median(paired),
                 m / hand_ordered, m - hand, median(v.fit_us));
+    const std::string index = std::to_string(&v - variants.data());
+    machine_line(w, "us/" + index, m);
+    machine_line(w, "paired/" + index, median(paired));
+    machine_line(w, "fit/" + index, median(v.fit_us));
   }
   std::printf(
       "  events per step (as a trace shows them): %.0f; bus subscriber calls of an untraced step: "
@@ -476,11 +497,64 @@ void bench(const Workload& w, int rounds) {
       "  hand loop inside fit() / hand loop: %.3f (paired; no hookline code in its timed loop: "
       "what the process state a fit leaves costs LibTorch)\n",
       paired_ratio(7, 0));
+  machine_line(w, "loader_us", paired_diff(0, 5));
+  machine_line(w, "log_us", paired_diff(4, 2));
   const double extra10 = median(variants[3].loop_us) - median(variants[2].loop_us);
   const double calls10 = c10.calls_per_step - c0.calls_per_step;
   if (calls10 > 0)
     std::printf("  10 callbacks: %+.1f us/step for %.0f more subscriber calls = %.0f ns/call\n",
                 extra10, calls10, 1000 * extra10 / calls10);
+}
+
+// --processes N: runs this program N times with `args` (one process after another, so they do
+// not share the machine) and prints, per workload and variant, the median over processes of the
+// median us/step and of the paired ratio, with the range of the paired ratio.
+int run_processes(int processes, const std::vector<std::string>& args) {
+  std::string command =
+      "'" + std::filesystem::read_symlink("/proc/self/exe").string() + "' --machine";
+  for (const std::string& a : args) command += " '" + a + "'";
+  std::map<std::string, std::vector<double>> figures;  // "workload key" -> one value per process
+  std::vector<std::string> workloads;
+  for (int p = 0; p < processes; ++p) {
+    FILE* child = ::popen(command.c_str(), "r");
+    if (child == nullptr) throw std::runtime_error("cannot start " + command);
+    char line[512];
+    while (std::fgets(line, sizeof line, child) != nullptr) {
+      char name[64], key[64];
+      double value = 0;
+      if (std::sscanf(line, "@ %63s %63s %lf", name, key, &value) != 3) continue;
+      if (std::find(workloads.begin(), workloads.end(), name) == workloads.end())
+        workloads.push_back(name);
+      figures[std::string(name) + " " + key].push_back(value);
+    }
+    if (::pclose(child) != 0)
+      throw std::runtime_error("process " + std::to_string(p + 1) + " of " + command + " failed");
+    std::printf("process %d of %d done\n", p + 1, processes);
+    std::fflush(stdout);
+  }
+  const auto stat = [&](const std::string& workload, const std::string& key) {
+    const std::vector<double>& v = figures[workload + " " + key];
+    if (v.empty()) return std::array<double, 3>{0, 0, 0};
+    return std::array<double, 3>{median(v), *std::min_element(v.begin(), v.end()),
+                                 *std::max_element(v.begin(), v.end())};
+  };
+  const std::vector<Variant> variants = all_variants();
+  for (const std::string& w : workloads) {
+    std::printf("\n(%s) median over %d processes (paired: median [min, max] over processes)\n",
+                w.c_str(), processes);
+    std::printf("  %-50s %9s %24s %12s\n", "variant", "us/step", "paired", "fit() us/st");
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+      const std::string index = std::to_string(i);
+      const auto paired = stat(w, "paired/" + index);
+      std::printf("  %-50s %9.1f %8.3f [%.3f, %.3f] %12.1f\n", variants[i].name.c_str(),
+                  stat(w, "us/" + index)[0], paired[0], paired[1], paired[2],
+                  stat(w, "fit/" + index)[0]);
+    }
+    std::printf(
+        "  DataLoader: %+.2f us per batch over indexing a vector; log(): %+.2f us per call\n",
+        stat(w, "loader_us")[0], stat(w, "log_us")[0]);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -489,8 +563,21 @@ int main(int argc, char** argv) try {
   int rounds = 11;
   double scale = 1;
   std::string workload;  // empty: both
+  int processes = 0;
+  std::vector<std::string> child_args;  // what --processes passes on
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--processes" && i + 1 < argc) {
+      processes = std::max(1, std::atoi(argv[++i]));
+      continue;
+    }
+    if (arg == "--machine") {
+      g_machine = true;
+      continue;
+    }
+    child_args.push_back(arg);
+    if (i + 1 < argc && arg.rfind("--", 0) == 0 && arg != "--machine")
+      child_args.push_back(argv[i + 1]);
     if (arg == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--scale" && i + 1 < argc) {
@@ -502,9 +589,13 @@ int main(int argc, char** argv) try {
     } else {
       std::fprintf(stderr,
                    "usage: bench_trainer [--rounds N] [--scale X (steps multiplier)] [--only "
-                   "VARIANT_INDEX] [--workload a|b|c]\n");
+                   "VARIANT_INDEX] [--workload a|b|c] [--processes N]\n");
       return 2;
     }
+  }
+  if (processes > 0) {
+    if (g_only >= 0) throw std::invalid_argument("--processes does not combine with --only");
+    return run_processes(processes, child_args);
   }
   torch::set_num_threads(1);                     // the trainer's num_threads(1) sets the same
   hookline::set_log_level(spdlog::level::warn);  // no model summary or "fit stopped" lines
