@@ -90,7 +90,7 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
   const std::int64_t key_dataloader = suffixed ? results.dataloader_idx : -1;
   Result* found = nullptr;
   for (Result& item : results.items)
-    if (item.hook == &hook && item.key_dataloader == key_dataloader && item.name == name) {
+    if (item.hook == &hook && item.key_dataloader() == key_dataloader && item.name == name) {
       found = &item;
       break;
     }
@@ -162,14 +162,9 @@ MetricStore::Result& MetricStore::find_or_add(const std::string& name, const Log
                                 "'): the name must not contain '/dataloader_idx_'; the trainer "
                                 "adds it with several evaluation dataloaders");
   const std::string idx = key_dataloader >= 0 ? std::to_string(key_dataloader) : std::string();
-  key_.assign(hook.name);  // reuses the buffer
-  key_ += '.';
-  key_ += name;
-  if (key_dataloader >= 0) {
-    key_ += '.';
-    key_ += idx;
-  }
-  auto [it, added] = results.by_key.try_emplace(key_, results.items.size());
+  std::string key = std::string(hook.name) + '.' + name;
+  if (key_dataloader >= 0) key += '.' + idx;
+  auto [it, added] = results.by_key.try_emplace(std::move(key), results.items.size());
   fresh = added;
   if (fresh) {
     Result r;
@@ -192,7 +187,6 @@ MetricStore::Result& MetricStore::find_or_add(const std::string& name, const Log
   }
   Result& r = results.items[it->second];
   r.hook = &hook;
-  r.key_dataloader = key_dataloader;
   return r;
 }
 

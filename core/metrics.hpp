@@ -156,10 +156,13 @@ class MetricStore {
     bool has_cache = false;
     double cache = 0;  // the last step value (on_step)
     bool has_reset = false;
-    // Not saved: the hook and dataloader key of the log() calls that reach this result, so a
-    // name logged again from the same hook is found without building its lookup key.
+    // Not saved: the hook of the log() calls that reach this result, so a name logged again
+    // from the same hook is found without building its lookup key.
     const EventInfo* hook = nullptr;
-    std::int64_t key_dataloader = -1;  // the dataloader in its key, or -1
+    // The dataloader in its key (see log()), or -1.
+    std::int64_t key_dataloader() const {
+      return add_dataloader_idx && dataloader_idx >= 0 ? dataloader_idx : -1;
+    }
     // Where the step value went in the store's own maps at the last batch end (callback bare,
     // callback forked, logged, progress bar), valid while maps_gen_ equals step_slots_gen.
     mutable double* step_slots[4] = {};
@@ -192,7 +195,6 @@ class MetricStore {
   int first_loop_iter_ = -1;
   std::optional<int> outer_first_loop_iter_;  // set during a nested evaluation
   std::string current_fx_;
-  std::string key_;  // log()'s lookup key, kept to reuse its buffer
   // Lightning's trainer properties update these when read, hence mutable.
   mutable MetricMap callback_, logged_, progress_bar_;
   // Changes whenever the three maps lose entries (cleared or replaced): a Result's step_slots
