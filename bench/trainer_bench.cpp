@@ -1,11 +1,10 @@
 // µs per training step of the hookline Trainer beside a hand-written LibTorch loop doing the same
 // work, measured in one run, interleaved round by round so both see the same machine state.
 //
-//   ./build/release/bench/bench_trainer              # 5 processes of 11 rounds (+ a warm-up round)
-//   ./build/release/bench/bench_trainer --processes 9 --rounds 21            # the README's table
-//   ./build/release/bench/bench_trainer --processes 1 --rounds 21 --scale 2  # one process,
-//   detailed perf record ./build/release/bench/bench_trainer --only 2 --workload a   # one variant,
-//   for perf
+//   ./build/release/bench/bench_trainer                           # 5 processes of 11 rounds each
+//   ./build/release/bench/bench_trainer --processes 9 --rounds 21 # the README's table
+//   ./build/release/bench/bench_trainer --processes 1 --scale 2   # one process, detailed table
+//   perf record ./build/release/bench/bench_trainer --only 2 --workload a   # one variant
 //
 // Workloads: (a) MLP 32 -> 64 -> 2 at batch 32, (b) MLP 784 -> 256 -> 10 at batch 64, (c) MLP
 // 1 -> 1 -> 1 at batch 1, where a step is almost only LibTorch's per-operator cost and the
@@ -586,8 +585,7 @@ int main(int argc, char** argv) try {
       continue;
     }
     child_args.push_back(arg);
-    if (i + 1 < argc && arg.rfind("--", 0) == 0 && arg != "--machine")
-      child_args.push_back(argv[i + 1]);
+    if (i + 1 < argc) child_args.push_back(argv[i + 1]);  // every other option takes a value
     if (arg == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--scale" && i + 1 < argc) {
