@@ -11,7 +11,7 @@
 // weights and the optimizer state), the file being written in the background. Each asynchronous
 // save is waited for (untimed) before the next one, so both modes write on an idle disk.
 // Optimizers: SGD without state, SGD with momentum (+100 MB of state) and Adam (+200 MB).
-#include <hookline/callbacks/callback.hpp>
+#include <hookline/core/callback.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/module.hpp>

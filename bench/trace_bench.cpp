@@ -22,10 +22,10 @@
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/module.hpp>
-#include <hookline/core/tracing.hpp>
 #include <hookline/core/trainer.hpp>
 #include <hookline/events/bus.hpp>
-#include <hookline/events/trace_sinks.hpp>
+#include <hookline/recipe/tracing.hpp>
+#include <hookline/tracing/trace_sinks.hpp>
 
 #include <torch/torch.h>
 

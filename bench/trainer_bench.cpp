@@ -42,7 +42,7 @@
 // --processes N (default 5; 1 with --only) the bench runs itself N times, one fresh process after
 // another, and reports per variant the median over processes of each process's figures, with the
 // range of the paired ratio. --processes 1 runs in this process and prints the detailed table.
-#include <hookline/callbacks/callback.hpp>
+#include <hookline/core/callback.hpp>
 #include <hookline/core/console.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>

@@ -15,7 +15,7 @@
 // this one leaves the run resumable instead.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <string>

@@ -22,7 +22,7 @@
 //   "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}".
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <cstdint>

@@ -11,7 +11,7 @@
 // sets the trainer's accumulate_grad_batches.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 
 #include <cstdint>
 #include <map>

@@ -9,7 +9,7 @@
 // key, and a trainer's state keys are distinct.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 
 #include <functional>
 #include <string>

@@ -26,7 +26,7 @@
 // accumulation and clipping, and validation are not run during it.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <cstdint>

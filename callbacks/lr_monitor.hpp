@@ -19,7 +19,7 @@
 // A fit without a logger is refused at train start, as in Lightning.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <map>

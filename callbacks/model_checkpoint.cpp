@@ -1,8 +1,8 @@
 #include "hookline/callbacks/model_checkpoint.hpp"
 #include "hookline/core/console.hpp"
 
+#include "hookline/core/logger.hpp"
 #include "hookline/core/trainer.hpp"
-#include "hookline/loggers/logger.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -30,8 +30,8 @@
 //   names its configuration, so differently configured ModelCheckpoints coexist.
 #pragma once
 
-#include "hookline/callbacks/checkpoint_callback.hpp"
 #include "hookline/core/chained_options.hpp"
+#include "hookline/core/checkpoint_callback.hpp"
 
 #include <chrono>
 #include <cstdint>

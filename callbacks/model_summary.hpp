@@ -21,7 +21,7 @@
 // hold a ModelSummary. The table goes to the console logger at info level on rank 0.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 
 #include <cstdint>
 #include <string>

@@ -8,7 +8,7 @@
 //   Trainer trainer(TrainerOptions(), {std::make_shared<OnExceptionCheckpoint>("ckpts")});
 #pragma once
 
-#include "hookline/callbacks/checkpoint_callback.hpp"
+#include "hookline/core/checkpoint_callback.hpp"
 
 #include <string>
 #include <vector>

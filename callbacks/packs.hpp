@@ -15,7 +15,7 @@
 // Both are registered by name for recipes ("classification_defaults", "debugging").
 #pragma once
 
-#include "hookline/callbacks/pack.hpp"
+#include "hookline/core/callback_pack.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <cstdint>

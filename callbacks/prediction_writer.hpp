@@ -21,7 +21,7 @@
 //   Lightning's NotImplementedError.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 
 #include <cstdint>
 #include <string>

@@ -16,7 +16,7 @@
 // TQDMProgressBar.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -28,7 +28,7 @@
 //   optimizer, more than one scheduler, or no max_epochs.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <c10/core/Device.h>

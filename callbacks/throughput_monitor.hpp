@@ -24,7 +24,7 @@
 //   for its per-device peak (Lightning finds none for a CPU either).
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 #include "hookline/core/metrics.hpp"
 

@@ -14,7 +14,7 @@
 //   training time on top of its own (as Lightning, only the training time carries over).
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
+#include "hookline/core/callback.hpp"
 #include "hookline/core/chained_options.hpp"
 
 #include <array>

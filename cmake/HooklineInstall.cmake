@@ -4,7 +4,7 @@
 #   target_link_libraries(app PRIVATE hookline::hookline)   # or hookline::bus (no LibTorch)
 #
 # Installed layout (under the prefix):
-#   include/hookline/{events,core,callbacks,loggers,strategies}/**.hpp
+#   include/hookline/{events,tracing,hooks,core,callbacks,loggers,strategies,recipe}/**.hpp
 #   lib/libhookline_bus.a, lib/libhookline.a
 #   lib/cmake/hookline/hooklineConfig.cmake, hooklineConfigVersion.cmake, hooklineTargets*.cmake
 # Everything is in the install component `hookline_development` (test/install installs only that).
@@ -38,49 +38,19 @@ unset(_hookline_install_targets)
 
 # ---- headers -------------------------------------------------------------------------------------
 # Sources include each other as "hookline/<part>/...", so each part's tree of headers goes to
-# include/hookline/<part>/. Picked up at install time: new headers need no re-configure (except
-# to be left out of a bus-only install, below).
-set(_hookline_header_parts events)
-set(_hookline_header_excludes)
+# include/hookline/<part>/. Picked up at install time: new headers need no re-configure. A bus-only
+# install has the parts without LibTorch (events/, tracing/).
+set(_hookline_header_parts events tracing)
 if(HOOKLINE_WITH_TORCH)
-  list(APPEND _hookline_header_parts core callbacks loggers strategies)
-else()
-  # A bus-only install leaves out the events/ headers that need LibTorch (batch.hpp, hooks.hpp,
-  # ...): those that include ATen/c10/torch headers, directly or through one another.
-  file(GLOB _hookline_event_headers RELATIVE ${PROJECT_SOURCE_DIR}/events
-       ${PROJECT_SOURCE_DIR}/events/*.hpp)
-  set(_hookline_torch_includes "ATen/|c10/|torch/")
-  set(_hookline_changed TRUE)
-  while(_hookline_changed)
-    set(_hookline_changed FALSE)
-    foreach(header IN LISTS _hookline_event_headers)
-      if(NOT header IN_LIST _hookline_header_excludes)
-        file(STRINGS ${PROJECT_SOURCE_DIR}/events/${header} _hookline_hits
-             REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](${_hookline_torch_includes})")
-        if(_hookline_hits)
-          list(APPEND _hookline_header_excludes ${header})
-          string(REPLACE "." "\\." _hookline_escaped ${header})
-          string(APPEND _hookline_torch_includes "|hookline/events/${_hookline_escaped}[\">]")
-          set(_hookline_changed TRUE)
-        endif()
-      endif()
-    endforeach()
-  endwhile()
-  list(TRANSFORM _hookline_header_excludes REPLACE "(.+)" "PATTERN;\\1;EXCLUDE")
+  list(APPEND _hookline_header_parts hooks core callbacks loggers strategies recipe)
 endif()
 foreach(part IN LISTS _hookline_header_parts)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${part}/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hookline/${part}
           COMPONENT hookline_development
-          FILES_MATCHING PATTERN "*.hpp" ${_hookline_header_excludes})
+          FILES_MATCHING PATTERN "*.hpp")
 endforeach()
 unset(_hookline_header_parts)
-unset(_hookline_header_excludes)
-unset(_hookline_event_headers)
-unset(_hookline_torch_includes)
-unset(_hookline_changed)
-unset(_hookline_hits)
-unset(_hookline_escaped)
 
 # ---- CMake package -------------------------------------------------------------------------------
 install(EXPORT hooklineTargets

@@ -7,7 +7,7 @@
 // data module's hook where it overrides one).
 #pragma once
 
-#include "hookline/events/hooks.hpp"
+#include "hookline/hooks/hooks.hpp"
 
 #include <cstdint>
 #include <string>

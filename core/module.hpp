@@ -30,7 +30,7 @@
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/metrics.hpp"
 #include "hookline/core/optimization.hpp"
-#include "hookline/events/hooks.hpp"
+#include "hookline/hooks/hooks.hpp"
 
 #include <torch/nn/module.h>
 

@@ -1,16 +1,10 @@
 #include "hookline/core/trainer.hpp"
 #include "hookline/core/console.hpp"
 
-#include "hookline/callbacks/model_checkpoint.hpp"
-#include "hookline/callbacks/model_summary.hpp"
-#include "hookline/callbacks/progress_bar.hpp"
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/defaults.hpp"
 #include "hookline/core/loops/restore.hpp"
-#include "hookline/core/tracing.hpp"
-#include "hookline/events/trace_spec.hpp"
-#include "hookline/loggers/tensorboard_logger.hpp"
-#include "hookline/strategies/launcher.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -48,37 +42,10 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   for (auto& callback : callbacks) add_callback(std::move(callback));
   for (auto& pack : packs) add_pack(std::move(pack));
-  // Lightning's callback connector: a progress bar by default.
-  const auto bar = std::find_if(callbacks_.begin(), callbacks_.end(), [](const auto& c) {
-    return dynamic_cast<const TQDMProgressBar*>(c.get()) != nullptr;
-  });
-  if (bar != callbacks_.end() && !options_.enable_progress_bar())
-    throw std::invalid_argument(
-        "TrainerOptions::enable_progress_bar(false), but the callbacks include the progress bar '" +
-        (*bar)->name() + "'; remove it or leave enable_progress_bar on");
-  if (bar == callbacks_.end() && options_.enable_progress_bar())
-    add_callback(std::make_shared<TQDMProgressBar>());
-  // ... and a model summary (Lightning adds none when off, and keeps one the user gave).
-  if (options_.enable_model_summary() &&
-      std::none_of(callbacks_.begin(), callbacks_.end(), [](const auto& c) {
-        return dynamic_cast<const ModelSummary*>(c.get()) != nullptr;
-      }))
-    add_callback(std::make_shared<ModelSummary>());
-  // Lightning's logger connector: the loggers given, else the default one.
-  if (!options_.loggers().empty())
-    loggers_ = options_.loggers();
-  else if (options_.logger())
-    loggers_.push_back(std::make_shared<TensorBoardLogger>(options_.default_root_dir()));
-  // Lightning's callback connector: a ModelCheckpoint by default, none when turned off.
-  if (checkpoint_callbacks().empty()) {
-    if (options_.enable_checkpointing()) add_callback(std::make_shared<ModelCheckpoint>());
-  } else if (!options_.enable_checkpointing()) {
-    throw std::invalid_argument(
-        "TrainerOptions::enable_checkpointing(false), but the callbacks include checkpoint "
-        "callback '" +
-        checkpoint_callback()->name() + "'; remove it or leave enable_checkpointing on");
-  }
-  trace_from_environment(*this);  // HOOKLINE_TRACE (core/tracing.hpp)
+  TrainerDefaults defaults = trainer_defaults(options_, callbacks_);
+  for (auto& callback : defaults.callbacks) add_callback(std::move(callback));
+  loggers_ = std::move(defaults.loggers);
+  trace_from_environment(*this);  // HOOKLINE_TRACE
 }
 
 Trainer::~Trainer() {
@@ -385,7 +352,8 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
     handle_exception(std::current_exception());
     signals_ = nullptr;
     detach();
-    if (strategy_->distributed()) fail_distributed(std::current_exception());
+    if (strategy_->distributed())
+      strategy_->run_failed(describe_exception(std::current_exception()));
     throw;
   }
   signals_ = nullptr;
@@ -409,17 +377,6 @@ Action Trainer::agree(Action action) {
   if (v[2] != 0) throw RunInterrupted(v[2] - 1);
   if (v[1] != 0 && !should_stop_) set_should_stop(true, "another rank asked to stop");
   return static_cast<Action>(v[0]);
-}
-
-// A failed DDP run: a rank other than 0 leaves its error for the launcher; rank 0, when the
-// failure came from another rank (its collective broke), fails with that rank's error instead.
-void Trainer::fail_distributed(std::exception_ptr error) {
-  if (!strategy_->is_global_zero()) {
-    launcher::report_error(strategy_->global_rank(), describe_exception(error));
-    return;
-  }
-  if (!launcher::launched()) return;
-  if (auto other = launcher::failure(5.0)) throw *other;
 }
 
 void Trainer::handle_exception(std::exception_ptr error) {

@@ -15,18 +15,18 @@
 // on_exception hook and then rethrown with its original type and message.
 #pragma once
 
-#include "hookline/callbacks/callback.hpp"
-#include "hookline/callbacks/checkpoint_callback.hpp"
-#include "hookline/callbacks/pack.hpp"
+#include "hookline/core/callback.hpp"
+#include "hookline/core/callback_pack.hpp"
+#include "hookline/core/checkpoint_callback.hpp"
 #include "hookline/core/data_module.hpp"
+#include "hookline/core/logger.hpp"
 #include "hookline/core/metrics.hpp"
 #include "hookline/core/module.hpp"
 #include "hookline/core/signals.hpp"
+#include "hookline/core/strategy.hpp"
 #include "hookline/core/trainer_options.hpp"
 #include "hookline/events/bus.hpp"
-#include "hookline/events/hooks.hpp"
-#include "hookline/loggers/logger.hpp"
-#include "hookline/strategies/strategy.hpp"
+#include "hookline/hooks/hooks.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -52,7 +52,7 @@ class Trainer {
                    std::vector<std::shared_ptr<Callback>> callbacks = {},
                    std::vector<std::shared_ptr<CallbackPack>> packs = {});
   ~Trainer();
-  /// A trainer made from a recipe file (core/recipe/recipe.hpp): its trainer options, tracing,
+  /// A trainer made from a recipe file (recipe/recipe.hpp): its trainer options, tracing,
   /// callbacks and packs. Throws RecipeError naming the file, line and key of a problem.
   static std::unique_ptr<Trainer> from_recipe(const std::string& path);
   Trainer(const Trainer&) = delete;
@@ -296,7 +296,6 @@ class Trainer {
   /// Attaches the tracer a pack asked for (CallbackPack::trace), if any is pending.
   void apply_pack_tracing();
   void handle_exception(std::exception_ptr error);
-  void fail_distributed(std::exception_ptr error);
 
   // fit
   void fit_loop();

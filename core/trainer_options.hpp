@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-#include "hookline/events/hooks.hpp"
+#include "hookline/hooks/hooks.hpp"
 
 namespace hookline {
 

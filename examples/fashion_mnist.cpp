@@ -25,9 +25,9 @@
 //      stopped;
 //   7. logs: TensorBoard event files and a metrics.csv under <root-dir>, and a progress bar (on a
 //      terminal it redraws in place; piped, it prints plain lines).
-#include <hookline/callbacks/callback.hpp>
 #include <hookline/callbacks/model_checkpoint.hpp>
 #include <hookline/callbacks/on_exception_checkpoint.hpp>
+#include <hookline/core/callback.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
@@ -35,10 +35,10 @@
 #include <hookline/core/module.hpp>
 #include <hookline/core/trainer.hpp>
 #include <hookline/events/bus.hpp>
-#include <hookline/events/hooks.hpp>
-#include <hookline/events/json_lines_tracer.hpp>
+#include <hookline/hooks/hooks.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
+#include <hookline/tracing/json_lines_tracer.hpp>
 
 #include <torch/torch.h>
 

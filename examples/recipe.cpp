@@ -11,8 +11,8 @@
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
 #include <hookline/core/data_module.hpp>
-#include <hookline/core/recipe/recipe.hpp>
 #include <hookline/core/trainer.hpp>
+#include <hookline/recipe/recipe.hpp>
 
 #include <torch/torch.h>
 

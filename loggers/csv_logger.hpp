@@ -15,7 +15,7 @@
 #pragma once
 
 #include "hookline/core/chained_options.hpp"
-#include "hookline/loggers/logger.hpp"
+#include "hookline/core/logger.hpp"
 
 #include <mutex>
 #include <vector>

@@ -13,7 +13,7 @@
 #pragma once
 
 #include "hookline/core/chained_options.hpp"
-#include "hookline/loggers/logger.hpp"
+#include "hookline/core/logger.hpp"
 #include "hookline/loggers/tfrecord.hpp"
 
 #include <cstdio>

@@ -376,4 +376,15 @@ void DDPStrategy::finish_backward() {
   ++stats_.backward_passes;
 }
 
+// A rank other than 0 leaves its error for the launcher; rank 0, when the failure came from
+// another rank (its collective broke), fails with that rank's error instead.
+void DDPStrategy::run_failed(const std::string& message) {
+  if (!is_global_zero()) {
+    launcher::report_error(global_rank(), message);
+    return;
+  }
+  if (!launcher::launched()) return;
+  if (auto other = launcher::failure(5.0)) throw *other;
+}
+
 }  // namespace hookline

@@ -16,7 +16,7 @@
 //   that died cannot hang the others forever.
 #pragma once
 
-#include "hookline/strategies/strategy.hpp"
+#include "hookline/core/strategy.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -66,6 +66,7 @@ class DDPStrategy final : public Strategy {
 
   void prepare_for_backward(bool sync) override;
   void finish_backward() override;
+  void run_failed(const std::string& message) override;
 
   const GradSyncStats& grad_sync_stats() const { return stats_; }
   const DDPOptions& options() const { return options_; }

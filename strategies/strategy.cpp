@@ -1,4 +1,4 @@
-#include "hookline/strategies/strategy.hpp"
+#include "hookline/core/defaults.hpp"
 
 #include "hookline/core/trainer_options.hpp"
 #include "hookline/strategies/cluster_environment.hpp"

@@ -16,7 +16,7 @@ packages=(
   libbenchmark-dev       # bench/
   libcli11-dev           # tools/: hookline-trace's command line
   nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
-  libyaml-cpp-dev        # recipe files (core/recipe)
+  libyaml-cpp-dev        # recipe files (recipe/)
   dataset-fashion-mnist  # the main example's data, as a Debian package
   clang-19 libclang-rt-19-dev  # the asan preset: clang 19 (C++20 class-type template
                                # arguments), libFuzzer, ASan and UBSan runtimes (test/fuzz)

@@ -28,7 +28,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <hookline/core/data/dataset.hpp>
-#include <hookline/events/batch.hpp>
+#include <hookline/hooks/batch.hpp>
 
 #include <cstddef>
 #include <cstdint>

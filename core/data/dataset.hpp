@@ -14,7 +14,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <hookline/events/batch.hpp>
+#include <hookline/hooks/batch.hpp>
 
 #include <cstdint>
 #include <initializer_list>

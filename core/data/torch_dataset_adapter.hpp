@@ -9,7 +9,7 @@
 #pragma once
 
 #include <hookline/core/data/dataset.hpp>
-#include <hookline/events/batch.hpp>
+#include <hookline/hooks/batch.hpp>
 
 #include <ATen/ops/stack.h>
 #include <torch/data/datasets/base.h>

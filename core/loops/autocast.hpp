@@ -1,7 +1,7 @@
 // hookline: helpers shared by the loops (internal; not installed as API).
 #pragma once
 
-#include "hookline/events/hooks.hpp"
+#include "hookline/hooks/hooks.hpp"
 
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>

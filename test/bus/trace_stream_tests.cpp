@@ -4,8 +4,8 @@
 
 #include "test_events.hpp"
 
-#include "hookline/events/trace.hpp"
-#include "hookline/events/trace_stream.hpp"
+#include "hookline/tracing/trace.hpp"
+#include "hookline/tracing/trace_stream.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>

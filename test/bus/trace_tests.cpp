@@ -4,9 +4,9 @@
 
 #include "test_events.hpp"
 
-#include "hookline/events/trace.hpp"
-#include "hookline/events/trace_sinks.hpp"
-#include "hookline/events/trace_spec.hpp"
+#include "hookline/tracing/trace.hpp"
+#include "hookline/tracing/trace_sinks.hpp"
+#include "hookline/tracing/trace_spec.hpp"
 
 #include <nlohmann/json.hpp>
 

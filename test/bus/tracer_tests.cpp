@@ -3,7 +3,7 @@
 
 #include "test_events.hpp"
 
-#include "hookline/events/json_lines_tracer.hpp"
+#include "hookline/tracing/json_lines_tracer.hpp"
 
 #include <sstream>
 #include <thread>

@@ -4,7 +4,7 @@
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/lr_monitor.hpp>
-#include <hookline/loggers/logger.hpp>
+#include <hookline/core/logger.hpp>
 
 #include <torch/optim/schedulers/step_lr.h>
 

@@ -10,9 +10,9 @@
 #include <hookline/callbacks/packs.hpp>
 #include <hookline/callbacks/progress_bar.hpp>
 #include <hookline/callbacks/timer.hpp>
-#include <hookline/core/recipe/recipe.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
+#include <hookline/recipe/recipe.hpp>
 
 #include <filesystem>
 

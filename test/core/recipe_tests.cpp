@@ -10,9 +10,9 @@
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/callbacks/packs.hpp>
 #include <hookline/callbacks/timer.hpp>
-#include <hookline/core/recipe/recipe.hpp>
-#include <hookline/core/recipe/recipe_reload.hpp>
-#include <hookline/core/recipe/registry.hpp>
+#include <hookline/recipe/recipe.hpp>
+#include <hookline/recipe/recipe_reload.hpp>
+#include <hookline/recipe/registry.hpp>
 
 #include <atomic>
 #include <filesystem>

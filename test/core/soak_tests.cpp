@@ -9,9 +9,9 @@
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/early_stopping.hpp>
-#include <hookline/core/tracing.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
+#include <hookline/recipe/tracing.hpp>
 
 #include <malloc.h>
 #include <unistd.h>

@@ -5,7 +5,7 @@
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/throughput_monitor.hpp>
-#include <hookline/loggers/logger.hpp>
+#include <hookline/core/logger.hpp>
 
 #include <mutex>
 

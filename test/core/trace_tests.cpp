@@ -11,9 +11,9 @@
 
 #include "trace_recorder.hpp"
 
-#include <hookline/core/tracing.hpp>
-#include <hookline/events/trace_sinks.hpp>
-#include <hookline/events/trace_stream.hpp>
+#include <hookline/recipe/tracing.hpp>
+#include <hookline/tracing/trace_sinks.hpp>
+#include <hookline/tracing/trace_stream.hpp>
 
 #include <nlohmann/json.hpp>
 

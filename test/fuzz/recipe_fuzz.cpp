@@ -5,8 +5,8 @@
 //    already checked and built everything once);
 //  - apply() adds all parts or none: after a failure the trainer has exactly the callbacks and
 //    packs it had before, and remove() after a success restores that too.
-#include <hookline/core/recipe/recipe.hpp>
 #include <hookline/core/trainer.hpp>
+#include <hookline/recipe/recipe.hpp>
 
 #include <cstdint>
 #include <cstdio>

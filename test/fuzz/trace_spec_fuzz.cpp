@@ -1,7 +1,7 @@
 // libFuzzer target: the trace spec parser (HOOKLINE_TRACE, recipe files, --trace options).
 // Property: any text parses or throws std::invalid_argument; a parsed spec's items are
 // well-formed (a path where one is needed, a ring with a capacity).
-#include <hookline/events/trace_spec.hpp>
+#include <hookline/tracing/trace_spec.hpp>
 
 #include <cstdint>
 #include <cstdio>

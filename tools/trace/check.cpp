@@ -12,7 +12,7 @@ namespace hookline::trace_tool {
 
 namespace {
 
-// Every Lightning hook the trainer emits (events/hooks.hpp). Other names are user events.
+// Every Lightning hook the trainer emits (hooks/hooks.hpp). Other names are user events.
 const std::set<std::string_view, std::less<>>& lightning_hooks() {
   static const std::set<std::string_view, std::less<>> hooks = {"prepare_data",
                                                                 "configure_model",

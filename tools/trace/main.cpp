@@ -5,7 +5,7 @@
 #include "diff.hpp"
 #include "trace_file.hpp"
 
-#include <hookline/events/trace_sinks.hpp>
+#include <hookline/tracing/trace_sinks.hpp>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/connect.hpp>

@@ -1,7 +1,7 @@
 // hookline-trace: reading JSON-lines traces, and the record filters the subcommands share.
 #pragma once
 
-#include <hookline/events/trace.hpp>
+#include <hookline/tracing/trace.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -24,7 +24,7 @@ struct Record {
   std::size_t line = 0;  ///< 1-based line number in its file
   std::string text;      ///< the line as read
   nlohmann::json json;
-  // Parsed fields (see events/trace.hpp for their meaning).
+  // Parsed fields (see tracing/trace.hpp for their meaning).
   std::string kind, event, subscriber, stage, lane, verdict, by, reason, args, pair;
   std::uint64_t seq = 0, parent = 0;
   std::int64_t epoch = TraceRecord::kNone, global_step = TraceRecord::kNone,

@@ -2,7 +2,7 @@
 // a Batch. Cheap to compile on purpose: no <torch/torch.h>. Exit status 0 = everything checked out.
 #include <hookline/events/bus.hpp>
 #ifdef CONSUMER_WITH_TORCH
-#include <hookline/events/batch.hpp>
+#include <hookline/hooks/batch.hpp>
 
 #include <ATen/ops/zeros.h>
 #endif
