@@ -2,6 +2,8 @@
 
 #include "hookline/core/console.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/data_connector.hpp"
+#include "hookline/core/loops/logger_connector.hpp"
 #include "hookline/core/trainer.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -137,7 +139,7 @@ void LearningRateFinder::lr_find(Trainer& trainer, Module& module) {
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
   };
 
-  const DataLoaders& loaders = trainer.request_train_dataloaders();
+  const DataLoaders& loaders = trainer.data_connector().train_dataloaders();
   const std::int64_t start_step = trainer.global_step();
   const std::int64_t max_epochs = trainer.options().effective_max_epochs();
   const double beta = 0.98;
@@ -207,7 +209,7 @@ void LearningRateFinder::lr_find(Trainer& trainer, Module& module) {
   module.zero_grad();
   module.train(was_training);
   generator.set_state(rng_state);
-  trainer.reset_train_results();
+  trainer.logger_connector().reset_train_results();
 
   if (options_.update_attr()) {
     if (const std::optional<double> lr = result.suggestion()) {

@@ -1,6 +1,7 @@
 #include "hookline/callbacks/lr_monitor.hpp"
 
 #include "hookline/core/console.hpp"
+#include "hookline/core/loops/logger_connector.hpp"
 #include "hookline/core/trainer.hpp"
 
 #include <c10/util/Type.h>
@@ -140,13 +141,13 @@ std::map<std::string, double> LearningRateMonitor::extract(Trainer& trainer,
 void LearningRateMonitor::log(Trainer& trainer, const std::string& interval) {
   std::map<std::string, double> stats = extract(trainer, interval);
   if (stats.empty()) return;
-  trainer.update_callback_metrics(stats);
-  trainer.log_to_loggers(std::move(stats), trainer.batches_that_stepped());
+  trainer.logger_connector().update_callback_metrics(stats);
+  trainer.logger_connector().log_to_loggers(std::move(stats), trainer.batches_that_stepped());
 }
 
 void LearningRateMonitor::on_train_batch_start(Trainer& trainer, Module&, const Batch&,
                                                std::int64_t) {
-  if (!trainer.should_update_logs()) return;
+  if (!trainer.logger_connector().should_update_logs()) return;
   const std::string& i = options_.logging_interval();
   if (i != "epoch") log(trainer, i.empty() ? "step" : "any");
 }

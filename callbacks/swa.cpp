@@ -2,6 +2,7 @@
 
 #include "hookline/core/console.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/loops/data_connector.hpp"
 #include "hookline/core/trainer.hpp"
 
 #include <ATen/core/grad_mode.h>
@@ -235,7 +236,7 @@ void StochasticWeightAveraging::recompute_batch_norm(Trainer& trainer, Module& m
       options.momentum(c10::nullopt);
     });
   }
-  const DataLoaders& loaders = trainer.request_train_dataloaders();
+  const DataLoaders& loaders = trainer.data_connector().train_dataloaders();
   if (!loaders.empty() && loaders[0]) {
     data::DataLoader& loader = *loaders[0];
     const data::DataLoaderState position = loader.state();

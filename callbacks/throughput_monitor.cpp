@@ -1,5 +1,6 @@
 #include "hookline/callbacks/throughput_monitor.hpp"
 
+#include "hookline/core/loops/logger_connector.hpp"
 #include "hookline/core/trainer.hpp"
 
 #include <ATen/core/grad_mode.h>
@@ -194,13 +195,13 @@ void ThroughputMonitor::compute(Trainer& trainer, const std::string& stage,
   const std::int64_t every = trainer.options().log_every_n_steps();
   if (every == 0) return;
   StageState& s = state(stage);
-  const bool logging_step = stage == "train" ? trainer.should_update_logs()
+  const bool logging_step = stage == "train" ? trainer.logger_connector().should_update_logs()
                                              : s.current % every == 0 || trainer.should_stop();
   if (!logging_step) return;
   MetricMap metrics;
   for (const auto& [key, value] : s.throughput.compute())
     metrics[stage + options_.separator() + key] = value;
-  trainer.log_metrics(std::move(metrics), step);
+  trainer.logger_connector().log_metrics(std::move(metrics), step);
 }
 
 void ThroughputMonitor::on_train_start(Trainer& trainer, Module&) {

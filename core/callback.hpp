@@ -109,7 +109,7 @@ class Callback {
   void veto(Action action, std::string reason) { pending_ = Verdict{action, std::move(reason)}; }
 
  private:
-  friend class Trainer;
+  friend class CallbackConnector;
   friend class CallbackPack;
   /// Subscribes every hook above to `sink` (owner: this callback); the per-batch hooks this class
   /// does not override are called only by traced emissions (they do nothing).

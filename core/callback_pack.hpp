@@ -67,7 +67,7 @@ class CallbackPack {
   bool in_use() const { return in_use_; }
 
  private:
-  friend class Trainer;
+  friend class CallbackConnector;
   /// Marks this pack and everything below it as held by a trainer: in use, and every callback's
   /// pack path set ("<name>/<nested>/..."); release() undoes both.
   void claim() { mark(true, {}); }

@@ -156,7 +156,7 @@ void Module::manual_backward(const at::Tensor& loss) {
   Backward backward_event;
   backward_event.loss = loss;
   t.strategy().prepare_for_backward(true);
-  t.emit_or_default(backward_event);
+  t.hooks_.emit_or_default(backward_event);
   t.strategy().finish_backward();
   AfterBackward after;
   t.emit(after);

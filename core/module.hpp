@@ -196,6 +196,7 @@ class Module : public torch::nn::Module {
 
  private:
   friend class Trainer;
+  friend class HookEmitter;
   /// Subscribes every hook to `sink` in the module band. Batch-transfer and dataloader hooks are
   /// left out where the data module answers them; the per-batch hooks that do nothing by default
   /// and that this class does not override are called only by traced emissions.

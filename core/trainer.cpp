@@ -1,10 +1,15 @@
 #include "hookline/core/trainer.hpp"
-#include "hookline/core/console.hpp"
 
-#include "hookline/core/checkpoint.hpp"
-#include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/console.hpp"
 #include "hookline/core/defaults.hpp"
-#include "hookline/core/loops/restore.hpp"
+#include "hookline/core/loops/callback_connector.hpp"
+#include "hookline/core/loops/checkpoint_connector.hpp"
+#include "hookline/core/loops/data_connector.hpp"
+#include "hookline/core/loops/evaluation_loop.hpp"
+#include "hookline/core/loops/fit_loop.hpp"
+#include "hookline/core/loops/logger_connector.hpp"
+#include "hookline/core/loops/progress.hpp"
+#include "hookline/core/loops/signal_connector.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -30,26 +35,51 @@ std::string describe_exception(const std::exception_ptr& error) {
 
 }  // namespace
 
-// ---- construction and callbacks -------------------------------------------------------------
+// The loops and connectors, in the order they are built: each takes the parts it uses.
+struct Trainer::Loops {
+  explicit Loops(Trainer& t)
+      : callbacks(t, t.state_, t.hooks_),
+        signals(*t.strategy_, t.state_),
+        data(t.options_, t.state_, t.hooks_, *t.strategy_),
+        logger(t.options_, t.state_, t.hooks_, *t.strategy_, t.metrics_, progress, {}),
+        checkpoint({t.options_, t.state_, t.hooks_, *t.strategy_, t.metrics_, t.optimizer_config_,
+                    data, callbacks, progress, epoch}),
+        evaluation(t.options_, t.state_, t.hooks_, t.metrics_, data, logger, signals),
+        fit({t.options_, t.state_, t.hooks_, *t.strategy_, t.metrics_, t.optimizer_config_, data,
+             logger, signals, checkpoint, evaluation, progress, epoch}) {}
+
+  // The fit's counters: written by the fit and epoch loops, saved and logged by the connectors.
+  FitProgress progress;
+  EpochProgress epoch;
+  CallbackConnector callbacks;
+  SignalConnector signals;
+  DataConnector data;
+  LoggerConnector logger;
+  CheckpointConnector checkpoint;
+  EvaluationLoop evaluation;
+  FitLoop fit;
+};
+
+// ---- construction -----------------------------------------------------------------------------
 
 Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> callbacks,
                  std::vector<std::shared_ptr<CallbackPack>> packs)
     : options_(std::move(options)) {
   options_.validate();
   strategy_ = make_strategy(options_);
+  loops_ = std::make_unique<Loops>(*this);
   const int threads = options_.num_threads().value_or(
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   for (auto& callback : callbacks) add_callback(std::move(callback));
   for (auto& pack : packs) add_pack(std::move(pack));
-  TrainerDefaults defaults = trainer_defaults(options_, callbacks_);
+  TrainerDefaults defaults = trainer_defaults(options_, loops_->callbacks.callbacks());
   for (auto& callback : defaults.callbacks) add_callback(std::move(callback));
-  loggers_ = std::move(defaults.loggers);
+  loops_->logger.set_loggers(std::move(defaults.loggers));
   trace_from_environment(*this);  // HOOKLINE_TRACE
 }
 
 Trainer::~Trainer() {
-  for (const auto& pack : packs_) pack->release();  // free for another trainer
   try {
     bus_.flush();
   } catch (const std::exception& e) {
@@ -59,168 +89,79 @@ Trainer::~Trainer() {
     wait_for_checkpoint();
   } catch (const std::exception& e) {
     console().error("the checkpoint write to '{}' failed and nobody waited for it: {}",
-                    pending_write_path_, e.what());
+                    loops_->checkpoint.pending_path(), e.what());
   }
   bus_.disconnect_all();
 }
 
+// ---- callbacks and packs --------------------------------------------------------------------
+
 void Trainer::add_callback(std::shared_ptr<Callback> callback) {
-  if (!callback) throw std::invalid_argument("Trainer::add_callback: callback is null");
-  std::lock_guard lock(callbacks_mutex_);
-  if (has_callback(callback.get()))
-    throw std::invalid_argument("callback '" + callback->name() + "' was added twice");
-  for (const auto& existing : callbacks_)
-    if (existing->checkpoint_key() == callback->state_key())
-      throw std::invalid_argument("callbacks '" + existing->name() + "' and '" + callback->name() +
-                                  "' share the state_key '" + callback->state_key() +
-                                  "'; override state_key() so checkpoints can tell them apart");
-  callback->pack_path_.clear();
-  late_setup({callback});  // before it can see an event
-  callbacks_.push_back(callback);
-  connect_callback(*callback, callback.get());
+  loops_->callbacks.add(std::move(callback));
 }
-
 bool Trainer::remove_callback(const Callback& callback) {
-  std::lock_guard lock(callbacks_mutex_);
-  auto it = std::find_if(callbacks_.begin(), callbacks_.end(),
-                         [&](const auto& c) { return c.get() == &callback; });
-  if (it == callbacks_.end()) return false;
-  if (!callback.pack_path().empty())
-    throw std::invalid_argument("callback '" + callback.name() + "' belongs to pack '" +
-                                callback.pack_path() +
-                                "'; remove the pack (Trainer::remove_pack) instead");
-  bus_.disconnect_owner(&callback);
-  const std::shared_ptr<Callback> removed = *it;
-  callbacks_.erase(it);
-  if (set_up_) retired_.push_back(removed);
-  early_teardown({removed});
-  return true;
+  return loops_->callbacks.remove(callback);
 }
-
 void Trainer::add_pack(std::shared_ptr<CallbackPack> pack) {
-  if (!pack) throw std::invalid_argument("Trainer::add_pack: pack is null");
-  {
-    std::lock_guard lock(callbacks_mutex_);
-    if (pack->in_use())
-      throw std::invalid_argument("pack '" + pack->name() +
-                                  "' is already in use by a trainer; build another one");
-    for (const auto& existing : packs_)
-      if (existing->name() == pack->name())
-        throw std::invalid_argument("this trainer already has a pack named '" + pack->name() +
-                                    "'; pack names must be distinct (they prefix state keys)");
-    const auto added = pack->callbacks();
-    for (const auto& callback : added)
-      if (has_callback(callback.get()))
-        throw std::invalid_argument("pack '" + pack->name() + "': callback '" + callback->name() +
-                                    "' is already in this trainer");
-    pack->claim();
-    try {
-      late_setup(added);  // before they can see an event
-    } catch (...) {
-      pack->release();
-      throw;
-    }
-    if (std::string spec = pack->find_trace_spec(); !spec.empty())
-      pending_trace_spec_ = std::move(spec);
-    packs_.push_back(pack);
-    for (const auto& callback : added) {
-      callbacks_.push_back(callback);
-      connect_callback(*callback, pack.get());
-    }
-  }
-  if (running_) return;
-  try {
-    apply_pack_tracing();  // opens the sinks: a file or port may be unusable
-  } catch (...) {
-    remove_pack(*pack);  // all or nothing
-    throw;
-  }
+  loops_->callbacks.add_pack(std::move(pack));
 }
-
-void Trainer::apply_pack_tracing() {
-  std::string spec;
-  {
-    std::lock_guard lock(callbacks_mutex_);
-    spec = std::exchange(pending_trace_spec_, std::string());
-  }
-  if (!spec.empty()) enable_tracing(*this, spec);
-}
-
 bool Trainer::remove_pack(const CallbackPack& pack) {
-  std::lock_guard lock(callbacks_mutex_);
-  auto it =
-      std::find_if(packs_.begin(), packs_.end(), [&](const auto& p) { return p.get() == &pack; });
-  if (it == packs_.end()) return false;
-  bus_.disconnect_owner(&pack);
-  const std::vector<std::shared_ptr<Callback>> removed = pack.callbacks();
-  std::erase_if(callbacks_, [&](const auto& c) {
-    return std::find(removed.begin(), removed.end(), c) != removed.end();
-  });
-  const std::shared_ptr<CallbackPack> held = *it;
-  packs_.erase(it);
-  if (set_up_) retired_.push_back(held);
-  early_teardown(removed);
-  held->release();
-  return true;
+  return loops_->callbacks.remove_pack(pack);
 }
-
 std::shared_ptr<CallbackPack> Trainer::pack(const std::string& name) const {
-  std::lock_guard lock(callbacks_mutex_);
-  for (const auto& p : packs_)
-    if (p->name() == name) return p;
-  return nullptr;
+  return loops_->callbacks.pack(name);
 }
-
 std::vector<std::shared_ptr<Callback>> Trainer::callbacks() const {
-  std::lock_guard lock(callbacks_mutex_);
-  return callbacks_;
+  return loops_->callbacks.callbacks();
 }
-
 std::vector<std::shared_ptr<CallbackPack>> Trainer::packs() const {
-  std::lock_guard lock(callbacks_mutex_);
-  return packs_;
+  return loops_->callbacks.packs();
 }
 
-std::vector<std::shared_ptr<Callback>> Trainer::all_callbacks() const {
-  std::lock_guard lock(callbacks_mutex_);
-  std::vector<std::shared_ptr<Callback>> out = callbacks_;
-  out.insert(out.end(), run_callbacks_.begin(), run_callbacks_.end());
-  return out;
+// ---- checkpoints ----------------------------------------------------------------------------
+
+void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
+  loops_->checkpoint.save(path, weights_only);
+}
+void Trainer::wait_for_checkpoint() {
+  loops_->checkpoint.wait();
+}
+std::vector<CheckpointCallback*> Trainer::checkpoint_callbacks() const {
+  return loops_->callbacks.checkpoint_callbacks();
+}
+CheckpointCallback* Trainer::checkpoint_callback() const {
+  const auto all = checkpoint_callbacks();
+  return all.empty() ? nullptr : all.front();
+}
+const std::string& Trainer::ckpt_path() const {
+  return loops_->checkpoint.ckpt_path();
 }
 
-bool Trainer::has_callback(const Callback* callback) const {
-  for (const auto* list : {&callbacks_, &run_callbacks_})
-    for (const auto& c : *list)
-      if (c.get() == callback) return true;
-  return false;
-}
+// ---- state ----------------------------------------------------------------------------------
 
-void Trainer::late_setup(const std::vector<std::shared_ptr<Callback>>& added) {
-  if (!set_up_.load(std::memory_order_acquire) || module_ == nullptr) return;
-  for (const auto& callback : added) callback->setup(*this, *module_, stage_);
+std::int64_t Trainer::current_epoch() const {
+  return loops_->progress.current_epoch;
 }
-
-void Trainer::early_teardown(const std::vector<std::shared_ptr<Callback>>& removed) {
-  if (!set_up_.load(std::memory_order_acquire) || module_ == nullptr) return;
-  for (const auto& callback : removed) callback->teardown(*this, *module_, stage_);
+std::int64_t Trainer::global_step() const {
+  return loops_->progress.global_step;
 }
-
-void Trainer::connect_callback(Callback& callback, const void* owner) {
-  Sink sink = bus_.sink(owner, callback.name(), callback.priority());
-  callback.subscribe(sink);
+std::int64_t Trainer::batches_that_stepped() const {
+  return loops_->progress.batches_that_stepped;
 }
-
-Outcome Trainer::emit_hook(const EventInfo& info, const Bus::AnyEvent& event) {
-  HookScope scope(*this, info);
-  Outcome out = bus_.emit_any(event);
-  if (out.action == Action::StopFit) [[unlikely]]
-    set_should_stop(true, out.veto ? out.veto->subscriber + ": " + out.veto->reason : "");
-  return out;
+std::int64_t Trainer::num_training_batches() const {
+  return loops_->data.num_training_batches();
 }
-
-void Trainer::set_should_stop(bool stop, std::string reason) {
-  should_stop_ = stop;
-  stop_reason_ = stop ? std::move(reason) : std::string();
+const std::vector<std::int64_t>& Trainer::num_val_batches() const {
+  return loops_->data.num_val_batches();
+}
+const std::vector<std::int64_t>& Trainer::num_sanity_val_batches() const {
+  return loops_->evaluation.num_sanity_batches();
+}
+const std::vector<std::int64_t>& Trainer::num_test_batches() const {
+  return loops_->evaluation.num_test_batches();
+}
+const std::vector<std::int64_t>& Trainer::num_predict_batches() const {
+  return loops_->evaluation.num_predict_batches();
 }
 
 void Trainer::set_accumulate_grad_batches(std::int64_t n) {
@@ -231,8 +172,32 @@ void Trainer::set_accumulate_grad_batches(std::int64_t n) {
 }
 
 Module& Trainer::module() const {
-  if (!module_) throw std::logic_error("Trainer::module(): no run in progress");
-  return *module_;
+  if (!hooks_.module()) throw std::logic_error("Trainer::module(): no run in progress");
+  return *hooks_.module();
+}
+
+const std::vector<std::shared_ptr<Logger>>& Trainer::loggers() const {
+  return loops_->logger.loggers();
+}
+Logger* Trainer::logger() const {
+  const auto& all = loggers();
+  return all.empty() ? nullptr : all.front().get();
+}
+std::string Trainer::log_dir() const {
+  return loops_->logger.log_dir();
+}
+LoggerConnector& Trainer::logger_connector() {
+  return loops_->logger;
+}
+DataConnector& Trainer::data_connector() {
+  return loops_->data;
+}
+
+void Trainer::log_metric(const std::string& name, double value, const LogOptions& options) {
+  loops_->logger.log(name, value, options);
+}
+void Trainer::after_optimizer_step() {
+  ++loops_->progress.global_step;
 }
 
 // ---- runs -----------------------------------------------------------------------------------
@@ -243,28 +208,29 @@ void Trainer::fit(Module& module, DataModule* data, const std::string& ckpt_path
 
 std::vector<MetricMap> Trainer::validate(Module& module, DataModule* data,
                                          const std::string& ckpt_path) {
-  eval_results_.clear();
+  loops_->evaluation.clear();
   run(Stage::validate, module, data, ckpt_path);
-  return std::move(eval_results_);
+  return loops_->evaluation.take_results();
 }
 
 std::vector<MetricMap> Trainer::test(Module& module, DataModule* data,
                                      const std::string& ckpt_path) {
-  eval_results_.clear();
+  loops_->evaluation.clear();
   run(Stage::test, module, data, ckpt_path);
-  return std::move(eval_results_);
+  return loops_->evaluation.take_results();
 }
 
 std::vector<StepOutput> Trainer::predict(Module& module, DataModule* data,
                                          const std::string& ckpt_path) {
   run(Stage::predict, module, data, ckpt_path);
-  return std::move(predictions_);
+  return loops_->evaluation.take_predictions();
 }
 
 void Trainer::attach(Module& module, DataModule* data) {
   module.trainer_ = this;
-  module_ = &module;
+  hooks_.set_module(&module);
   data_ = data;
+  loops_->checkpoint.set_data_module(data);
   DataModule::BatchHooks hooks;
   if (data) {
     Sink sink = bus_.sink(data);
@@ -277,32 +243,26 @@ void Trainer::attach(Module& module, DataModule* data) {
 }
 
 void Trainer::detach() {
-  set_up_.store(false, std::memory_order_release);
-  {
-    std::lock_guard lock(callbacks_mutex_);
-    for (const auto& callback : run_callbacks_) bus_.disconnect_owner(callback.get());
-    run_callbacks_.clear();
-    retired_.clear();
-  }
+  loops_->callbacks.end_run();
   if (data_) bus_.disconnect_owner(data_);
-  if (module_) {
-    bus_.disconnect_owner(module_);
-    module_->trainer_ = nullptr;
+  if (Module* module = hooks_.module()) {
+    bus_.disconnect_owner(module);
+    module->trainer_ = nullptr;
   }
   strategy_->teardown_module();
-  module_ = nullptr;
+  hooks_.set_module(nullptr);
   data_ = nullptr;
-  running_ = training_ = validating_ = sanity_checking_ = false;
-  current_hook_ = nullptr;
-  train_loaders_.clear();
-  val_loaders_.clear();
-  val_loaders_requested_ = false;
-  restore_.reset();
+  loops_->checkpoint.set_data_module(nullptr);
+  state_.running = false;
+  state_.training = state_.validating = state_.sanity_checking = false;
+  hooks_.clear_current_hook();
+  loops_->data.clear();
+  loops_->checkpoint.end_run();
 }
 
 void Trainer::run(Stage stage, Module& module, DataModule* data, const std::string& ckpt_path) {
-  if (running_)
-    throw std::logic_error("Trainer is already running " + std::string(to_string(stage_)) +
+  if (state_.running)
+    throw std::logic_error("Trainer is already running " + std::string(to_string(state_.stage)) +
                            "; start another run after this one returns");
   if (!module.automatic_optimization()) {
     if (options_.accumulate_grad_batches() != 1)
@@ -320,63 +280,37 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
   bus_.set_rank(strategy_->global_rank());
   if (!strategy_->is_global_zero() && console().level() < spdlog::level::warn)
     console().set_level(spdlog::level::warn);
-  stage_ = stage;
-  status_ = Status::running;
-  apply_pack_tracing();
-  running_ = true;
-  should_stop_ = false;
-  min_stop_warned_ = false;
-  stop_reason_.clear();
-  predictions_.clear();
+  state_.stage = stage;
+  state_.status = Status::running;
+  loops_->callbacks.apply_pack_tracing();
+  state_.running = true;
+  state_.set_should_stop(false, {});
+  loops_->evaluation.clear();
   metrics_.clear();
-  if (stage == Stage::fit) {
-    current_epoch_ = 0;
-    global_step_ = 0;
-    batches_that_stepped_ = 0;
-  }
+  if (stage == Stage::fit) loops_->progress = FitProgress{};
   attach(module, data);
-  std::optional<SignalWatch> signals;
-  if (options_.handle_signals()) signals.emplace();
-  signals_ = signals ? &*signals : nullptr;
+  loops_->signals.start(options_.handle_signals());
   try {
     if (options_.seed()) torch::manual_seed(*options_.seed());
     if (options_.deterministic()) at::globalContext().setDeterministicAlgorithms(true, false);
-    ckpt_path_ = ckpt_path.empty() ? std::string() : resolve_ckpt_path(ckpt_path);
+    loops_->checkpoint.set_ckpt_path(
+        ckpt_path.empty() ? std::string() : loops_->checkpoint.resolve(ckpt_path, *this));
     run_stage(stage);
     bus_.flush();
     wait_for_checkpoint();
-    status_ = Status::finished;
+    state_.status = Status::finished;
   } catch (...) {
-    status_ = Status::interrupted;
-    rollback_restore();
+    state_.status = Status::interrupted;
+    loops_->checkpoint.rollback();
     handle_exception(std::current_exception());
-    signals_ = nullptr;
+    loops_->signals.stop();
     detach();
     if (strategy_->distributed())
       strategy_->run_failed(describe_exception(std::current_exception()));
     throw;
   }
-  signals_ = nullptr;
+  loops_->signals.stop();
   detach();
-}
-
-void Trainer::check_signal() {
-  if (strategy_->distributed()) return;  // agreed on at each training batch (agree)
-  if (signals_ && signals_->received() != 0) [[unlikely]]
-    throw RunInterrupted(signals_->received());
-}
-
-Action Trainer::agree(Action action) {
-  if (!strategy_->distributed()) return action;
-  const int signal = signals_ ? signals_->received() : 0;
-  // One all-reduce (max) of: the verdict, should_stop, and signal + 1 (0: none).
-  at::Tensor votes = at::tensor(
-      {static_cast<int>(action), should_stop_ ? 1 : 0, signal != 0 ? signal + 1 : 0}, at::kInt);
-  strategy_->all_reduce(votes, ReduceOp::max);
-  const auto* v = votes.data_ptr<int>();
-  if (v[2] != 0) throw RunInterrupted(v[2] - 1);
-  if (v[1] != 0 && !should_stop_) set_should_stop(true, "another rank asked to stop");
-  return static_cast<Action>(v[0]);
 }
 
 void Trainer::handle_exception(std::exception_ptr error) {
@@ -390,7 +324,7 @@ void Trainer::handle_exception(std::exception_ptr error) {
                     event.what);
   }
   try {
-    finalize_loggers("failed");
+    loops_->logger.finalize("failed");
   } catch (const std::exception& e) {
     console().error("finalizing the loggers failed during '{}': {}", event.what, e.what());
   }
@@ -409,30 +343,26 @@ void Trainer::handle_exception(std::exception_ptr error) {
 void Trainer::run_stage(Stage stage) {
   ConfigureCallbacks configure;
   emit(configure);
-  for (auto& callback : configure.callbacks) {
-    if (!callback) continue;
-    std::lock_guard lock(callbacks_mutex_);
-    run_callbacks_.push_back(callback);
-    connect_callback(*callback, callback.get());
-  }
+  loops_->callbacks.add_run_callbacks(configure.callbacks);
   // Lightning's prepare_data: once per node (local rank 0), the other ranks wait for it.
   if (strategy_->local_rank() == 0) {
     PrepareData prepare;
     emit(prepare);
   }
   strategy_->barrier("prepare_data");
-  start_loggers();
+  loops_->logger.start();
   Setup setup;
   setup.stage = stage;
   emit(setup);
-  set_up_.store(true, std::memory_order_release);
+  loops_->callbacks.set_set_up(true);
   ConfigureShardedModel configure_sharded_model;
   emit(configure_sharded_model);
   ConfigureModel configure_model;
   emit(configure_model);
-  if (!ckpt_path_.empty()) restore_modules_and_callbacks(ckpt_path_);
-  module_->to(strategy_->root_device());
-  strategy_->setup_module(*module_);
+  Module& module = *hooks_.module();
+  if (!ckpt_path().empty()) loops_->checkpoint.restore_modules_and_callbacks(ckpt_path());
+  module.to(strategy_->root_device());
+  strategy_->setup_module(module);
 
   if (stage == Stage::fit) {
     std::error_code error;
@@ -446,13 +376,13 @@ void Trainer::run_stage(Stage stage) {
     optimizers.config = &optimizer_config_;
     emit(optimizers);
     if (optimizer_config_.optimizers.empty())
-      throw std::invalid_argument(module_->module_name() +
+      throw std::invalid_argument(module.module_name() +
                                   ".configure_optimizers() returned no optimizer; add one with "
                                   "OptimizerConfig::add");
     for (const auto& optimizer : optimizer_config_.optimizers)
       if (!optimizer)
         throw std::invalid_argument("configure_optimizers() returned a null optimizer");
-    if (module_->automatic_optimization() && optimizer_config_.optimizers.size() != 1)
+    if (module.automatic_optimization() && optimizer_config_.optimizers.size() != 1)
       throw std::invalid_argument(
           "automatic optimization takes exactly one optimizer (got " +
           std::to_string(optimizer_config_.optimizers.size()) +
@@ -463,27 +393,27 @@ void Trainer::run_stage(Stage stage) {
                                     std::to_string(scheduler.frequency_) + ") must be >= 1");
     FitStart fit_start;
     emit(fit_start);
-    log_hyperparams();
-    restore_training_state();
-    module_->zero_grad();
-    run_sanity_check();
-    fit_loop();
+    loops_->logger.log_hyperparams(module);
+    loops_->checkpoint.restore_training_state();
+    module.zero_grad();
+    loops_->fit.run_sanity_check();
+    loops_->fit.run();
     FitEnd fit_end;
     emit(fit_end);
   } else {
-    log_hyperparams();
-    finish_restore();
-    module_->zero_grad();
-    evaluation_loop(stage == Stage::validate ? EvalKind::validation
-                    : stage == Stage::test   ? EvalKind::test
-                                             : EvalKind::predict,
-                    false);
+    loops_->logger.log_hyperparams(module);
+    loops_->checkpoint.finish_restore();
+    module.zero_grad();
+    loops_->evaluation.run(stage == Stage::validate ? EvalKind::validation
+                           : stage == Stage::test   ? EvalKind::test
+                                                    : EvalKind::predict,
+                           false);
   }
-  set_up_.store(false, std::memory_order_release);
+  loops_->callbacks.set_set_up(false);
   Teardown teardown;
   teardown.stage = stage;
   emit(teardown);
-  finalize_loggers("success");
+  loops_->logger.finalize("success");
 }
 
 }  // namespace hookline

@@ -94,6 +94,7 @@ void TrainerOptions::validate() const {
 }
 
 std::int64_t TrainerOptions::effective_max_epochs() const {
+  if (fast_dev_run_ > 0) return 1;  // Lightning's fast_dev_run sets the fit loop's max_epochs
   if (max_epochs_) return *max_epochs_;
   return max_steps_ == -1 ? 1000 : -1;
 }

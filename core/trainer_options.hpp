@@ -144,7 +144,8 @@ class TrainerOptions {
 
   /// Throws std::invalid_argument naming the first bad option and how to fix it.
   void validate() const;
-  /// The max_epochs in force (Lightning's defaults applied), or -1 for none.
+  /// The max_epochs in force, or -1 for none: 1 under fast_dev_run, else max_epochs, else
+  /// Lightning's default (1000 when max_steps is -1, no limit otherwise).
   std::int64_t effective_max_epochs() const;
 
  private:

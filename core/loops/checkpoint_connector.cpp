@@ -14,13 +14,14 @@
 // that can be checked is checked before the first of these changes anything; what can only be
 // checked later (the optimizers' parameter groups) rolls the module and callbacks back on failure,
 // so a bad checkpoint never leaves the live objects half-loaded.
+#include "hookline/core/loops/checkpoint_connector.hpp"
+
+#include "hookline/core/checkpoint_callback.hpp"
 #include "hookline/core/console.hpp"
-#include "hookline/core/trainer.hpp"
 
 #include "hookline/core/checkpoint_io.hpp"
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/optimizer_state.hpp"
-#include "hookline/core/loops/restore.hpp"
 #include "hookline_version.hpp"
 
 #include <ATen/Context.h>
@@ -38,6 +39,10 @@ namespace hookline {
 namespace {
 
 using Dict = c10::impl::GenericDict;
+
+c10::impl::GenericDict new_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+}
 
 // Parameters and buffers by their dotted names.
 std::vector<std::pair<std::string, at::Tensor>> module_tensors(torch::nn::Module& module) {
@@ -132,45 +137,78 @@ std::vector<at::Generator> cuda_generators() {
 
 }  // namespace
 
+// What restore_modules_and_callbacks read, kept until the fit loop reaches the saved position.
+struct CheckpointConnector::Restore {
+  std::string path;
+  Checkpoint checkpoint;
+  c10::impl::GenericDict fit_loop = new_dict();
+  EpochProgress progress;
+  data::DataLoaderState loader;
+  at::Tensor rng;
+  std::vector<at::Tensor> cuda_rng;
+  // For rolling back when a later part does not fit.
+  std::vector<std::pair<at::Tensor, at::Tensor>> weights;  // live tensor, copy before loading
+  std::vector<std::pair<Callback*, Checkpoint>> callbacks;
+  std::optional<Checkpoint> data_module;
+  bool loop_reached = false;
+  bool committed = false;  // past the point where a failure rolls the restore back
+};
+
+CheckpointConnector::CheckpointConnector(const Parts& parts) : p_(parts) {}
+CheckpointConnector::~CheckpointConnector() = default;
+
+void CheckpointConnector::end_run() {
+  restore_.reset();
+}
+
+bool CheckpointConnector::resumes_after_epoch_end() const {
+  return restore_ && restore_->progress.epoch_end_done;
+}
+
+void CheckpointConnector::commit() {
+  if (restore_) restore_->committed = true;
+}
+
 // ---- saving ---------------------------------------------------------------------------------
 
-Checkpoint Trainer::dump_checkpoint(bool weights_only) {
-  if (!module_)
+Checkpoint CheckpointConnector::dump(bool weights_only) {
+  if (!p_.hooks.module())
     throw std::logic_error(
         "Trainer::save_checkpoint needs a module: call it from a hook during a run");
   Checkpoint ckpt;
-  ckpt.set("epoch", current_epoch_);
-  ckpt.set("global_step", global_step_);
+  ckpt.set("epoch", p_.progress.current_epoch);
+  ckpt.set("global_step", p_.progress.global_step);
   ckpt.set("hookline_version", std::string(HOOKLINE_VERSION));
   ckpt.set("format_version", static_cast<std::int64_t>(kCheckpointFormatVersion));
 
   c10::Dict<std::string, at::Tensor> weights;
-  for (const auto& [name, tensor] : module_tensors(*module_)) weights.insert(name, tensor.detach());
+  for (const auto& [name, tensor] : module_tensors(*p_.hooks.module()))
+    weights.insert(name, tensor.detach());
   ckpt.set("state_dict", weights);
 
   Dict progress = new_dict();
-  progress.insert("batches_done", progress_.batches_done);
-  progress.insert("tail_pending", progress_.tail_pending);
-  progress.insert("last_ran_step", progress_.last_ran_step);
-  progress.insert("last_stepped", progress_.last_stepped);
-  progress.insert("validated", progress_.validated);
-  progress.insert("reached_last_batch", progress_.reached_last_batch);
-  progress.insert("epoch_end_done", progress_.epoch_end_done);
+  progress.insert("batches_done", p_.epoch.batches_done);
+  progress.insert("tail_pending", p_.epoch.tail_pending);
+  progress.insert("last_ran_step", p_.epoch.last_ran_step);
+  progress.insert("last_stepped", p_.epoch.last_stepped);
+  progress.insert("validated", p_.epoch.validated);
+  progress.insert("reached_last_batch", p_.epoch.reached_last_batch);
+  progress.insert("epoch_end_done", p_.epoch.epoch_end_done);
   Dict fit_loop = new_dict();
-  fit_loop.insert("current_epoch", current_epoch_);
-  fit_loop.insert("global_step", global_step_);
-  fit_loop.insert("batches_that_stepped", batches_that_stepped_);
-  fit_loop.insert("should_stop", should_stop_);
-  fit_loop.insert("stop_reason", stop_reason_);
+  fit_loop.insert("current_epoch", p_.progress.current_epoch);
+  fit_loop.insert("global_step", p_.progress.global_step);
+  fit_loop.insert("batches_that_stepped", p_.progress.batches_that_stepped);
+  fit_loop.insert("should_stop", p_.state.should_stop);
+  fit_loop.insert("stop_reason", p_.state.stop_reason);
   fit_loop.insert("epoch_progress", progress);
-  fit_loop.insert("metrics", metrics_.state());
-  if (!train_loaders_.empty()) {
+  fit_loop.insert("metrics", p_.metrics.state());
+  if (p_.data.has_train_loader()) {
     // The position is what the loop finished, not what the loader fetched ahead.
-    const data::DataLoaderState state = train_loaders_[0]->state();
+    const data::DataLoaderState state = p_.data.train_loader().state();
     Dict loader = new_dict();
-    loader.insert("epoch", current_epoch_);
+    loader.insert("epoch", p_.progress.current_epoch);
     loader.insert("batches_yielded",
-                  progress_.epoch_end_done ? state.batches_yielded : progress_.batches_done);
+                  p_.epoch.epoch_end_done ? state.batches_yielded : p_.epoch.batches_done);
     loader.insert("seed", static_cast<std::int64_t>(state.seed));
     fit_loop.insert("train_loader", loader);
   }
@@ -187,15 +225,16 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
   if (!weights_only) {
     ckpt.set("callbacks", new_dict());
     c10::impl::GenericList optimizer_states(c10::AnyType::get());
-    for (const auto& optimizer : optimizer_config_.optimizers)
+    for (const auto& optimizer : p_.optimizers.optimizers)
       optimizer_states.push_back(detail::optimizer_state(*optimizer));
     ckpt.set("optimizer_states", optimizer_states);
     c10::impl::GenericList schedulers(c10::AnyType::get());
-    for (const SchedulerConfig& config : optimizer_config_.schedulers)
+    for (const SchedulerConfig& config : p_.optimizers.schedulers)
       schedulers.push_back(config.state_dict ? config.state_dict() : c10::IValue());
     ckpt.set("lr_schedulers", schedulers);
   }
-  if (!module_->hparams().empty()) ckpt.set("hyper_parameters", module_->hparams().to_ivalue());
+  if (!p_.hooks.module()->hparams().empty())
+    ckpt.set("hyper_parameters", p_.hooks.module()->hparams().to_ivalue());
 
   // Callbacks' state_dict (when not weights_only), then the data module's.
   StateDict state;
@@ -207,77 +246,67 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
       if (!mine.empty()) ckpt.set(data_->name(), mine.to_ivalue());
     }
   } else {
-    emit(state);
+    p_.hooks.emit(state);
   }
   SaveCheckpoint save;
   save.checkpoint = &ckpt;
   if (weights_only) {
     // Lightning calls only the module's on_save_checkpoint for a weights-only checkpoint.
-    module_->on_save_checkpoint(ckpt);
+    p_.hooks.module()->on_save_checkpoint(ckpt);
   } else {
-    emit(save);
+    p_.hooks.emit(save);
   }
   return ckpt;
 }
 
-void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
+void CheckpointConnector::save(const std::string& path, bool weights_only) {
   if (path.empty())
     throw std::invalid_argument("Trainer::save_checkpoint: the path is empty; name a file");
-  if (strategy_->distributed()) {
+  if (p_.strategy.distributed()) {
     // Lightning: every rank runs the save hooks, rank 0 alone writes, then all wait for it.
-    const Checkpoint state = dump_checkpoint(weights_only);
+    const Checkpoint state = dump(weights_only);
     std::exception_ptr failed;
-    if (strategy_->is_global_zero()) try {
+    if (p_.strategy.is_global_zero()) try {
         write_checkpoint_file(path, state.to_ivalue());
       } catch (...) {
         failed = std::current_exception();
       }
-    const bool ok = strategy_->reduce_boolean_decision(failed == nullptr, true);
+    const bool ok = p_.strategy.reduce_boolean_decision(failed == nullptr, true);
     if (failed) std::rethrow_exception(failed);
     if (!ok) throw std::runtime_error("saving checkpoint '" + path + "' failed on rank 0");
     return;
   }
-  if (!options_.async_checkpointing()) {
-    write_checkpoint_file(path, dump_checkpoint(weights_only).to_ivalue());
+  if (!p_.options.async_checkpointing()) {
+    write_checkpoint_file(path, dump(weights_only).to_ivalue());
     return;
   }
   // Asynchronous: everything is copied now (training changes it right after); the file is
   // serialized and written on a background thread.
-  wait_for_checkpoint();
-  c10::IValue state = deep_copy(dump_checkpoint(weights_only).to_ivalue());
-  pending_write_path_ = path;
+  wait();
+  c10::IValue state = deep_copy(dump(weights_only).to_ivalue());
+  pending_path_ = path;
   pending_write_ = std::async(
       std::launch::async, [path, state = std::move(state)] { write_checkpoint_file(path, state); });
 }
 
-void Trainer::wait_for_checkpoint() {
+void CheckpointConnector::wait() {
   if (!pending_write_.valid()) return;
   std::future<void> pending = std::move(pending_write_);
   pending.get();  // rethrows a failed write
 }
 
-std::vector<CheckpointCallback*> Trainer::checkpoint_callbacks() const {
-  std::vector<CheckpointCallback*> out;
-  for (const auto& callback : all_callbacks())
-    if (auto* c = dynamic_cast<CheckpointCallback*>(callback.get())) out.push_back(c);
-  return out;
-}
-
-CheckpointCallback* Trainer::checkpoint_callback() const {
-  const auto all = checkpoint_callbacks();
-  return all.empty() ? nullptr : all.front();
-}
-
 // ---- restoring ------------------------------------------------------------------------------
 
-std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
+std::string CheckpointConnector::resolve(const std::string& ckpt_path,
+                                         const Trainer& trainer) const {
   if (ckpt_path == "best") {
-    CheckpointCallback* callback = checkpoint_callback();
+    const std::vector<CheckpointCallback*> callbacks = p_.callbacks.checkpoint_callbacks();
+    CheckpointCallback* callback = callbacks.empty() ? nullptr : callbacks.front();
     if (!callback)
       throw std::invalid_argument(
           "ckpt_path=\"best\" needs a checkpoint callback (ModelCheckpoint); add one or pass a "
           "file");
-    if (checkpoint_callbacks().size() > 1)
+    if (callbacks.size() > 1)
       console().warn(
           "ckpt_path=\"best\" with several checkpoint callbacks uses the first one's "
           "best_model_path");
@@ -291,8 +320,8 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
   if (ckpt_path == "last") {
     std::string newest;
     std::filesystem::file_time_type newest_time{};
-    for (CheckpointCallback* callback : checkpoint_callbacks())
-      for (const std::string& candidate : callback->last_checkpoint_candidates(*this)) {
+    for (CheckpointCallback* callback : p_.callbacks.checkpoint_callbacks())
+      for (const std::string& candidate : callback->last_checkpoint_candidates(trainer)) {
         std::error_code error;
         const auto time = std::filesystem::last_write_time(candidate, error);
         if (error) continue;
@@ -310,10 +339,10 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
   return ckpt_path;
 }
 
-void Trainer::restore_modules_and_callbacks(const std::string& path) {
+void CheckpointConnector::restore_modules_and_callbacks(const std::string& path) {
   auto restore = std::make_unique<Restore>();
   restore->path = path;
-  const bool fitting = stage_ == Stage::fit;
+  const bool fitting = p_.state.stage == Stage::fit;
   const c10::IValue root = read_checkpoint_file(path);
   Checkpoint& ckpt = restore->checkpoint;
   try {
@@ -333,7 +362,7 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
       throw CheckpointError(path, "'state_dict' holds something that is not a named tensor");
     saved.emplace(entry.key().toStringRef(), entry.value().toTensor());
   }
-  const auto live = module_tensors(*module_);
+  const auto live = module_tensors(*p_.hooks.module());
   std::vector<std::string> missing, unexpected;
   std::set<std::string> live_names;
   for (const auto& [name, tensor] : live) {
@@ -344,13 +373,13 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     } else if (it->second.sizes() != tensor.sizes()) {
       throw CheckpointError(path, "'" + name + "' has shape " + c10::str(it->second.sizes()) +
                                       " in the checkpoint but " + c10::str(tensor.sizes()) +
-                                      " in " + module_->module_name() +
+                                      " in " + p_.hooks.module()->module_name() +
                                       "; the checkpoint is of another model configuration");
     } else if (it->second.scalar_type() != tensor.scalar_type()) {
       throw CheckpointError(
           path, "'" + name + "' is " + std::string(c10::toString(it->second.scalar_type())) +
                     " in the checkpoint but " + std::string(c10::toString(tensor.scalar_type())) +
-                    " in " + module_->module_name());
+                    " in " + p_.hooks.module()->module_name());
     }
   }
   for (const auto& [name, tensor] : saved)
@@ -362,7 +391,8 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
       if (names.size() > 8) out += ", ... (" + std::to_string(names.size()) + " in all)";
       return out;
     };
-    std::string problem = "its parameter names do not match " + module_->module_name() + ":";
+    std::string problem =
+        "its parameter names do not match " + p_.hooks.module()->module_name() + ":";
     if (!missing.empty()) problem += " missing from the checkpoint: " + join(missing) + ";";
     if (!unexpected.empty()) problem += " not in the module: " + join(unexpected) + ";";
     throw CheckpointError(path, problem + " the checkpoint is of another model");
@@ -439,7 +469,7 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     at::NoGradGuard no_grad;
     for (const auto& [name, tensor] : live) restore->weights.emplace_back(tensor, tensor.clone());
   }
-  for (const auto& callback : all_callbacks()) {
+  for (const auto& callback : p_.callbacks.all()) {
     Checkpoint before;
     callback->state_dict(before);
     restore->callbacks.emplace_back(callback.get(), std::move(before));
@@ -457,14 +487,14 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
     LoadCheckpoint load;
     load.checkpoint = &ckpt;
     load.fitting = fitting;
-    emit(load);
+    p_.hooks.emit(load);
     {
       at::NoGradGuard no_grad;
       for (const auto& [name, tensor] : live) const_cast<at::Tensor&>(tensor).copy_(saved.at(name));
     }
     if (fitting) {
       std::set<std::string> known;
-      for (const auto& callback : all_callbacks()) known.insert(callback->checkpoint_key());
+      for (const auto& callback : p_.callbacks.all()) known.insert(callback->checkpoint_key());
       for (const auto& entry : top.at("callbacks").toGenericDict())
         if (!known.count(entry.key().toStringRef()))
           console().warn(
@@ -473,22 +503,22 @@ void Trainer::restore_modules_and_callbacks(const std::string& path) {
               path, entry.key().toStringRef());
       LoadStateDict state;
       state.checkpoint = &ckpt;
-      emit(state);
+      p_.hooks.emit(state);
     }
   } catch (...) {
-    rollback_restore();
+    rollback();
     rethrow_as_checkpoint_error(path, "loading it into the module and callbacks failed");
   }
 }
 
-void Trainer::restore_training_state() {
-  if (!restore_ || stage_ != Stage::fit) return;
+void CheckpointConnector::restore_training_state() {
+  if (!restore_ || p_.state.stage != Stage::fit) return;
   Restore& r = *restore_;
   const Dict top = r.checkpoint.to_ivalue().toGenericDict();
   const auto optimizers = top.at("optimizer_states").toListRef();
   const auto schedulers = top.at("lr_schedulers").toListRef();
-  auto& live_optimizers = optimizer_config_.optimizers;
-  auto& live_schedulers = optimizer_config_.schedulers;
+  auto& live_optimizers = p_.optimizers.optimizers;
+  auto& live_schedulers = p_.optimizers.schedulers;
   if (optimizers.size() != live_optimizers.size())
     throw CheckpointError(r.path, "it has " + std::to_string(optimizers.size()) +
                                       " optimizer states but configure_optimizers() returned " +
@@ -520,22 +550,23 @@ void Trainer::restore_training_state() {
     if (schedulers[i].isNone() && live_schedulers[i].state_dict)
       console().warn("checkpoint '{}' has no state for LR scheduler {}; it restarts", r.path, i);
   const Dict& loop = r.fit_loop;
-  current_epoch_ = loop.at("current_epoch").toInt();
-  global_step_ = loop.at("global_step").toInt();
-  batches_that_stepped_ = loop.at("batches_that_stepped").toInt();
-  const std::int64_t max_epochs = options_.effective_max_epochs();
-  if (max_epochs >= 0 && current_epoch_ > max_epochs)
-    throw CheckpointError(r.path, "it was saved at epoch " + std::to_string(current_epoch_) +
+  p_.progress.current_epoch = loop.at("current_epoch").toInt();
+  p_.progress.global_step = loop.at("global_step").toInt();
+  p_.progress.batches_that_stepped = loop.at("batches_that_stepped").toInt();
+  const std::int64_t max_epochs = p_.options.effective_max_epochs();
+  if (max_epochs >= 0 && p_.progress.current_epoch > max_epochs)
+    throw CheckpointError(r.path, "it was saved at epoch " +
+                                      std::to_string(p_.progress.current_epoch) +
                                       ", past TrainerOptions::max_epochs(" +
                                       std::to_string(max_epochs) + "); raise max_epochs");
 }
 
 // The train loader's saved position, applied once the loader exists.
-void Trainer::resume_loader() {
-  if (!restore_ || stage_ != Stage::fit || train_loaders_.empty()) return;
+void CheckpointConnector::resume_loader() {
+  if (!restore_ || p_.state.stage != Stage::fit || !p_.data.has_train_loader()) return;
   Restore& r = *restore_;
   if (!r.fit_loop.contains("train_loader")) return;
-  data::DataLoader& loader = *train_loaders_[0];
+  data::DataLoader& loader = p_.data.train_loader();
   if (r.loader.batches_yielded > loader.size())
     throw CheckpointError(
         r.path, "it was saved after batch " + std::to_string(r.loader.batches_yielded) +
@@ -546,16 +577,16 @@ void Trainer::resume_loader() {
 
 // Called where the fit loop reaches the saved position: restores the rest of the loop state and
 // the random generators. Returns whether the current epoch resumes part-way.
-bool Trainer::resume_epoch() {
+bool CheckpointConnector::resume_epoch() {
   if (!restore_ || restore_->loop_reached) return false;
   Restore& r = *restore_;
   r.loop_reached = true;
-  progress_ = r.progress;
+  p_.epoch = r.progress;
   const Dict& loop = r.fit_loop;
   try {
-    if (loop.contains("metrics")) metrics_.load_state(loop.at("metrics"));
+    if (loop.contains("metrics")) p_.metrics.load_state(loop.at("metrics"));
     if (loop.at("should_stop").toBool())
-      set_should_stop(true, loop.at("stop_reason").toStringRef());
+      p_.state.set_should_stop(true, loop.at("stop_reason").toStringRef());
     at::Generator cpu = at::detail::getDefaultCPUGenerator();
     cpu.set_state(r.rng);
     auto cuda = cuda_generators();
@@ -567,13 +598,13 @@ bool Trainer::resume_epoch() {
   return true;
 }
 
-void Trainer::finish_restore() {
+void CheckpointConnector::finish_restore() {
   if (!restore_) return;
   console().info("restored all states from the checkpoint at {}", restore_->path);
   restore_.reset();
 }
 
-void Trainer::rollback_restore() noexcept {
+void CheckpointConnector::rollback() noexcept {
   if (!restore_ || restore_->committed) {
     restore_.reset();
     return;

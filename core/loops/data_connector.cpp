@@ -1,5 +1,5 @@
 // hookline: the data side of the loops: requesting dataloaders, batch limits, batch transfer.
-#include "hookline/core/trainer.hpp"
+#include "hookline/core/loops/data_connector.hpp"
 
 #include "hookline/core/data/dataloader.hpp"
 
@@ -8,8 +8,8 @@
 
 namespace hookline {
 
-std::vector<std::int64_t> Trainer::limit_batches(const DataLoaders& loaders,
-                                                 const BatchAmount& limit) const {
+std::vector<std::int64_t> DataConnector::limit_batches(const DataLoaders& loaders,
+                                                       const BatchAmount& limit) const {
   std::vector<std::int64_t> out;
   for (const auto& loader : loaders) {
     std::int64_t n = limit.of(loader->size());
@@ -19,16 +19,16 @@ std::vector<std::int64_t> Trainer::limit_batches(const DataLoaders& loaders,
   return out;
 }
 
-void Trainer::shard(const DataLoaders& loaders) const {
-  if (!strategy_->distributed() || !options_.use_distributed_sampler()) return;
+void DataConnector::shard(const DataLoaders& loaders) const {
+  if (!strategy_.distributed() || !options_.use_distributed_sampler()) return;
   for (const auto& loader : loaders)
-    if (loader) loader->set_distributed(strategy_->global_rank(), strategy_->world_size());
+    if (loader) loader->set_distributed(strategy_.global_rank(), strategy_.world_size());
 }
 
-void Trainer::ensure_train_loader() {
+void DataConnector::ensure_train_loader() {
   if (!train_loaders_.empty()) return;
   TrainDataloader request;
-  emit(request);
+  hooks_.emit(request);
   for (const auto& loader : request.loaders)
     if (!loader) throw std::invalid_argument("train_dataloader() returned a null loader");
   if (request.loaders.empty())
@@ -62,10 +62,23 @@ void Trainer::ensure_train_loader() {
   if (options_.fast_dev_run() > 0) val_check_batch_ = num_training_batches_;
 }
 
-void Trainer::ensure_val_loaders() {
+void DataConnector::reload_train_and_val() {
+  train_loaders_.clear();
+  val_loaders_.clear();
+  val_loaders_requested_ = false;
+  ensure_train_loader();
+}
+
+void DataConnector::clear() {
+  train_loaders_.clear();
+  val_loaders_.clear();
+  val_loaders_requested_ = false;
+}
+
+void DataConnector::ensure_val_loaders() {
   if (val_loaders_requested_) return;
   ValDataloader request;
-  emit(request);
+  hooks_.emit(request);
   for (const auto& loader : request.loaders)
     if (!loader) throw std::invalid_argument("val_dataloader() returned a null loader");
   val_loaders_ = std::move(request.loaders);
@@ -76,7 +89,7 @@ void Trainer::ensure_val_loaders() {
   seen_eval_batches_.assign(val_loaders_.size(), 0);
 }
 
-DataLoaders Trainer::request_loaders(EvalKind kind) {
+DataLoaders DataConnector::request_loaders(EvalKind kind) {
   DataLoaders loaders;
   std::string_view hook;
   if (kind == EvalKind::validation) {
@@ -85,43 +98,43 @@ DataLoaders Trainer::request_loaders(EvalKind kind) {
     hook = "val_dataloader";
   } else if (kind == EvalKind::test) {
     TestDataloader request;
-    emit(request);
+    hooks_.emit(request);
     loaders = std::move(request.loaders);
     hook = "test_dataloader";
   } else {
     PredictDataloader request;
-    emit(request);
+    hooks_.emit(request);
     loaders = std::move(request.loaders);
     hook = "predict_dataloader";
   }
   for (const auto& loader : loaders)
     if (!loader) throw std::invalid_argument(std::string(hook) + "() returned a null loader");
-  if (loaders.empty() && stage_ != Stage::fit)
-    throw std::invalid_argument("Trainer::" + std::string(to_string(stage_)) + " needs " +
+  if (loaders.empty() && state_.stage != Stage::fit)
+    throw std::invalid_argument("Trainer::" + std::string(to_string(state_.stage)) + " needs " +
                                 std::string(hook) + "(): override it in the Module or pass a " +
                                 "DataModule that returns at least one loader");
   return loaders;
 }
 
-Batch Trainer::transfer(Batch batch, std::int64_t dataloader_idx) {
+Batch DataConnector::transfer(Batch batch, std::int64_t dataloader_idx) {
   // A hook nobody would be called for (both default to doing nothing) is not emitted.
-  if (bus_.wants<BeforeBatchTransfer>()) {
+  if (hooks_.wants<BeforeBatchTransfer>()) {
     BeforeBatchTransfer before;
     before.batch = std::move(batch);
     before.dataloader_idx = dataloader_idx;
-    emit(before);
+    hooks_.emit(before);
     batch = std::move(before.batch);
   }
   TransferBatchToDevice move;
   move.batch = std::move(batch);
-  move.device = strategy_->root_device();
+  move.device = strategy_.root_device();
   move.dataloader_idx = dataloader_idx;
-  emit_or_default(move);
-  if (!bus_.wants<AfterBatchTransfer>()) return std::move(move.batch);
+  hooks_.emit_or_default(move);
+  if (!hooks_.wants<AfterBatchTransfer>()) return std::move(move.batch);
   AfterBatchTransfer after;
   after.batch = std::move(move.batch);
   after.dataloader_idx = dataloader_idx;
-  emit(after);
+  hooks_.emit(after);
   return std::move(after.batch);
 }
 

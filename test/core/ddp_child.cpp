@@ -13,6 +13,7 @@
 #include <hookline/callbacks/model_checkpoint.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
+#include <hookline/core/loops/logger_connector.hpp>
 #include <hookline/core/trainer.hpp>
 #include <hookline/strategies/ddp.hpp>
 
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
     // An EarlyStopping at train-epoch end on a metric that only rank 1 sees as not improving.
     hooks.on_train_epoch_end = [](Trainer& t, Module&) {
       const double value = t.global_rank() == 1 ? 1.0 : 1.0 / (1.0 + t.current_epoch());
-      t.update_callback_metrics({{"score", value}});
+      t.logger_connector().update_callback_metrics({{"score", value}});
     };
     callbacks.push_back(std::make_shared<EarlyStopping>(
         EarlyStoppingOptions().monitor("score").patience(1).check_on_train_epoch_end(true)));

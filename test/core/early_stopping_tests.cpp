@@ -6,6 +6,7 @@
 
 #include <hookline/callbacks/early_stopping.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
+#include <hookline/core/loops/logger_connector.hpp>
 
 #include <cmath>
 #include <filesystem>
@@ -222,7 +223,7 @@ BOOST_AUTO_TEST_CASE(runs_after_other_callbacks_at_train_epoch_end) {
   LambdaHooks publish;
   publish.on_train_epoch_end = [&order](Trainer& t, Module&) {
     order.push_back("publish");
-    t.update_callback_metrics({{"score", 1.0}});  // never improves after epoch 0
+    t.logger_connector().update_callback_metrics({{"score", 1.0}});  // never improves after epoch 0
   };
   Trainer trainer(options(10), {es, std::make_shared<LambdaCallback>(publish, "publisher")});
   trainer.fit(model);
