@@ -1,4 +1,5 @@
-// The README's snippets, compiled and run, so the README cannot drift from the API.
+// The snippets of README.md and docs/*.md, compiled and run, so the documentation cannot drift
+// from the API.
 #include <boost/test/unit_test.hpp>
 
 #include "trace_recorder.hpp"
@@ -21,7 +22,7 @@ namespace hookline_test_readme_snippets_tests {
 using namespace hookline;
 
 namespace {
-// README "Callbacks and the bus", first snippet.
+// README "Callbacks and the bus" and docs/callbacks.md "Writing a callback".
 struct StopOnNan : Callback {
   StopOnNan() : Callback("stop_on_nan", band::monitoring) {}
   void on_train_batch_end(Trainer&, Module&, const StepOutput& out, const Batch&,
@@ -42,6 +43,8 @@ class NanAtStep3 final : public test_support::BoringModel {
 
 BOOST_AUTO_TEST_SUITE(readme_snippets)
 
+// With docs/callbacks.md "Subscribing to the bus directly" (every_n(2) here instead of 100, so
+// that the short run sees it).
 BOOST_AUTO_TEST_CASE(callbacks_and_the_bus) {
   NanAtStep3 model;
   Trainer trainer(TrainerOptions().max_epochs(3).limit_train_batches(200).limit_val_batches(0));
@@ -61,7 +64,7 @@ BOOST_AUTO_TEST_CASE(callbacks_and_the_bus) {
   BOOST_TEST(losses.size() == 2u);  // batches 2 and 4 of the 4 that ran
 }
 
-// README "Built-in callbacks".
+// docs/callbacks.md "Built-in callbacks".
 BOOST_AUTO_TEST_CASE(built_in_callbacks) {
   struct LogsValLoss : test_support::BoringModel {
     StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
@@ -87,7 +90,7 @@ BOOST_AUTO_TEST_CASE(built_in_callbacks) {
   BOOST_TEST(epochs == 2);
 }
 
-// README "Logging and the progress bar": the three trainers, and where their files go.
+// docs/logging.md: the three trainers, and where their files go.
 BOOST_AUTO_TEST_CASE(logging_and_the_progress_bar) {
   namespace fs = std::filesystem;
   fs::remove_all("runs");
@@ -112,7 +115,7 @@ BOOST_AUTO_TEST_CASE(logging_and_the_progress_bar) {
   fs::remove_all("runs");
 }
 
-// README "Recipes and packs": the pack snippet and the recipe snippet.
+// docs/callbacks.md "Packs" and docs/recipes.md: the pack snippet and the recipe snippet.
 BOOST_AUTO_TEST_CASE(recipes_and_packs) {
   Trainer trainer(TrainerOptions().enable_progress_bar(false).logger(false));
   auto watch = std::make_shared<CallbackPack>("watch");
