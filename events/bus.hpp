@@ -15,8 +15,9 @@
 //     observe and cannot veto.
 //   - Subscribing during an emission (from a handler or another thread) takes effect from the
 //     next emission. Disconnecting or blocking takes effect at once: a subscriber not yet reached
-//     by a running emission is skipped. A handler already running in another thread is not
-//     interrupted, so owners that die must disconnect first (or use `track`).
+//     by a running emission is skipped, and so is a queued async call that has not started (it is
+//     checked when it starts). A handler already running in another thread is not interrupted:
+//     an owner that dies disconnects first with Connection::disconnect_and_wait (or uses `track`).
 //   - With no subscribers and no tracer, emit() returns after two loads; use wants<E>() or
 //     emit_new<E>(...) to skip building the payload too.
 #pragma once
@@ -103,8 +104,16 @@ struct SubscribeOptions {
 class Connection {
  public:
   Connection() = default;
-  /// Removes the subscription. Safe to call twice, from a handler, or from another thread.
+  /// Removes the subscription. Safe to call twice, from a handler, or from another thread. Once
+  /// it returns, no call of the subscriber starts: async calls still queued are skipped. An async
+  /// call that had already started may still be running on the lane: see disconnect_and_wait.
   void disconnect();
+  /// disconnect(), then waits until no async call of the subscriber is running: after it, the
+  /// handler is not running and will not run again, so its owner may die. Called from inside that
+  /// subscriber's own async call, it disconnects and returns false at once without waiting (the
+  /// running call is the caller's: it ends when the handler returns); otherwise returns true.
+  /// Two async handlers waiting so for each other deadlock, as two threads joining each other do.
+  bool disconnect_and_wait();
   bool connected() const;
   /// Blocks the subscriber until `unblock()`; blocks nest (two blocks need two unblocks).
   void block();
@@ -327,6 +336,8 @@ class Bus {
       if (slot.lane == Lane::async) {
         if (!copy) copy = std::make_shared<const E>(event);
         post_async(entry, [&handler, copy, keep = slot.entry, tracer, seq] {
+          const detail::AsyncCall call(*keep);
+          if (!call) return;  // disconnected or blocked since this emission
           const auto start = Tracer::Clock::now();
           handler(const_cast<E&>(*copy));  // async handlers take const E& (checked at subscribe)
           if (tracer)

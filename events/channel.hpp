@@ -10,11 +10,13 @@
 #include "hookline/events/verdict.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -47,6 +49,10 @@ struct Entry {
   std::atomic<std::uint64_t> reached{0};  // emissions that reached it, for counting filters
   std::once_flag strand_once;
   std::shared_ptr<AsyncLane::Strand> strand;  // set once, on first async delivery
+  // The async call in progress (its strand runs one at a time), for disconnect_and_wait.
+  std::mutex call_mutex;
+  std::condition_variable call_done;
+  std::thread::id caller;  // the thread running it; empty when none runs
   std::weak_ptr<Channel> channel;
   std::unique_ptr<Registration> registration;
   // What every emission reads, last: next to TypedEntry's handler, so that an emission touches
@@ -168,6 +174,22 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
 // A tracked object of `entry` expired: rebuild the snapshot so Signals2 drops the slot.
 void expired(Entry& entry);
+
+// One async call of a subscription, begun when its queued task starts. It does not run (false)
+// if the subscription was disconnected or blocked since the emission queued it; otherwise it
+// counts as the running call, for Connection::disconnect_and_wait, until destroyed.
+class AsyncCall {
+ public:
+  explicit AsyncCall(Entry& entry);
+  ~AsyncCall();
+  AsyncCall(const AsyncCall&) = delete;
+  AsyncCall& operator=(const AsyncCall&) = delete;
+  explicit operator bool() const { return running_; }
+
+ private:
+  Entry& entry_;
+  bool running_ = false;
+};
 [[noreturn]] void throw_bad_verdict(const EventInfo& event, const Entry& entry, Action action);
 
 template <class E, class F>
