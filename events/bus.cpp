@@ -212,6 +212,13 @@ void expired(Entry& entry) {
 }
 
 AsyncCall::AsyncCall(Entry& entry) : entry_(entry) {
+  if (entry.tracked) {
+    alive_ = entry.track.lock();
+    if (!alive_) {
+      expired(entry);
+      return;
+    }
+  }
   // Checked under call_mutex, which disconnect_and_wait takes after disconnecting: a call either
   // sees the disconnection here, or is already marked running when the waiter looks.
   std::lock_guard lock(entry.call_mutex);
@@ -222,6 +229,7 @@ AsyncCall::AsyncCall(Entry& entry) : entry_(entry) {
 
 AsyncCall::~AsyncCall() {
   if (!running_) return;
+  alive_.reset();  // a waiter that returns may let the tracked object die at once
   {
     std::lock_guard lock(entry_.call_mutex);
     entry_.caller = std::thread::id();

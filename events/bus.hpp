@@ -18,6 +18,8 @@
 //     by a running emission is skipped, and so is a queued async call that has not started (it is
 //     checked when it starts). A handler already running in another thread is not interrupted:
 //     an owner that dies disconnects first with Connection::disconnect_and_wait (or uses `track`).
+//   - A tracked subscriber runs only while its tracked object lives: each call, sync or async,
+//     locks it for its duration, and a call (or queued async call) finding it expired is skipped.
 //   - With no subscribers and no tracer, emit() returns after two loads; use wants<E>() or
 //     emit_new<E>(...) to skip building the payload too.
 #pragma once
@@ -92,7 +94,8 @@ struct SubscribeOptions {
     filter_ = std::move(f);
     return *this;
   }
-  /// Disconnects automatically once `object` has expired (Signals2 tracking).
+  /// Disconnects automatically once `object` has expired (Signals2 tracking). Each call locks
+  /// `object` for its duration; an async call whose object expired while it was queued is skipped.
   SubscribeOptions& track(std::weak_ptr<const void> object) {
     track_ = std::move(object);
     tracked_ = true;
@@ -337,7 +340,7 @@ class Bus {
         if (!copy) copy = std::make_shared<const E>(event);
         post_async(entry, [&handler, copy, keep = slot.entry, tracer, seq] {
           const detail::AsyncCall call(*keep);
-          if (!call) return;  // disconnected or blocked since this emission
+          if (!call) return;  // disconnected, blocked or expired since this emission
           const auto start = Tracer::Clock::now();
           handler(const_cast<E&>(*copy));  // async handlers take const E& (checked at subscribe)
           if (tracer)

@@ -176,8 +176,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
 void expired(Entry& entry);
 
 // One async call of a subscription, begun when its queued task starts. It does not run (false)
-// if the subscription was disconnected or blocked since the emission queued it; otherwise it
-// counts as the running call, for Connection::disconnect_and_wait, until destroyed.
+// if the subscription was disconnected or blocked since the emission queued it, or if a tracked
+// object has expired; otherwise it holds the tracked object and counts as the running call, for
+// Connection::disconnect_and_wait, until destroyed.
 class AsyncCall {
  public:
   explicit AsyncCall(Entry& entry);
@@ -188,6 +189,7 @@ class AsyncCall {
 
  private:
   Entry& entry_;
+  std::shared_ptr<const void> alive_;
   bool running_ = false;
 };
 [[noreturn]] void throw_bad_verdict(const EventInfo& event, const Entry& entry, Action action);

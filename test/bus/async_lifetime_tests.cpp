@@ -1,5 +1,5 @@
-// The async lane and the lifetime of what it calls and holds (issue 27, item 9): queued calls of
-// a disconnected subscriber do not start, and disconnect_and_wait.
+// The async lane and the lifetime of what it calls and holds (issue 27, items 9-10): queued calls
+// of a disconnected or expired subscriber do not start, and disconnect_and_wait.
 // Waits are bounded (kPatience) so that a regression fails instead of hanging.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
@@ -203,6 +203,63 @@ BOOST_AUTO_TEST_CASE(an_owner_can_die_right_after_disconnect_and_wait) {
   owner.reset();
   for (int i = 0; i < 100; ++i) bus.emit(Ping{i});
   bus.flush();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(async_tracking)
+
+// Issue 27 item 10: 195 of 200 calls ran after the tracked object expired.
+BOOST_AUTO_TEST_CASE(queued_calls_are_skipped_once_the_tracked_object_expired) {
+  Bus bus;
+  auto object = std::make_shared<int>(7);
+  const std::weak_ptr<int> watch = object;
+  Latch first_started, release;
+  std::atomic<int> started{0};
+  std::atomic<bool> alive_during_call{false};
+  Connection c = bus.on<Ping>(
+      [&](const Ping&) {
+        if (started.fetch_add(1) == 0) first_started.open();
+        BOOST_TEST(release.wait());
+        alive_during_call = !watch.expired();
+      },
+      SubscribeOptions().named("tracked").lane(Lane::async).track(object));
+  for (int i = 0; i < 200; ++i) bus.emit(Ping{i});
+  BOOST_REQUIRE(first_started.wait());
+  object.reset();  // the running call holds it: it dies when that call ends
+  release.open();
+  bus.flush();
+  BOOST_TEST(started.load() == 1);
+  BOOST_TEST(alive_during_call.load());
+  BOOST_TEST(watch.expired());
+  BOOST_TEST(!c.connected());
+  bus.emit(Ping{200});  // the next emission drops the expired subscription, as for a sync one
+  bus.flush();
+  BOOST_TEST(started.load() == 1);
+  BOOST_TEST(bus.subscriber_count<Ping>() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_tracked_object_is_locked_for_the_whole_async_call) {
+  Bus bus;
+  auto object = std::make_shared<int>(7);
+  const std::weak_ptr<int> watch = object;
+  Latch started, release;
+  std::atomic<bool> alive_at_end{false};
+  bus.on<Ping>(
+      [&](const Ping&) {
+        started.open();
+        BOOST_TEST(release.wait());
+        alive_at_end = !watch.expired();
+      },
+      SubscribeOptions().lane(Lane::async).track(object));
+  bus.emit(Ping{1});
+  BOOST_REQUIRE(started.wait());
+  object.reset();
+  BOOST_TEST(!watch.expired());  // held by the running call, not by the emission
+  release.open();
+  bus.flush();
+  BOOST_TEST(alive_at_end.load());
+  BOOST_TEST(watch.expired());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
