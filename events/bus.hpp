@@ -12,7 +12,7 @@
 //     returned Outcome (strongest action wins, first in order keeps the credit). An exception from
 //     a sync subscriber propagates out of emit() at once; later subscribers are not called.
 //   - Async subscribers get a copy of the event on their own strand (see async_lane.hpp); they
-//     observe and cannot veto.
+//     observe and cannot veto. One copy serves every async subscriber of an emission.
 //   - Subscribing during an emission (from a handler or another thread) takes effect from the
 //     next emission. Disconnecting or blocking takes effect at once: a subscriber not yet reached
 //     by a running emission is skipped, and so is a queued async call that has not started (it is
@@ -20,6 +20,11 @@
 //     an owner that dies disconnects first with Connection::disconnect_and_wait (or uses `track`).
 //   - A tracked subscriber runs only while its tracked object lives: each call, sync or async,
 //     locks it for its duration, and a call (or queued async call) finding it expired is skipped.
+//   - What a queued async call keeps alive until it runs or is skipped: the event's copy (every
+//     member, so the tensors of a Batch it carries), and the subscription's handler with whatever
+//     it captured. Not what the event points to: raw pointers (trainer, module) are not owned.
+//     The lane bounds both the number of queued calls and the bytes of queued copies, by
+//     approx_bytes(event) (event.hpp): see AsyncLane::Options.
 //   - With no subscribers and no tracer, emit() returns after two loads; use wants<E>() or
 //     emit_new<E>(...) to skip building the payload too.
 #pragma once
@@ -329,7 +334,8 @@ class Bus {
     Outcome out;
     const detail::Slot* winner = nullptr;
     Verdict winning;
-    std::shared_ptr<const E> copy;
+    std::shared_ptr<const E> copy;  // one copy for every async subscriber of this emission
+    std::weak_ptr<void> charge;     // its share of the lane's byte budget, held by the tasks
     const int rank = rank_.load(std::memory_order_relaxed);
     for (const detail::Slot& slot : tracer != nullptr ? snap.traced : snap.slots) {
       detail::Entry& entry = *slot.entry;
@@ -337,8 +343,13 @@ class Bus {
       if (!takes(entry, &event, rank, alive)) continue;
       auto& handler = static_cast<detail::TypedEntry<E>&>(entry).handler;
       if (slot.lane == Lane::async) {
+        std::shared_ptr<void> held = charge.lock();
+        if (!held) {  // the first async slot, or every task holding the copy has ended
+          held = async_lane().reserve(approx_bytes(copy ? *copy : event), entry.info.name);
+          charge = held;
+        }
         if (!copy) copy = std::make_shared<const E>(event);
-        post_async(entry, [&handler, copy, keep = slot.entry, tracer, seq] {
+        post_async(entry, [&handler, copy, held = std::move(held), keep = slot.entry, tracer, seq] {
           const detail::AsyncCall call(*keep);
           if (!call) return;  // disconnected, blocked or expired since this emission
           const auto start = Tracer::Clock::now();

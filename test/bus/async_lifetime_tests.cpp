@@ -1,5 +1,5 @@
-// The async lane and the lifetime of what it calls and holds (issue 27, items 9-10): queued calls
-// of a disconnected or expired subscriber do not start, and disconnect_and_wait.
+// The async lane and the lifetime of what it calls and holds (issue 27, items 9-11): queued calls
+// of a disconnected or expired subscriber do not start, disconnect_and_wait, and the byte budget.
 // Waits are bounded (kPatience) so that a regression fails instead of hanging.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
@@ -35,7 +35,30 @@ class Latch {
   std::shared_future<void> future_ = promise_.get_future().share();
 };
 
+// Polls `done` until it holds or kPatience runs out: for counts another thread advances.
+template <class F>
+bool eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// An event that shares a buffer, and says how large it is.
+struct Blob {
+  static constexpr std::string_view name = "on_blob";
+  std::shared_ptr<const std::vector<char>> data;
+  static Blob of(std::size_t n) { return Blob{std::make_shared<const std::vector<char>>(n)}; }
+};
+
 }  // namespace
+
+template <>
+struct hookline::EventBytes<Blob> {
+  static std::size_t of(const Blob& b) { return b.data ? b.data->size() : 0; }
+};
 
 BOOST_AUTO_TEST_SUITE(async_disconnect)
 
@@ -260,6 +283,179 @@ BOOST_AUTO_TEST_CASE(the_tracked_object_is_locked_for_the_whole_async_call) {
   bus.flush();
   BOOST_TEST(alive_at_end.load());
   BOOST_TEST(watch.expired());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(async_byte_budget)
+
+BOOST_AUTO_TEST_CASE(defaults_bound_tasks_and_bytes) {
+  const AsyncLane::Options defaults;
+  BOOST_TEST(defaults.capacity <= 1024u);
+  BOOST_TEST(defaults.max_bytes == std::size_t{64} << 20);
+  BOOST_CHECK_THROW(AsyncLane(AsyncLane::Options{1, 8, AsyncLane::WhenFull::block, 0}),
+                    std::invalid_argument);
+  BOOST_TEST(approx_bytes(Ping{}) == sizeof(Ping));  // unless specialised
+  BOOST_TEST(approx_bytes(Blob::of(300)) == 300u);
+}
+
+// Issue 27 item 11: a slow observer held one batch per queued event, bounded only by a count.
+BOOST_AUTO_TEST_CASE(a_slow_observer_blocks_the_producer_at_the_byte_budget) {
+  Bus::Options options;
+  options.async.max_bytes = 1000;  // three 300-byte blobs fit, a fourth does not
+  Bus bus(options);
+  Latch release;
+  std::atomic<int> delivered{0};
+  bus.on<Blob>(
+      [&](const Blob&) {
+        BOOST_TEST(release.wait());
+        ++delivered;
+      },
+      SubscribeOptions().named("slow").lane(Lane::async));
+  std::atomic<int> emitted{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 10; ++i) {
+      bus.emit(Blob::of(300));
+      ++emitted;
+    }
+  });
+  BOOST_TEST(eventually([&] { return bus.async_lane().waits() >= 1u; }));
+  BOOST_TEST(emitted.load() == 3);
+  BOOST_TEST(bus.async_lane().pending_bytes() == 900u);
+  BOOST_TEST(bus.async_lane().pending() == 3u);
+  release.open();
+  producer.join();
+  bus.flush();
+  BOOST_TEST(delivered.load() == 10);  // back-pressure, nothing dropped
+  BOOST_TEST(bus.async_lane().pending_bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(one_copy_is_counted_once_for_all_async_subscribers) {
+  Bus::Options options;
+  options.async.max_bytes = 1000;
+  Bus bus(options);
+  Latch release;
+  std::atomic<int> delivered{0};
+  for (const char* name : {"a", "b", "c"})
+    bus.on<Blob>(
+        [&](const Blob&) {
+          BOOST_TEST(release.wait());
+          ++delivered;
+        },
+        SubscribeOptions().named(name).lane(Lane::async));
+  bus.emit(Blob::of(600));
+  BOOST_TEST(bus.async_lane().pending() == 3u);
+  BOOST_TEST(bus.async_lane().pending_bytes() == 600u);  // one copy, held by three tasks
+  release.open();
+  bus.flush();
+  BOOST_TEST(delivered.load() == 3);
+  BOOST_TEST(bus.async_lane().pending_bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(skipped_calls_give_their_bytes_back) {
+  Bus::Options options;
+  options.async.max_bytes = 1000;
+  Bus bus(options);
+  Latch started, release;
+  Connection c = bus.on<Blob>(
+      [&](const Blob&) {
+        started.open();
+        BOOST_TEST(release.wait());
+      },
+      SubscribeOptions().lane(Lane::async));
+  bus.emit(Blob::of(300));
+  bus.emit(Blob::of(300));
+  BOOST_REQUIRE(started.wait());
+  c.disconnect();
+  release.open();
+  bus.flush();
+  BOOST_TEST(bus.async_lane().pending_bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(over_the_byte_budget_in_fail_mode_names_the_subscriber) {
+  Bus::Options options;
+  options.async.max_bytes = 1000;
+  options.async.when_full = AsyncLane::WhenFull::fail;
+  Bus bus(options);
+  Latch release;
+  std::atomic<int> delivered{0};
+  bus.on<Blob>(
+      [&](const Blob&) {
+        BOOST_TEST(release.wait());
+        ++delivered;
+      },
+      SubscribeOptions().named("slow").lane(Lane::async));
+  bus.emit(Blob::of(600));
+  BOOST_CHECK_EXCEPTION(bus.emit(Blob::of(600)), QueueFull, [](const QueueFull& e) {
+    const std::string what = e.what();
+    return what.find("'slow'") != std::string::npos &&
+           what.find("600 of 1000 bytes") != std::string::npos &&
+           what.find("max_bytes") != std::string::npos;
+  });
+  BOOST_TEST(bus.async_lane().pending_bytes() == 600u);  // the refused copy reserved nothing
+  release.open();
+  bus.flush();
+  BOOST_TEST(delivered.load() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_copy_larger_than_the_budget_passes_alone) {
+  Bus::Options options;
+  options.async.max_bytes = 100;
+  Bus bus(options);
+  std::atomic<int> delivered{0};
+  bus.on<Blob>([&](const Blob&) { ++delivered; }, SubscribeOptions().lane(Lane::async));
+  auto producer = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 5; ++i) bus.emit(Blob::of(500));
+  });
+  BOOST_REQUIRE((producer.wait_for(kPatience) == std::future_status::ready));
+  producer.get();
+  bus.flush();
+  BOOST_TEST(delivered.load() == 5);
+}
+
+BOOST_AUTO_TEST_CASE(an_async_subscriber_that_emits_is_not_held_by_the_byte_budget) {
+  Bus::Options options;
+  options.async.max_bytes = 100;
+  Bus bus(options);
+  std::atomic<int> inner{0};
+  bus.on<Blob>([&](const Blob&) { ++inner; }, SubscribeOptions().named("inner").lane(Lane::async));
+  bus.on<Ping>([&](const Ping&) { bus.emit(Blob::of(80)); },
+               SubscribeOptions().named("relay").lane(Lane::async));
+  auto producer = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 50; ++i) bus.emit(Ping{i});
+    bus.flush();
+  });
+  BOOST_REQUIRE((producer.wait_for(kPatience) == std::future_status::ready));
+  producer.get();
+  BOOST_TEST(inner.load() == 50);
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_subscriber_that_emits_while_a_copy_is_queued_does_not_deadlock) {
+  // The outer emission's copy is queued when a later sync subscriber emits a second large event:
+  // the emitting frame's own reference to its copy must not count against the budget, or the
+  // nested emission would wait for bytes only the outer frame can give back.
+  Bus::Options options;
+  options.async.max_bytes = 1000;
+  Bus bus(options);
+  std::atomic<int> delivered{0};
+  bus.on<Blob>([&](const Blob&) { ++delivered; },
+               SubscribeOptions().named("observer").lane(Lane::async).priority(0));
+  bool nested = false;
+  bus.on<Blob>(
+      [&](const Blob&) {
+        if (std::exchange(nested, true)) return;
+        bus.emit(Blob::of(700));
+      },
+      SubscribeOptions().named("relay").priority(1));
+  BOOST_REQUIRE(bus.subscribers<Blob>().size() == 2u);
+  BOOST_TEST(bus.subscribers<Blob>()[0].name == "observer");  // queues its copy first
+  auto producer = std::async(std::launch::async, [&] {
+    bus.emit(Blob::of(700));
+    bus.flush();
+  });
+  BOOST_REQUIRE((producer.wait_for(kPatience) == std::future_status::ready));
+  producer.get();
+  BOOST_TEST(delivered.load() == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
