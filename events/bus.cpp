@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 namespace hookline {
 
@@ -210,6 +211,32 @@ void expired(Entry& entry) {
   if (auto channel = entry.channel.lock()) channel->invalidate();
 }
 
+AsyncCall::AsyncCall(Entry& entry) : entry_(entry) {
+  if (entry.tracked) {
+    alive_ = entry.track.lock();
+    if (!alive_) {
+      expired(entry);
+      return;
+    }
+  }
+  // Checked under call_mutex, which disconnect_and_wait takes after disconnecting: a call either
+  // sees the disconnection here, or is already marked running when the waiter looks.
+  std::lock_guard lock(entry.call_mutex);
+  if (entry.state.load(std::memory_order_acquire) != 0) return;
+  entry.caller = std::this_thread::get_id();
+  running_ = true;
+}
+
+AsyncCall::~AsyncCall() {
+  if (!running_) return;
+  alive_.reset();  // a waiter that returns may let the tracked object die at once
+  {
+    std::lock_guard lock(entry_.call_mutex);
+    entry_.caller = std::thread::id();
+  }
+  entry_.call_done.notify_all();
+}
+
 void throw_bad_verdict(const EventInfo& event, const Entry& entry, Action action) {
   throw std::logic_error("subscriber '" + entry.info.name + "' returned " +
                          std::string(to_string(action)) + " from '" + std::string(event.name) +
@@ -237,6 +264,16 @@ void Connection::disconnect_entry(detail::Entry& entry) {
 
 void Connection::disconnect() {
   if (auto entry = entry_.lock()) disconnect_entry(*entry);
+}
+
+bool Connection::disconnect_and_wait() {
+  const auto entry = entry_.lock();
+  if (!entry) return true;  // nothing holds the subscription, so no call of it runs
+  disconnect_entry(*entry);
+  std::unique_lock lock(entry->call_mutex);
+  if (entry->caller == std::this_thread::get_id()) return false;  // from its own async call
+  entry->call_done.wait(lock, [&] { return entry->caller == std::thread::id(); });
+  return true;
 }
 
 bool Connection::connected() const {

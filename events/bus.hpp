@@ -12,17 +12,26 @@
 //     returned Outcome (strongest action wins, first in order keeps the credit). An exception from
 //     a sync subscriber propagates out of emit() at once; later subscribers are not called.
 //   - Async subscribers get a copy of the event on their own strand (see async_lane.hpp); they
-//     observe and cannot veto.
+//     observe and cannot veto. One copy serves every async subscriber of an emission.
 //   - Subscribing during an emission (from a handler or another thread) takes effect from the
 //     next emission. Disconnecting or blocking takes effect at once: a subscriber not yet reached
-//     by a running emission is skipped. A handler already running in another thread is not
-//     interrupted, so owners that die must disconnect first (or use `track`).
+//     by a running emission is skipped, and so is a queued async call that has not started (it is
+//     checked when it starts). A handler already running in another thread is not interrupted:
+//     an owner that dies disconnects first with Connection::disconnect_and_wait (or uses `track`).
+//   - A tracked subscriber runs only while its tracked object lives: each call, sync or async,
+//     locks it for its duration, and a call (or queued async call) finding it expired is skipped.
+//   - What a queued async call keeps alive until it runs or is skipped: the event's copy (every
+//     member, so the tensors of a Batch it carries), and the subscription's handler with whatever
+//     it captured. Not what the event points to: raw pointers (trainer, module) are not owned.
+//     The lane bounds both the number of queued calls and the bytes of queued copies, by
+//     approx_bytes(event) (event.hpp): see AsyncLane::Options.
 //   - With no subscribers and no tracer, emit() returns after two loads; use wants<E>() or
 //     emit_new<E>(...) to skip building the payload too.
 #pragma once
 
 #include "hookline/events/async_lane.hpp"
 #include "hookline/events/bands.hpp"
+#include "hookline/events/channel.hpp"
 #include "hookline/events/dispatch_policy.hpp"
 #include "hookline/events/event.hpp"
 #include "hookline/events/filter.hpp"
@@ -90,7 +99,8 @@ struct SubscribeOptions {
     filter_ = std::move(f);
     return *this;
   }
-  /// Disconnects automatically once `object` has expired (Signals2 tracking).
+  /// Disconnects automatically once `object` has expired (Signals2 tracking). Each call locks
+  /// `object` for its duration; an async call whose object expired while it was queued is skipped.
   SubscribeOptions& track(std::weak_ptr<const void> object) {
     track_ = std::move(object);
     tracked_ = true;
@@ -98,199 +108,20 @@ struct SubscribeOptions {
   }
 };
 
-class Bus;
-
-namespace detail {
-
-class Channel;
-struct Registration;  // the Signals2 connection; defined in bus.cpp
-
-// The non-template part of one subscription.
-struct Entry {
-  Entry();
-  ~Entry();
-  Entry(const Entry&) = delete;
-  Entry& operator=(const Entry&) = delete;
-  /// Subscriptions alive in this process (connected, or still referenced by a snapshot, a
-  /// Connection being disconnected or an async task): what subscription churn must not grow.
-  static std::size_t alive();
-
-  static constexpr std::uint32_t kDisconnected = 1;
-  static constexpr std::uint32_t kBlockUnit = 2;
-
-  SubscriptionInfo info;
-  Filter filter;
-  bool can_run_async = false;  // the handler takes the event by const reference (or nothing)
-  bool returns_verdict = false;
-  std::weak_ptr<const void> track;
-  std::atomic<std::uint64_t> reached{0};  // emissions that reached it, for counting filters
-  std::once_flag strand_once;
-  std::shared_ptr<AsyncLane::Strand> strand;  // set once, on first async delivery
-  std::weak_ptr<Channel> channel;
-  std::unique_ptr<Registration> registration;
-  // What every emission reads, last: next to TypedEntry's handler, so that an emission touches
-  // one or two cache lines of the subscription, not four.
-  bool filtered = false;
-  bool tracked = false;
-  std::atomic<std::uint32_t> state{0};  // kDisconnected | blocks * kBlockUnit
-  // Calls the typed handler with the event at `event` (an E*): lets one untemplated loop serve
-  // every event type (see Bus::emit_plain).
-  Verdict (*invoke)(Entry& self, void* event) = nullptr;
-};
-
-template <class E>
-struct TypedEntry final : Entry {
-  TypedEntry() {
-    invoke = [](Entry& self, void* event) {
-      return static_cast<TypedEntry&>(self).handler(*static_cast<E*>(event));
-    };
-  }
-  std::function<Verdict(E&)> handler;
-};
-
-// One element of a channel's flattened dispatch order.
-struct Slot {
-  std::shared_ptr<Entry> entry;
-  Lane lane;
-};
-
-struct Snapshot {
-  std::vector<Slot> slots;   // what an untraced emission calls
-  std::vector<Slot> traced;  // what a traced one calls: slots and the only_when_traced ones
-  bool has_async = false;    // some untraced slot is on the async lane
-};
-
-class Channel : public std::enable_shared_from_this<Channel> {
- public:
-  explicit Channel(const EventInfo& info);
-  ~Channel();
-
-  const EventInfo& info() const { return *info_; }
-  // Number of slots an untraced emission calls in the current snapshot, or -1 when
-  // subscriptions changed since.
-  int hint() const { return hint_.load(std::memory_order_acquire); }
-  // As hint(), without the slots marked runs_default.
-  int wanted() const { return wanted_.load(std::memory_order_acquire); }
-  // The current dispatch order, rebuilt first if stale.
-  std::shared_ptr<const Snapshot> snapshot(const DispatchPolicy& policy);
-
-  // The current dispatch order for one emission, without a lock or a reference count when it is
-  // fresh: the channel counts its readers, and a snapshot replaced while any reader is inside
-  // is kept (retired) until the count drops to zero.
-  class Read {
-   public:
-    Read(Channel& channel, const DispatchPolicy& policy) : channel_(channel) {
-      channel_.readers_.fetch_add(1, std::memory_order_seq_cst);
-      snap_ = channel_.current_.load(std::memory_order_seq_cst);
-      if (snap_ == nullptr) [[unlikely]] {
-        // The rebuilt snapshot stays owned by the channel, or by retired_ once replaced: this
-        // reader is already counted.
-        try {
-          snap_ = channel_.snapshot(policy).get();
-        } catch (...) {  // e.g. a policy's error: this reader was never constructed
-          channel_.readers_.fetch_sub(1, std::memory_order_seq_cst);
-          throw;
-        }
-      }
-    }
-    ~Read() {
-      if (channel_.readers_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-          channel_.has_retired_.load(std::memory_order_seq_cst)) [[unlikely]]
-        channel_.reclaim();
-    }
-    Read(const Read&) = delete;
-    Read& operator=(const Read&) = delete;
-    const Snapshot& snapshot() const { return *snap_; }
-
-   private:
-    Channel& channel_;
-    const Snapshot* snap_;
-  };
-
-  void add(const std::shared_ptr<Entry>& entry);
-  void remove(Entry& entry);
-  void invalidate();
-  std::size_t disconnect_owner(const void* owner);
-  std::size_t disconnect_all();
-  std::size_t size() const;
-  std::vector<SubscriptionInfo> subscribers(const DispatchPolicy& policy);
-
- private:
-  struct Registry;  // the Boost.Signals2 signal
-  // Invokes the signal: collects the live slots in priority order and lets Signals2 drop the
-  // disconnected and expired ones. Caller holds mutex_.
-  void collect(std::vector<std::shared_ptr<Entry>>& out);
-  const EventInfo* info_;
-  std::unique_ptr<Registry> registry_;
-  mutable std::mutex mutex_;
-  bool stale_ = false;
-  std::size_t dead_ = 0;  // disconnections since the signal last dropped its dead slots
-  std::shared_ptr<const Snapshot> snapshot_;
-  std::vector<std::shared_ptr<Entry>> members_;
-  // The lock-free view of snapshot_ for Read: null while stale. Replaced snapshots wait in
-  // retired_ while readers_ > 0 (an emission may still walk them). What every emission reads
-  // (hint_, wanted_, current_, readers_, has_retired_) sits together.
-  std::atomic<int> hint_{0};
-  std::atomic<int> wanted_{0};
-  std::atomic<const Snapshot*> current_{nullptr};
-  std::atomic<int> readers_{0};
-  std::atomic<bool> has_retired_{false};
-  std::vector<std::shared_ptr<const Snapshot>> retired_;
-  // Drops snapshot_ (caller holds mutex_), keeping it in retired_ while a reader may see it;
-  // returns what can be destroyed now, for the caller to release after unlocking.
-  std::shared_ptr<const Snapshot> retire();
-  // Drops the lock-free view and publishes `count` as hint() and wanted(): -1 (unknown until the
-  // next snapshot) or 0 (no members). Caller holds mutex_.
-  void mark_stale(int count);
-  void reclaim();
-};
-
-// A tracked object of `entry` expired: rebuild the snapshot so Signals2 drops the slot.
-void expired(Entry& entry);
-[[noreturn]] void throw_bad_verdict(const EventInfo& event, const Entry& entry, Action action);
-
-template <class E, class F>
-std::function<Verdict(E&)> adapt_handler(F&& f, Entry& entry) {
-  using Fn = std::decay_t<F>;
-  if constexpr (std::is_invocable_v<Fn&, E&>) {
-    entry.can_run_async = std::is_invocable_v<Fn&, const E&>;
-    using R = std::invoke_result_t<Fn&, E&>;
-    entry.returns_verdict = std::is_same_v<R, Verdict>;
-    if constexpr (std::is_same_v<R, Verdict>) {
-      return std::function<Verdict(E&)>(std::forward<F>(f));
-    } else {
-      static_assert(std::is_void_v<R>, "a handler returns void or hookline::Verdict");
-      return [fn = Fn(std::forward<F>(f))](E& e) mutable -> Verdict {
-        fn(e);
-        return {};
-      };
-    }
-  } else {
-    static_assert(std::is_invocable_v<Fn&>,
-                  "a handler takes the event (E& or const E&) or nothing");
-    entry.can_run_async = true;
-    using R = std::invoke_result_t<Fn&>;
-    entry.returns_verdict = std::is_same_v<R, Verdict>;
-    if constexpr (std::is_same_v<R, Verdict>) {
-      return [fn = Fn(std::forward<F>(f))](E&) mutable -> Verdict { return fn(); };
-    } else {
-      static_assert(std::is_void_v<R>, "a handler returns void or hookline::Verdict");
-      return [fn = Fn(std::forward<F>(f))](E&) mutable -> Verdict {
-        fn();
-        return {};
-      };
-    }
-  }
-}
-
-}  // namespace detail
-
 /// Handle on one subscription. Copyable; does not disconnect when destroyed (see ScopedConnection).
 class Connection {
  public:
   Connection() = default;
-  /// Removes the subscription. Safe to call twice, from a handler, or from another thread.
+  /// Removes the subscription. Safe to call twice, from a handler, or from another thread. Once
+  /// it returns, no call of the subscriber starts: async calls still queued are skipped. An async
+  /// call that had already started may still be running on the lane: see disconnect_and_wait.
   void disconnect();
+  /// disconnect(), then waits until no async call of the subscriber is running: after it, the
+  /// handler is not running and will not run again, so its owner may die. Called from inside that
+  /// subscriber's own async call, it disconnects and returns false at once without waiting (the
+  /// running call is the caller's: it ends when the handler returns); otherwise returns true.
+  /// Two async handlers waiting so for each other deadlock, as two threads joining each other do.
+  bool disconnect_and_wait();
   bool connected() const;
   /// Blocks the subscriber until `unblock()`; blocks nest (two blocks need two unblocks).
   void block();
@@ -503,7 +334,8 @@ class Bus {
     Outcome out;
     const detail::Slot* winner = nullptr;
     Verdict winning;
-    std::shared_ptr<const E> copy;
+    std::shared_ptr<const E> copy;  // one copy for every async subscriber of this emission
+    std::weak_ptr<void> charge;     // its share of the lane's byte budget, held by the tasks
     const int rank = rank_.load(std::memory_order_relaxed);
     for (const detail::Slot& slot : tracer != nullptr ? snap.traced : snap.slots) {
       detail::Entry& entry = *slot.entry;
@@ -511,8 +343,15 @@ class Bus {
       if (!takes(entry, &event, rank, alive)) continue;
       auto& handler = static_cast<detail::TypedEntry<E>&>(entry).handler;
       if (slot.lane == Lane::async) {
+        std::shared_ptr<void> held = charge.lock();
+        if (!held) {  // the first async slot, or every task holding the copy has ended
+          held = async_lane().reserve(approx_bytes(copy ? *copy : event), entry.info.name);
+          charge = held;
+        }
         if (!copy) copy = std::make_shared<const E>(event);
-        post_async(entry, [&handler, copy, keep = slot.entry, tracer, seq] {
+        post_async(entry, [&handler, copy, held = std::move(held), keep = slot.entry, tracer, seq] {
+          const detail::AsyncCall call(*keep);
+          if (!call) return;  // disconnected, blocked or expired since this emission
           const auto start = Tracer::Clock::now();
           handler(const_cast<E&>(*copy));  // async handlers take const E& (checked at subscribe)
           if (tracer)

@@ -88,6 +88,24 @@ const EventInfo& event_info() {
   return info;
 }
 
+/// About how many bytes a copy of an event keeps alive: what the async lane's byte budget counts
+/// for each queued copy (AsyncLane::Options::max_bytes). By default sizeof(E); specialise it for
+/// an event that shares a large buffer, as hooks.hpp does for the hook events carrying a Batch:
+///
+///   template <> struct hookline::EventBytes<Frame> {
+///     static std::size_t of(const Frame& f) { return sizeof(Frame) + f.pixels->size(); }
+///   };
+template <class E>
+struct EventBytes {
+  static std::size_t of(const E&) { return sizeof(E); }
+};
+
+/// EventBytes<E>::of(event).
+template <class E>
+std::size_t approx_bytes(const E& event) {
+  return EventBytes<E>::of(event);
+}
+
 /// Dense id of E (same as event_info<E>().id), cheap after the first call.
 template <Event E>
 std::size_t event_id() {

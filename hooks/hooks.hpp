@@ -21,6 +21,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -469,6 +471,47 @@ struct LoadCheckpoint : HookEvent {
   static constexpr OrderRule order = OrderRule::module_first;
   const Checkpoint* checkpoint = nullptr;
   bool fitting = true;
+};
+
+// ---- the async lane's byte budget -----------------------------------------------------------
+
+namespace detail {
+/// Bytes of the tensor storages `batch` keeps alive, on whatever device (a view keeps its whole
+/// storage; a storage shared by two fields counts twice).
+inline std::size_t batch_bytes(const Batch& batch) {
+  std::size_t n = 0;
+  for (const auto& field : batch)
+    if (field.second.defined() && field.second.has_storage()) n += field.second.storage().nbytes();
+  return n;
+}
+template <class E>
+concept HasBatch = requires(const E& e) {
+  { e.batch } -> std::convertible_to<const Batch&>;
+};
+template <class E>
+concept HasOutputs = requires(const E& e) {
+  { e.outputs } -> std::convertible_to<const StepOutput&>;
+};
+template <class E>
+concept HasOutput = requires(const E& e) {
+  { e.output } -> std::convertible_to<const StepOutput&>;
+};
+template <class E>
+concept CarriesBatch = std::derived_from<E, HookEvent> &&
+    (HasBatch<E> || HasOutputs<E> || HasOutput<E>);
+}  // namespace detail
+
+/// A queued async copy of a hook event that carries a batch or a step's outputs keeps their
+/// tensors alive: that is what the async lane's byte budget counts for it (events/event.hpp).
+template <detail::CarriesBatch E>
+struct EventBytes<E> {
+  static std::size_t of(const E& e) {
+    std::size_t n = sizeof(E);
+    if constexpr (detail::HasBatch<E>) n += detail::batch_bytes(e.batch);
+    if constexpr (detail::HasOutputs<E>) n += detail::batch_bytes(e.outputs);
+    if constexpr (detail::HasOutput<E>) n += detail::batch_bytes(e.output);
+    return n;
+  }
 };
 
 }  // namespace hookline
