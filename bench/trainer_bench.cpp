@@ -2,7 +2,7 @@
 // work, measured in one run, interleaved round by round so both see the same machine state.
 //
 //   ./build/release/bench/bench_trainer                           # 5 processes of 11 rounds each
-//   ./build/release/bench/bench_trainer --processes 9 --rounds 21 # the README's table
+//   ./build/release/bench/bench_trainer --processes 9 --rounds 21 # docs/performance.md's table
 //   ./build/release/bench/bench_trainer --processes 1 --scale 2   # one process, detailed table
 //   perf record ./build/release/bench/bench_trainer --only 2 --workload a   # one variant
 //

@@ -122,12 +122,12 @@ std::map<std::string, double> LearningRateMonitor::extract(Trainer& trainer,
   };
   Naming naming;
   for (const SchedulerConfig& scheduler : config.schedulers) {
-    if (scheduler.optimizer_index_ >= config.optimizers.size()) continue;
-    torch::optim::Optimizer& optimizer = *config.optimizers[scheduler.optimizer_index_];
-    const bool named = !scheduler.name_.empty();
+    if (scheduler.optimizer_index() >= config.optimizers.size()) continue;
+    torch::optim::Optimizer& optimizer = *config.optimizers[scheduler.optimizer_index()];
+    const bool named = !scheduler.name().empty();
     const auto names = naming.names(
-        optimizer, named ? scheduler.name_ : "lr-" + optimizer_class_name(optimizer), named);
-    const std::string own = scheduler.interval_ == Interval::step ? "step" : "epoch";
+        optimizer, named ? scheduler.name() : "lr-" + optimizer_class_name(optimizer), named);
+    const std::string own = scheduler.interval() == Interval::step ? "step" : "epoch";
     if (interval == "any" || interval == own) add(optimizer, names);
   }
   for (const auto& optimizer : config.optimizers) {

@@ -1,4 +1,4 @@
-// hookline: the callback packs hookline ships (see pack.hpp for what a pack is).
+// hookline: the callback packs hookline ships (see core/callback_pack.hpp for what a pack is).
 //
 //   trainer.add_pack(classification_defaults(ClassificationDefaultsOptions().monitor("val_acc")
 //                                                .mode("max")));
@@ -11,7 +11,7 @@
 // - debugging: AnomalyDetection (a NaN/Inf loss or gradient stops the fit with a verdict naming
 //   the parameter, and the bad step changes no weight) and tracing of every event into a ring
 //   buffer (`trace`, default "ring:10000"), which is dumped when the run fails or is stopped by
-//   a signal (see "Tracing a run" in the README).
+//   a signal (see docs/tracing.md).
 // Both are registered by name for recipes ("classification_defaults", "debugging").
 #pragma once
 

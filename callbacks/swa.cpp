@@ -158,13 +158,13 @@ void StochasticWeightAveraging::install_scheduler(Trainer& trainer) {
     return;
   }
   const SchedulerConfig& current = schedulers[0];
-  if (current.interval_ != Interval::epoch || current.frequency_ != 1)
+  if (current.interval() != Interval::epoch || current.frequency() != 1)
     console().warn(
         "SWA is currently only supported every epoch. Found a scheduler with "
         "interval '{}' and frequency {}",
-        current.interval_ == Interval::epoch ? "epoch" : "step", current.frequency_);
+        current.interval() == Interval::epoch ? "epoch" : "step", current.frequency());
   console().info("Swapping scheduler `{}` for `SWALR`",
-                 current.name_.empty() ? "LRScheduler" : current.name_);
+                 current.name().empty() ? "LRScheduler" : current.name());
   schedulers[0] = std::move(swa);
 }
 

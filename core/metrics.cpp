@@ -74,8 +74,8 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
                            "', where logging is not supported (as in Lightning 2.2); log from "
                            "training_step, validation_step, test_step or the batch/epoch hooks");
   const Defaults d = defaults_for(hook.log);
-  const bool on_step = options.on_step_.value_or(d.on_step);
-  const bool on_epoch = options.on_epoch_.value_or(d.on_epoch);
+  const bool on_step = options.on_step().value_or(d.on_step);
+  const bool on_epoch = options.on_epoch().value_or(d.on_epoch);
   if (!d.allowed_step[on_step ? 1 : 0] || !d.allowed_epoch[on_epoch ? 1 : 0])
     throw std::logic_error("log('" + name + "', on_step=" + yes_no(on_step) + ", on_epoch=" +
                            yes_no(on_epoch) + ") is not allowed in '" + std::string(hook.name) +
@@ -86,7 +86,7 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
                                 "never be used; set one of them");
   Results& results = results_[index(phase)];
   // Several evaluation dataloaders: Lightning appends the index after the _step/_epoch fork.
-  const bool suffixed = results.dataloader_idx >= 0 && options.add_dataloader_idx_;
+  const bool suffixed = results.dataloader_idx >= 0 && options.add_dataloader_idx();
   const std::int64_t key_dataloader = suffixed ? results.dataloader_idx : -1;
   Result* found = nullptr;
   for (Result& item : results.items)
@@ -106,17 +106,17 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
     current_fx_ = hook.name;
   }
   if (!fresh) {
-    if (r.dataloader_idx != results.dataloader_idx && !options.add_dataloader_idx_)
+    if (r.dataloader_idx != results.dataloader_idx && !options.add_dataloader_idx())
       // Lightning rejects this too: one name would mix the values of two dataloaders.
       throw std::invalid_argument(
           "log('" + name + "', add_dataloader_idx=False) was called from dataloader " +
           std::to_string(r.dataloader_idx) + " and dataloader " +
           std::to_string(results.dataloader_idx) + " in '" + std::string(hook.name) +
           "'; log a different name per dataloader, or keep add_dataloader_idx on");
-    if (r.prog_bar != options.prog_bar_ || r.logger != options.logger_ || r.on_step != on_step ||
-        r.on_epoch != on_epoch || r.reduce != options.reduce_fx_ ||
-        r.add_dataloader_idx != options.add_dataloader_idx_ || r.sync_dist != options.sync_dist_ ||
-        r.dataloader_idx != results.dataloader_idx)
+    if (r.prog_bar != options.prog_bar() || r.logger != options.logger() || r.on_step != on_step ||
+        r.on_epoch != on_epoch || r.reduce != options.reduce_fx() ||
+        r.add_dataloader_idx != options.add_dataloader_idx() ||
+        r.sync_dist != options.sync_dist() || r.dataloader_idx != results.dataloader_idx)
       throw std::invalid_argument(
           "log('" + name + "') was called twice in '" + std::string(hook.name) +
           "' with different arguments (first: prog_bar=" + yes_no(r.prog_bar) +
@@ -136,7 +136,7 @@ void MetricStore::log(const std::string& name, double value, const LogOptions& o
   switch (r.reduce) {
     case Reduce::mean: {
       const std::int64_t bs =
-          options.batch_size_.value_or(std::max<std::int64_t>(default_batch_size, 1));
+          options.batch_size().value_or(std::max<std::int64_t>(default_batch_size, 1));
       r.value += value * static_cast<double>(bs);
       r.cumulated_batch_size += static_cast<double>(bs);
       break;
@@ -174,13 +174,13 @@ MetricStore::Result& MetricStore::find_or_add(const std::string& name, const Log
     r.bare = name + suffix;
     r.step_name = (on_epoch ? name + "_step" : name) + suffix;
     r.epoch_name = (on_step ? name + "_epoch" : name) + suffix;
-    r.prog_bar = options.prog_bar_;
-    r.logger = options.logger_;
+    r.prog_bar = options.prog_bar();
+    r.logger = options.logger();
     r.on_step = on_step;
     r.on_epoch = on_epoch;
-    r.add_dataloader_idx = options.add_dataloader_idx_;
-    r.sync_dist = options.sync_dist_;
-    r.reduce = options.reduce_fx_;
+    r.add_dataloader_idx = options.add_dataloader_idx();
+    r.sync_dist = options.sync_dist();
+    r.reduce = options.reduce_fx();
     r.dataloader_idx = results.dataloader_idx;
     r.value = initial_value(r.reduce);
     results.items.push_back(std::move(r));

@@ -11,6 +11,7 @@
 // LogRule); anything else is a clear error.
 #pragma once
 
+#include "hookline/core/chained_options.hpp"
 #include "hookline/events/event.hpp"
 
 #include <ATen/core/ivalue.h>
@@ -28,52 +29,21 @@ namespace hookline {
 enum class Reduce { mean, sum, max, min };
 
 /// Lightning's log() options, chainable: `LogOptions().prog_bar(true).on_epoch(true)`.
-struct LogOptions {
-  std::optional<bool> on_step_;
-  std::optional<bool> on_epoch_;
-  bool prog_bar_ = false;
-  bool logger_ = true;
-  Reduce reduce_fx_ = Reduce::mean;
-  bool sync_dist_ = false;
-  bool add_dataloader_idx_ = true;
-  std::optional<std::int64_t> batch_size_;
-
-  LogOptions& on_step(bool v) {
-    on_step_ = v;
-    return *this;
-  }
-  LogOptions& on_epoch(bool v) {
-    on_epoch_ = v;
-    return *this;
-  }
-  LogOptions& prog_bar(bool v) {
-    prog_bar_ = v;
-    return *this;
-  }
-  LogOptions& logger(bool v) {
-    logger_ = v;
-    return *this;
-  }
-  LogOptions& reduce_fx(Reduce r) {
-    reduce_fx_ = r;
-    return *this;
-  }
+class LogOptions {
+  /// Record the value at each step / for the epoch (default: by the hook, as Lightning does).
+  HOOKLINE_CHAINED_OPTION(LogOptions, std::optional<bool>, on_step, std::nullopt)
+  HOOKLINE_CHAINED_OPTION(LogOptions, std::optional<bool>, on_epoch, std::nullopt)
+  HOOKLINE_CHAINED_OPTION(LogOptions, bool, prog_bar, false)
+  HOOKLINE_CHAINED_OPTION(LogOptions, bool, logger, true)
+  /// How epoch values are reduced.
+  HOOKLINE_CHAINED_OPTION(LogOptions, Reduce, reduce_fx, Reduce::mean)
   /// Reduce across processes before use (a no-op on one process).
-  LogOptions& sync_dist(bool v) {
-    sync_dist_ = v;
-    return *this;
-  }
+  HOOKLINE_CHAINED_OPTION(LogOptions, bool, sync_dist, false)
   /// With several evaluation dataloaders, suffix the name with "/dataloader_idx_N" (Lightning's
   /// default). Off: the name is used as it is, and each dataloader must log its own names.
-  LogOptions& add_dataloader_idx(bool v) {
-    add_dataloader_idx_ = v;
-    return *this;
-  }
+  HOOKLINE_CHAINED_OPTION(LogOptions, bool, add_dataloader_idx, true)
   /// Weight of this value in an epoch mean (default: the current batch's size).
-  LogOptions& batch_size(std::int64_t n) {
-    batch_size_ = n;
-    return *this;
-  }
+  HOOKLINE_CHAINED_OPTION(LogOptions, std::optional<std::int64_t>, batch_size, std::nullopt)
 };
 
 /// Which loop a value was logged in; each has its own collection of results.

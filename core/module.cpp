@@ -101,7 +101,7 @@ void Module::optimizer_step(std::int64_t, std::int64_t, torch::optim::Optimizer&
 
 void Module::lr_scheduler_step(SchedulerConfig& scheduler, std::optional<double> metric) {
   if (!scheduler.step)
-    throw std::invalid_argument("SchedulerConfig '" + scheduler.name_ +
+    throw std::invalid_argument("SchedulerConfig '" + scheduler.name() +
                                 "' has no step function; build it with SchedulerConfig::from");
   scheduler.step(metric);
 }

@@ -13,6 +13,8 @@
 // optimizer's state.
 #pragma once
 
+#include "hookline/core/chained_options.hpp"
+
 #include <ATen/core/ivalue.h>
 #include <torch/optim/optimizer.h>
 #include <torch/optim/schedulers/lr_scheduler.h>
@@ -21,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -33,38 +36,18 @@ enum class Interval { step, epoch };
 struct SchedulerConfig {
   /// Steps the schedule; `metric` is the monitored value for schedulers with a monitor.
   std::function<void(std::optional<double> metric)> step;
-  Interval interval_ = Interval::epoch;  ///< Lightning's default
-  std::int64_t frequency_ = 1;
-  std::string monitor_;  ///< empty: no metric (not a plateau scheduler)
-  std::string name_;
-  /// Which of the optimizers it schedules (LibTorch's schedulers keep theirs private); used to
-  /// name its learning rates (LearningRateMonitor).
-  std::size_t optimizer_index_ = 0;
   /// The scheduler's state for checkpoints, and how to restore it (both empty: stateless).
   std::function<c10::IValue()> state_dict;
   std::function<void(const c10::IValue&)> load_state_dict;
 
-  SchedulerConfig& interval(Interval i) {
-    interval_ = i;
-    return *this;
+  /// Throws std::invalid_argument naming the scheduler when a setting is out of range (the
+  /// trainer checks every scheduler configure_optimizers returns).
+  void validate() const {
+    if (frequency_ < 1)
+      throw std::invalid_argument("SchedulerConfig '" + name_ + "': frequency(" +
+                                  std::to_string(frequency_) + ") must be >= 1");
   }
-  SchedulerConfig& frequency(std::int64_t f) {
-    frequency_ = f;
-    return *this;
-  }
-  /// Steps with the value of this metric from callback_metrics (ReduceLROnPlateau-style).
-  SchedulerConfig& monitor(std::string m) {
-    monitor_ = std::move(m);
-    return *this;
-  }
-  SchedulerConfig& name(std::string n) {
-    name_ = std::move(n);
-    return *this;
-  }
-  SchedulerConfig& optimizer_index(std::size_t i) {
-    optimizer_index_ = i;
-    return *this;
-  }
+
   /// How to save and restore the scheduler's state (any IValue) in checkpoints.
   SchedulerConfig& state(std::function<c10::IValue()> save,
                          std::function<void(const c10::IValue&)> load) {
@@ -103,6 +86,18 @@ struct SchedulerConfig {
     };
     return scheduler.*Access::member();
   }
+
+  /// Lightning's interval: after every optimizer step, or at the end of every epoch (default).
+  HOOKLINE_CHAINED_OPTION(SchedulerConfig, Interval, interval, Interval::epoch)
+  /// Steps every this many intervals.
+  HOOKLINE_CHAINED_OPTION(SchedulerConfig, std::int64_t, frequency, 1)
+  /// Steps with the value of this metric from callback_metrics (ReduceLROnPlateau-style); empty:
+  /// no metric.
+  HOOKLINE_CHAINED_OPTION(SchedulerConfig, std::string, monitor, {})
+  HOOKLINE_CHAINED_OPTION(SchedulerConfig, std::string, name, {})
+  /// Which of the optimizers it schedules (LibTorch's schedulers keep theirs private); used to
+  /// name its learning rates (LearningRateMonitor).
+  HOOKLINE_CHAINED_OPTION(SchedulerConfig, std::size_t, optimizer_index, 0)
 };
 
 struct OptimizerConfig {

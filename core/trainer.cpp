@@ -387,10 +387,7 @@ void Trainer::run_stage(Stage stage) {
           "automatic optimization takes exactly one optimizer (got " +
           std::to_string(optimizer_config_.optimizers.size()) +
           "); use manual optimization (set_automatic_optimization(false)) for several");
-    for (const auto& scheduler : optimizer_config_.schedulers)
-      if (scheduler.frequency_ < 1)
-        throw std::invalid_argument("SchedulerConfig '" + scheduler.name_ + "': frequency(" +
-                                    std::to_string(scheduler.frequency_) + ") must be >= 1");
+    for (const auto& scheduler : optimizer_config_.schedulers) scheduler.validate();
     FitStart fit_start;
     emit(fit_start);
     loops_->logger.log_hyperparams(module);

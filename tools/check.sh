@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/install-deps.sh
+bash tools/install-deps.sh --test
 for preset in release asan tsan; do
   echo "== $preset"
   # The LibTorch builds compile in unity batches (several sources per compiler run, each paying

@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages hookline needs, skipping those already present.
-# Safe to run again; uses sudo when not root.
+# Installs the Debian 12 packages hookline needs, skipping those already present: what the main
+# example needs, and with --test what the whole test suite needs too. Safe to run again; uses sudo
+# when not root.
 set -euo pipefail
 
+# What the library and the main example need (tools/quickstart.sh).
 packages=(
   cmake ninja-build g++ lld pkg-config
   libtorch-dev           # LibTorch 1.13 (CPU, with c10d and Gloo)
   libgloo-dev            # headers c10d's Gloo backend includes
   libopenblas0-openmp    # fast BLAS: Debian's LibTorch otherwise uses the reference BLAS
-  libboost-dev libboost-test-dev
+  libboost-dev
   libspdlog-dev
   libprotobuf-dev protobuf-compiler  # TensorBoard event files (loggers/tensorboard.proto)
   zlib1g-dev             # reads the gzip-compressed IDX files
   libxxhash-dev          # checkpoint checksums (XXH3)
-  libbenchmark-dev       # bench/
-  libcli11-dev           # tools/: hookline-trace's command line
-  nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
+  libcli11-dev           # the examples' and tools' command lines
   libyaml-cpp-dev        # recipe files (recipe/)
   dataset-fashion-mnist  # the main example's data, as a Debian package
-  clang-19 libclang-rt-19-dev  # the asan preset: clang 19 (C++20 class-type template
-                               # arguments), libFuzzer, ASan and UBSan runtimes (test/fuzz)
 )
+# What the whole test suite adds (tools/check.sh: `install-deps.sh --test`).
+if [ "${1:-}" = "--test" ]; then
+  packages+=(
+    libboost-test-dev      # the test runners (Boost.Test)
+    libbenchmark-dev       # bench/
+    nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
+    clang-19 libclang-rt-19-dev  # the asan preset: clang 19 (C++20 class-type template
+                                 # arguments), libFuzzer, ASan and UBSan runtimes (test/fuzz)
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

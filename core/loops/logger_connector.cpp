@@ -12,9 +12,9 @@ void LoggerConnector::log(const std::string& name, double value, const LogOption
   if (hook == nullptr)
     throw std::logic_error("log('" + name +
                            "') was called outside any hook; call it from a step or a hook");
-  if (options.sync_dist_ && strategy_.distributed()) {  // Lightning's sync_dist
+  if (options.sync_dist() && strategy_.distributed()) {  // Lightning's sync_dist
     at::Tensor t = at::tensor({value}, at::kDouble);
-    switch (options.reduce_fx_) {
+    switch (options.reduce_fx()) {
       case Reduce::sum:
         strategy_.all_reduce(t, ReduceOp::sum);
         break;

@@ -187,22 +187,22 @@ void TrainingEpochLoop::update_lr_schedulers(Interval interval, std::int64_t bat
   auto& schedulers = c_.optimizers.schedulers;
   for (std::size_t i = 0; i < schedulers.size(); ++i) {
     SchedulerConfig& config = schedulers[i];
-    const bool plateau = !config.monitor_.empty();
-    if (config.interval_ != interval || plateau != plateau_pass) continue;
+    const bool plateau = !config.monitor().empty();
+    if (config.interval() != interval || plateau != plateau_pass) continue;
     const std::int64_t count =
         interval == Interval::step ? batch_idx + 1 : c_.progress.current_epoch + 1;
-    if (count % config.frequency_ != 0) continue;
+    if (count % config.frequency() != 0) continue;
     LrSchedulerStep step;
     step.scheduler = &config;
     step.scheduler_idx = i;
     if (plateau) {
       const auto& metrics = c_.metrics.callback_metrics(c_.state.active_phase());
-      auto it = metrics.find(config.monitor_);
+      auto it = metrics.find(config.monitor());
       if (it == metrics.end()) {
         std::string available;
         for (const auto& [key, value] : metrics) available += (available.empty() ? "" : ", ") + key;
         throw std::invalid_argument(
-            "scheduler '" + config.name_ + "' monitors '" + config.monitor_ +
+            "scheduler '" + config.name() + "' monitors '" + config.monitor() +
             "', which was not logged (logged: " + (available.empty() ? "nothing" : available) +
             "); log it with Module::log or change monitor()");
       }

@@ -591,7 +591,7 @@ class Scheduled final : public BoringModel {
     auto step_lr = std::make_shared<torch::optim::StepLR>(*optimizer, 1, 0.5);
     optimizer_ = optimizer;
     SchedulerConfig config = SchedulerConfig::from(step_lr);
-    config.interval(config_.interval_).frequency(config_.frequency_);
+    config.interval(config_.interval()).frequency(config_.frequency());
     keep_ = step_lr;
     return OptimizerConfig().add(optimizer).add_scheduler(config);
   }

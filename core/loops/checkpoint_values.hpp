@@ -1,0 +1,48 @@
+// hookline: reading and copying the values of a checkpoint's dictionary (internal to the
+// checkpoint connector): typed fields that throw CheckpointError naming the file and the key,
+// deep copies for background writes, the module's named tensors, the random generators.
+#pragma once
+
+#include <ATen/core/Dict.h>
+#include <ATen/core/Generator.h>
+#include <ATen/core/ivalue.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace torch::nn {
+class Module;
+}
+
+namespace hookline::detail {
+
+using Dict = c10::impl::GenericDict;
+
+/// An empty dictionary of string keys and any values.
+Dict new_dict();
+/// Parameters and buffers by their dotted names.
+std::vector<std::pair<std::string, at::Tensor>> module_tensors(torch::nn::Module& module);
+/// A copy of `value` whose tensors share nothing with the live run (for background writes).
+c10::IValue deep_copy(const c10::IValue& value);
+
+/// `dict[key]`, or a CheckpointError for `path` saying that `where` has no `key`.
+const c10::IValue& field(const Dict& dict, const std::string& key, const std::string& where,
+                         const std::string& path);
+std::int64_t int_field(const Dict& dict, const std::string& key, const std::string& where,
+                       const std::string& path);
+bool bool_field(const Dict& dict, const std::string& key, const std::string& where,
+                const std::string& path);
+Dict dict_field(const Dict& dict, const std::string& key, const std::string& where,
+                const std::string& path);
+
+/// Rethrows the exception being handled; malformed data met while applying a checkpoint (a
+/// missing key, a value of the wrong type, a state a callback refuses) becomes a CheckpointError
+/// naming the file. Other exceptions keep their type.
+[[noreturn]] void rethrow_as_checkpoint_error(const std::string& path, const std::string& during);
+
+/// The default generator of every CUDA device (none without CUDA).
+std::vector<at::Generator> cuda_generators();
+
+}  // namespace hookline::detail
