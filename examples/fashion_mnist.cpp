@@ -28,6 +28,7 @@
 #include <hookline/callbacks/model_checkpoint.hpp>
 #include <hookline/callbacks/on_exception_checkpoint.hpp>
 #include <hookline/core/callback.hpp>
+#include <hookline/core/console.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
@@ -163,8 +164,9 @@ class FashionMnistData : public hookline::DataModule {
 
 // ---- 3. a callback ------------------------------------------------------------------------------
 
-// Prints "epoch 1/2  train_loss ...  val_loss ...  val_acc ...  lr ...  (2.0 s)" when an epoch
-// ends. The epoch's validation has run by then, so its metrics are in callback_metrics().
+// Prints (with hookline::write_line, above the progress bar) "epoch 1/2  train_loss ...  val_loss
+// ...  val_acc ...  lr ...  (2.0 s)" when an epoch ends. The epoch's validation has run by then, so
+// its metrics are in callback_metrics().
 class EpochSummary : public hookline::Callback {
  public:
   EpochSummary() : Callback("epoch_summary") {}
@@ -183,11 +185,14 @@ class EpochSummary : public hookline::Callback {
     const double lr =
         trainer.optimizer_config().optimizers.at(0)->param_groups()[0].options().get_lr();
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
-    std::printf("epoch %lld/%lld  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %g  (%.1f s)\n",
-                static_cast<long long>(trainer.current_epoch() + 1),
-                static_cast<long long>(trainer.options().effective_max_epochs()),
-                get("train_loss_epoch"), get("val_loss"), get("val_acc"), lr, took.count());
-    std::fflush(stdout);
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "epoch %lld/%lld  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %g  (%.1f s)",
+                  static_cast<long long>(trainer.current_epoch() + 1),
+                  static_cast<long long>(trainer.options().effective_max_epochs()),
+                  get("train_loss_epoch"), get("val_loss"), get("val_acc"), lr, took.count());
+    // Above the progress bar (printf would land on the end of the bar's line).
+    hookline::write_line(line);
   }
 
  private:
