@@ -18,7 +18,8 @@
 //   2. a DataModule: loads the files once and hands out a loader for each stage;
 //   3. a Callback: prints one line per epoch from trainer.callback_metrics();
 //   4. a plain bus subscriber on the async lane: counts training batches off the training thread;
-//   5. tracing (--trace FILE): one JSON line for every emission and subscriber call;
+//   5. tracing (--trace FILE or spec, as HOOKLINE_TRACE): one JSON line for every emission and
+//      subscriber call, with the run's stage, step and durations;
 //   6. checkpoints: ModelCheckpoint keeps the best epoch by validation accuracy and a last.ckpt in
 //      <root-dir>/checkpoints, OnExceptionCheckpoint saves if the run fails or is interrupted
 //      (Ctrl-C, SIGTERM), and --resume continues from the newest of those, exactly where it
@@ -39,7 +40,8 @@
 #include <hookline/hooks/hooks.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
-#include <hookline/tracing/json_lines_tracer.hpp>
+#include <hookline/recipe/tracing.hpp>
+#include <hookline/tracing/trace_sinks.hpp>
 
 #include <torch/torch.h>
 
@@ -206,7 +208,7 @@ struct Args {
   std::int64_t batch_size = 64;
   hookline::BatchAmount limit_train_batches = 1.0;  // all of them
   std::filesystem::path data_dir{hookline::data::kFashionMnistDir};
-  std::optional<std::filesystem::path> trace;
+  std::string trace;  // a trace spec, as HOOKLINE_TRACE takes ("" : none)
   // Torch intra-op threads. The trainer's default is one per core, but a model this small gains
   // little from more than one, and when other programs keep the cores busy, OpenMP's spinning
   // worker threads can make two threads ten times slower than one.
@@ -339,12 +341,11 @@ int main(int argc, char** argv) try {
       hookline::SubscribeOptions().named("batch_counter").lane(hookline::Lane::async));
 
   // ---- 5. tracing -------------------------------------------------------------------------------
-  // A tracer sees every emission and every subscriber call; this one writes JSON lines.
-  std::shared_ptr<hookline::JsonLinesTracer> tracer;
-  if (args.trace) {
-    tracer = std::make_shared<hookline::JsonLinesTracer>(args.trace->string());
-    trainer.bus().set_tracer(tracer);
-  }
+  // A tracer sees every emission and every subscriber call. enable_tracing is what HOOKLINE_TRACE
+  // and recipes use: records carry the run's stage, epoch, step and durations, and the file
+  // passes `hookline-trace check`.
+  std::shared_ptr<hookline::TraceRecorder> tracer;
+  if (!args.trace.empty()) tracer = hookline::enable_tracing(trainer, args.trace);
 
   const auto started = std::chrono::steady_clock::now();
   try {
@@ -361,9 +362,14 @@ int main(int argc, char** argv) try {
   std::printf("%lld optimizer steps; the async batch counter saw %lld training batches\n",
               static_cast<long long>(trainer.global_step()),
               static_cast<long long>(batches_seen.load()));
-  if (tracer)
-    std::printf("trace: %llu lines written to %s\n",
-                static_cast<unsigned long long>(tracer->lines()), args.trace->c_str());
+  if (tracer) {
+    tracer->flush();
+    if (const auto jsonl = tracer->sink<hookline::JsonlSink>())
+      std::printf("trace: %llu lines written to %s\n",
+                  static_cast<unsigned long long>(jsonl->lines()), args.trace.c_str());
+    else
+      std::printf("trace: %s\n", args.trace.c_str());
+  }
   std::printf("best checkpoint: %s\n", best->best_model_path().c_str());
   std::printf("logs: %s (TensorBoard), %s/metrics.csv\n", tensorboard->log_dir().c_str(),
               csv->log_dir().c_str());
