@@ -8,6 +8,10 @@
 //   ./build/release/examples/fashion_mnist --limit-train-batches 0.1 --trace trace.jsonl
 //   ./build/release/examples/fashion_mnist --threads 2               # torch threads (default 1)
 //   ./build/release/examples/fashion_mnist --epochs 4 --resume       # continue the last run
+//   ./build/release/examples/fashion_mnist --help                    # every option
+//
+// A usage error (an unknown option, a bad value) is refused with the option named and exit
+// status 2 (examples/example_cli.hpp).
 //
 // The data comes from Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
 // --data-dir points elsewhere.
@@ -58,6 +62,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "example_cli.hpp"
 
 using hookline::Batch;
 using hookline::LogOptions;
@@ -217,79 +223,27 @@ struct Args {
   bool resume = false;
 };
 
-constexpr const char* kUsage =
-    "usage: fashion_mnist [--epochs N] [--batch-size N] [--limit-train-batches N|FRACTION]\n"
-    "                     [--data-dir DIR] [--trace FILE] [--threads N (default 1)]\n"
-    "                     [--root-dir DIR (default fashion_mnist_run)] [--resume]\n";
-
-std::int64_t positive(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used == 0 || used != text.size() || n <= 0)
-    throw std::invalid_argument(flag + " wants a positive integer (got '" + text + "')");
-  return n;
-}
-
-double fraction(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used == 0 || used != text.size() || !(x > 0 && x <= 1))
-    throw std::invalid_argument(flag + " wants a fraction in (0, 1] or a count (got '" + text +
-                                "')");
-  return x;
-}
-
 Args parse_args(int argc, char** argv) {
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::string value;
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (flag == "--resume") {
-      args.resume = true;
-      continue;
-    }
-    if (auto eq = flag.find('='); eq != std::string::npos) {  // --flag=value
-      value = flag.substr(eq + 1);
-      flag.resize(eq);
-    } else if (i + 1 < argc) {  // --flag value
-      value = argv[++i];
-    } else {
-      throw std::invalid_argument(flag + " needs a value\n" + kUsage);
-    }
-    if (flag == "--epochs") {
-      args.epochs = positive(flag, value);
-    } else if (flag == "--batch-size") {
-      args.batch_size = positive(flag, value);
-    } else if (flag == "--limit-train-batches") {
-      // "0.25" is a fraction of the epoch, "100" a number of batches (as in Lightning).
-      if (value.find_first_of(".eE") != std::string::npos)
-        args.limit_train_batches = fraction(flag, value);
-      else
-        args.limit_train_batches = positive(flag, value);
-    } else if (flag == "--data-dir") {
-      args.data_dir = value;
-    } else if (flag == "--trace") {
-      args.trace = value;
-    } else if (flag == "--root-dir") {
-      args.root_dir = value;
-    } else if (flag == "--threads") {
-      args.threads = static_cast<int>(positive(flag, value));
-    } else {
-      throw std::invalid_argument("unknown option '" + flag + "'\n" + kUsage);
-    }
-  }
+  CLI::App app{"Trains a perceptron on Fashion-MNIST, validates it every epoch, then tests it.",
+               "fashion_mnist"};
+  hookline_examples::setup_cli(app);
+  hookline_examples::add_epochs(app, args.epochs);
+  app.add_option("--batch-size", args.batch_size, "samples per batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  hookline_examples::add_limit_train_batches(app, args.limit_train_batches);
+  hookline_examples::add_data_dir(app, args.data_dir);
+  app.add_option("--trace", args.trace,
+                 "trace the run, as HOOKLINE_TRACE does: a file (t.jsonl; t.json is a Chrome "
+                 "trace) or a spec such as \"t.jsonl,summary\" (tracing/trace_spec.hpp)");
+  app.add_option("--threads", args.threads, "torch intra-op threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--root-dir", args.root_dir, "where checkpoints and logs go")
+      ->capture_default_str();
+  app.add_flag("--resume", args.resume, "continue the last run from its newest checkpoint");
+  hookline_examples::parse_cli(app, argc, argv);
   return args;
 }
 
