@@ -240,6 +240,76 @@ BOOST_AUTO_TEST_CASE(a_duration_too_long_for_64_bit_milliseconds_is_an_error) {
       Recipe::parse("callbacks:\n  - Timer: {duration: \"106751991167:00:00:00\"}\n"));
 }
 
+// Issue 29: yaml-cpp kept both values of a repeated key and lookups took the first, so
+// "max_epochs: 1" then "max_epochs: 2" trained one epoch.
+BOOST_AUTO_TEST_CASE(a_key_given_twice_is_an_error_naming_both_lines) {
+  const auto e = error_of("trainer:\n  max_epochs: 1\n  max_epochs: 2\n");
+  BOOST_TEST(e.line() == 3);
+  BOOST_TEST(e.key() == "trainer.max_epochs");
+  BOOST_TEST(
+      contains(e.what(), "'max_epochs' is given twice in one mapping, on line 2 and on line 3"),
+      e.what());
+  const auto n = error_of(
+      "callbacks:\n  - EarlyStopping:\n      monitor: val_loss\n      patience: 2\n"
+      "      monitor: val_acc\n");
+  BOOST_TEST(n.key() == "callbacks[0].EarlyStopping.monitor");
+  BOOST_TEST(contains(n.what(), "on line 3 and on line 5"), n.what());
+  const auto top = error_of("trainer: {max_epochs: 1}\ntrainer: {max_epochs: 2}\n");
+  BOOST_TEST(top.key() == "trainer");
+  BOOST_TEST(contains(top.what(), "on line 1 and on line 2"), top.what());
+  // The same key in two mappings is fine.
+  BOOST_CHECK_NO_THROW(
+      Recipe::parse("callbacks:\n  - EarlyStopping: {monitor: val_loss}\n  - ModelCheckpoint: "
+                    "{monitor: val_loss}\n"));
+}
+
+// Issue 29: a directory read as an empty file ("the recipe is empty").
+BOOST_AUTO_TEST_CASE(a_directory_is_not_a_recipe) {
+  TempDir dir;
+  try {
+    Recipe::load(dir.path.string());
+    BOOST_FAIL("no error");
+  } catch (const RecipeError& e) {
+    BOOST_TEST(contains(e.what(), dir.path.string() + ": is a directory, not a recipe file"),
+               e.what());
+    BOOST_TEST(!contains(e.what(), "empty"));
+  }
+}
+
+// Issue 29: an integer too long for 64 bits said "expected an integer".
+BOOST_AUTO_TEST_CASE(an_integer_past_64_bits_is_out_of_range) {
+  const auto e = error_of("trainer:\n  max_epochs: 12345678901234567890123\n");
+  BOOST_TEST(e.key() == "trainer.max_epochs");
+  BOOST_TEST(e.line() == 2);
+  BOOST_TEST(contains(e.what(), "out of range"), e.what());
+  BOOST_TEST(contains(e.what(), "12345678901234567890123"));
+  BOOST_TEST(!contains(e.what(), "expected an integer"));
+  BOOST_TEST(contains(error_of("trainer:\n  max_steps: -12345678901234567890123\n").what(),
+                      "out of range"));
+  BOOST_TEST(contains(error_of("trainer:\n  limit_train_batches: 12345678901234567890123\n").what(),
+                      "out of range"));
+  BOOST_TEST(
+      contains(error_of("trainer:\n  seed: 12345678901234567890123\n").what(), "out of range"));
+  BOOST_TEST(contains(
+      error_of("callbacks:\n  - EarlyStopping: {monitor: x, patience: 99999999999999999999}\n")
+          .what(),
+      "out of range"));
+  // What fits still works; what is not an integer still says so.
+  BOOST_CHECK_NO_THROW(Recipe::parse("trainer:\n  max_steps: 9223372036854775807\n"));
+  BOOST_TEST(contains(error_of("trainer:\n  max_epochs: 12a\n").what(), "expected an integer"));
+}
+
+// Issue 29: {mode: max} without a monitor silently watched val_loss for its largest value.
+BOOST_AUTO_TEST_CASE(classification_defaults_mode_max_needs_a_monitor) {
+  const auto e = error_of("callbacks:\n  - classification_defaults: {mode: max}\n");
+  BOOST_TEST(e.key() == "callbacks[0].classification_defaults.mode");
+  BOOST_TEST(contains(e.what(), "{monitor: val_acc, mode: max}"), e.what());
+  BOOST_CHECK_NO_THROW(
+      Recipe::parse("callbacks:\n  - classification_defaults: {monitor: val_acc, mode: max}\n"));
+  BOOST_CHECK_NO_THROW(Recipe::parse("callbacks:\n  - classification_defaults: {mode: min}\n"));
+  BOOST_CHECK_NO_THROW(Recipe::parse("callbacks:\n  - classification_defaults\n"));
+}
+
 BOOST_AUTO_TEST_CASE(a_missing_required_option_is_named) {
   const auto e = error_of("callbacks:\n  - BatchCounter: {every: 2}\n");
   BOOST_TEST(e.line() == 2);
