@@ -62,6 +62,23 @@ class Logged : public BoringModel {
   DataLoaders train_dataloader() override { return {loader(16, 4)}; }
 };
 
+// Logs a scripted val_loss per validation run (the last value repeats).
+class Rising : public BoringModel {
+ public:
+  explicit Rising(std::vector<double> scores) : scores_(std::move(scores)) {}
+  StepOutput validation_step(const Batch& batch, std::int64_t i, std::int64_t dl) override {
+    auto out = BoringModel::validation_step(batch, i, dl);
+    log("val_loss", scores_.at(std::min(runs_, scores_.size() - 1)));
+    return out;
+  }
+  void on_validation_end() override { ++runs_; }
+  DataLoaders train_dataloader() override { return {loader(8, 4)}; }
+
+ private:
+  std::vector<double> scores_;
+  std::size_t runs_ = 0;
+};
+
 struct TempDir {
   TempDir() : path(fs::temp_directory_path() / ("hookline_recipe_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
@@ -308,6 +325,37 @@ BOOST_AUTO_TEST_CASE(classification_defaults_mode_max_needs_a_monitor) {
       Recipe::parse("callbacks:\n  - classification_defaults: {monitor: val_acc, mode: max}\n"));
   BOOST_CHECK_NO_THROW(Recipe::parse("callbacks:\n  - classification_defaults: {mode: min}\n"));
   BOOST_CHECK_NO_THROW(Recipe::parse("callbacks:\n  - classification_defaults\n"));
+}
+
+// A negative min_delta, as in Lightning: its sign is set by the mode (min: negated), so
+// min_delta -0.1 in min mode counts a rise of less than 0.1 as an improvement.
+BOOST_AUTO_TEST_CASE(a_negative_min_delta_is_flipped_by_mode_as_in_lightning) {
+  const auto run = [](const std::string& min_delta) {
+    const Recipe recipe = Recipe::parse(
+        "callbacks:\n  - EarlyStopping: {monitor: val_loss, patience: 1, min_delta: " + min_delta +
+        "}\n");
+    Recipe::Parts parts = recipe.build();
+    auto es = std::dynamic_pointer_cast<EarlyStopping>(parts.callbacks.at(0));
+    BOOST_REQUIRE(es);
+    Rising model({1.0, 1.05, 1.1, 1.3, 1.4});
+    Trainer trainer(TrainerOptions()
+                        .max_epochs(10)
+                        .limit_val_batches(1)
+                        .num_sanity_val_steps(0)
+                        .enable_checkpointing(false)
+                        .enable_progress_bar(false)
+                        .enable_model_summary(false)
+                        .logger(false),
+                    parts.callbacks);
+    trainer.fit(model);
+    return std::pair{es->stopped_epoch(), es->best_score()};
+  };
+  // -0.1: 1.05 and 1.1 are within 0.1 of the best, so they improve; 1.3 waits and stops.
+  BOOST_TEST(run("-0.1").first == 3);
+  BOOST_TEST(run("-0.1").second == 1.1f);
+  // 0: the first rise stops the fit.
+  BOOST_TEST(run("0.0").first == 1);
+  BOOST_TEST(run("0.0").second == 1.0f);
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_required_option_is_named) {
