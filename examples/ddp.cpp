@@ -62,14 +62,14 @@ class Classifier : public hookline::Module {
 
 int main(int argc, char** argv) try {
   std::int64_t devices = 2, epochs = 1, limit = 100;
-  std::filesystem::path data_dir;
+  std::string data_dir;
   CLI::App app{
       "Data-parallel training on CPU processes (Gloo over loopback); the program starts "
       "the other ranks itself.",
       "ddp"};
   hookline_examples::setup_cli(app);
   app.add_option("--devices", devices, "processes to train on")
-      ->check(CLI::PositiveNumber)
+      ->check(hookline_examples::positive_integer())
       ->capture_default_str();
   hookline_examples::add_epochs(app, epochs);
   hookline_examples::add_limit_train_batches(app, limit);

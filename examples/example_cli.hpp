@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "example_version.hpp"  // HOOKLINE_EXAMPLE_VERSION: the hookline version of this build
@@ -29,7 +28,25 @@ inline constexpr int kUsageError = 2;
 /// --version and the exit statuses in the help's footer.
 inline void setup_cli(CLI::App& app) {
   app.set_version_flag("--version", app.get_name() + " (hookline " HOOKLINE_EXAMPLE_VERSION ")");
-  app.footer("Exit status: 0 done, 1 the run failed, 2 a usage error.");
+  app.footer("Exit status: 0 done, 1 the run failed, 2 a usage error.\n");
+}
+
+/// A whole number above zero, said plainly when it is not ("expected a positive integer, got
+/// '0.5'"; CLI::PositiveNumber's message prints the range of a double).
+inline CLI::Validator positive_integer(const std::string& what = "") {
+  return CLI::Validator(
+      [what](std::string& text) -> std::string {
+        std::size_t used = 0;
+        try {
+          if (!text.empty() && text[0] != '+' && text[0] != '-' && std::stoll(text, &used) > 0 &&
+              used == text.size())
+            return {};
+        } catch (const std::exception&) {
+        }
+        return "expected a positive integer" + (what.empty() ? "" : " (" + what + ")") + ", got '" +
+               text + "'";
+      },
+      "N>0");
 }
 
 /// Parses argv; --help and --version exit 0, a usage error exits kUsageError (both after
@@ -46,12 +63,13 @@ inline void parse_cli(CLI::App& app, int argc, char** argv) {
 /// --epochs N (N > 0).
 inline CLI::Option* add_epochs(CLI::App& app, std::int64_t& epochs) {
   return app.add_option("--epochs", epochs, "epochs to train")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_integer())
       ->capture_default_str();
 }
 
-/// --data-dir DIR: where the Fashion-MNIST files are.
-inline CLI::Option* add_data_dir(CLI::App& app, std::filesystem::path& dir) {
+/// --data-dir DIR: where the Fashion-MNIST files are (kept as a string: a std::filesystem::path
+/// looks like a container to CLI11's type traits).
+inline CLI::Option* add_data_dir(CLI::App& app, std::string& dir) {
   dir = hookline::data::kFashionMnistDir;
   return app.add_option("--data-dir", dir, "the Fashion-MNIST files")->capture_default_str();
 }
@@ -59,7 +77,7 @@ inline CLI::Option* add_data_dir(CLI::App& app, std::filesystem::path& dir) {
 /// --limit-train-batches N: a number of batches (N > 0).
 inline CLI::Option* add_limit_train_batches(CLI::App& app, std::int64_t& count) {
   return app.add_option("--limit-train-batches", count, "training batches per epoch")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_integer("a number of batches"))
       ->capture_default_str();
 }
 

@@ -213,7 +213,7 @@ struct Args {
   std::int64_t epochs = 2;
   std::int64_t batch_size = 64;
   hookline::BatchAmount limit_train_batches = 1.0;  // all of them
-  std::filesystem::path data_dir{hookline::data::kFashionMnistDir};
+  std::string data_dir{hookline::data::kFashionMnistDir};
   std::string trace;  // a trace spec, as HOOKLINE_TRACE takes ("" : none)
   // Torch intra-op threads. The trainer's default is one per core, but a model this small gains
   // little from more than one, and when other programs keep the cores busy, OpenMP's spinning
@@ -230,7 +230,7 @@ Args parse_args(int argc, char** argv) {
   hookline_examples::setup_cli(app);
   hookline_examples::add_epochs(app, args.epochs);
   app.add_option("--batch-size", args.batch_size, "samples per batch")
-      ->check(CLI::PositiveNumber)
+      ->check(hookline_examples::positive_integer())
       ->capture_default_str();
   hookline_examples::add_limit_train_batches(app, args.limit_train_batches);
   hookline_examples::add_data_dir(app, args.data_dir);
@@ -238,7 +238,7 @@ Args parse_args(int argc, char** argv) {
                  "trace the run, as HOOKLINE_TRACE does: a file (t.jsonl; t.json is a Chrome "
                  "trace) or a spec such as \"t.jsonl,summary\" (tracing/trace_spec.hpp)");
   app.add_option("--threads", args.threads, "torch intra-op threads")
-      ->check(CLI::PositiveNumber)
+      ->check(hookline_examples::positive_integer())
       ->capture_default_str();
   app.add_option("--root-dir", args.root_dir, "where checkpoints and logs go")
       ->capture_default_str();

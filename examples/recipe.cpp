@@ -85,7 +85,7 @@ class Data : public hookline::DataModule {
 
 int main(int argc, char** argv) {
   std::string recipe_path = std::string(HOOKLINE_EXAMPLE_RECIPES) + "/fashion_mnist.yaml";
-  std::filesystem::path data_dir;
+  std::string data_dir;
   CLI::App app{
       "Trains a perceptron on Fashion-MNIST with the trainer options, callbacks and "
       "packs of a recipe file.",

@@ -46,15 +46,17 @@ for exe in "$fashion_mnist" "$ddp" "$recipe" "$readme_example"; do
 done
 
 # Bad values and missing values, the option named.
-expect_exit 2 "--devices" "$ddp" --devices abc
+expect_exit 2 "--devices: expected a positive integer, got 'abc'" "$ddp" --devices abc
 expect_exit 2 "--devices" "$ddp" --devices
 expect_exit 2 "--devices" "$ddp" --devices 0
-expect_exit 2 "--limit-train-batches" "$ddp" --limit-train-batches 0.5
+expect_exit 2 "--limit-train-batches: expected a positive integer (a number of batches), got '0.5'" \
+  "$ddp" --limit-train-batches 0.5
 expect_exit 2 "--epochs" "$ddp" --epochs -1
 expect_exit 2 "--epochs" "$fashion_mnist" --epochs 0
 expect_exit 2 "--epochs" "$fashion_mnist" --epochs
 expect_exit 2 "--batch-size" "$fashion_mnist" --batch-size many
-expect_exit 2 "--limit-train-batches" "$fashion_mnist" --limit-train-batches 1.5
+expect_exit 2 "--limit-train-batches: expected a number of batches > 0 or a fraction in (0, 1], got '1.5'" \
+  "$fashion_mnist" --limit-train-batches 1.5
 expect_exit 2 "--limit-train-batches" "$fashion_mnist" --limit-train-batches 0
 expect_exit 2 "--threads" "$fashion_mnist" --threads=x
 expect_exit 2 "--data-dir" "$recipe" --data-dir
