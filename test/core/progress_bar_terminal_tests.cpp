@@ -153,8 +153,9 @@ Run run_on_terminal(int columns, const std::string& dir) {
   std::FILE* stream = ::fdopen(slave, "w");
   std::fflush(stderr);
   const int saved_stderr = ::dup(2);
-  ::dup2(slave, 2);  // the console's lines go to the same terminal
-  {
+  ::dup2(slave, 2);     // the console's lines go to the same terminal
+  std::string failure;  // cleaned up either way: the reader ends only when every slave is closed
+  try {
     auto bar = std::make_shared<TQDMProgressBar>();
     bar->stream(stream);
     LongMetrics model;
@@ -167,6 +168,8 @@ Run run_on_terminal(int columns, const std::string& dir) {
                         .logger(std::make_shared<CSVLogger>(dir)),
                     {bar, std::make_shared<Talker>(stream)});
     trainer.fit(model);
+  } catch (const std::exception& e) {
+    failure = e.what();
   }
   std::fflush(stderr);
   ::dup2(saved_stderr, 2);
@@ -174,6 +177,7 @@ Run run_on_terminal(int columns, const std::string& dir) {
   std::fclose(stream);  // the last slave: the master reads EIO
   reader.join();
   ::close(master);
+  BOOST_TEST(failure.empty(), "fit failed: " << failure);
   Screen screen{columns};
   screen.feed(run.raw);
   run.lines = screen.lines();
