@@ -13,6 +13,11 @@
 //   passing divergence_threshold stops; an improvement by more than min_delta resets the wait
 //   count and becomes the best score; otherwise the wait count grows and reaching `patience`
 //   stops. Values are compared in float32, as Lightning compares its logged tensors.
+// - min_delta takes its sign from the mode, as in Lightning (`min_delta *= 1 if mode is max else
+//   -1`): a check improves when `current - min_delta` beats the best score, min_delta negated
+//   first in min mode. So a negative min_delta is accepted and means a tolerance: a change the
+//   wrong way of less than |min_delta| still counts as an improvement (min_delta -0.1 in min
+//   mode: 1.0 then 1.05 is an improvement, 1.0 then 1.2 is not).
 // - A missing monitored metric is an error (strict), or skips the check (strict false).
 // - The stop is a StopFit verdict with its reason, e.g. "Monitored metric val_loss did not improve
 //   in the last 3 records. Best score: 0.412. Signaling Trainer to stop.", recorded on the bus

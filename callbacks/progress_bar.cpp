@@ -50,6 +50,10 @@ TQDMProgressBar::TQDMProgressBar(std::int64_t refresh_rate)
     refresh_rate_ = std::max<std::int64_t>(std::atoll(miniters), refresh_rate_);
 }
 
+TQDMProgressBar::~TQDMProgressBar() {
+  if (owns_lines_) uninstall_line_owner(this);
+}
+
 TQDMProgressBar& TQDMProgressBar::plain_refresh_rate(std::int64_t n) {
   if (n < 0)
     throw std::invalid_argument("TQDMProgressBar::plain_refresh_rate(" + std::to_string(n) +
@@ -67,9 +71,23 @@ std::string TQDMProgressBar::format_num(double value) {
   return n;
 }
 
+std::size_t TQDMProgressBar::display_width(std::string_view text) {
+  std::size_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 std::string TQDMProgressBar::render(const std::string& desc, std::int64_t n,
                                     std::optional<std::int64_t> total, double elapsed,
                                     const std::string& postfix, int width) {
+  std::vector<std::string> items;
+  if (!postfix.empty()) items.push_back(postfix);
+  return render(desc, n, total, elapsed, items, width);
+}
+
+std::string TQDMProgressBar::render(const std::string& desc, std::int64_t n,
+                                    std::optional<std::int64_t> total, double elapsed,
+                                    const std::vector<std::string>& postfix, int width) {
   const double rate = elapsed > 0 && n > 0 ? static_cast<double>(n) / elapsed : 0;
   char buf[64];
   std::string l_bar = desc.empty() ? "" : desc + ": ";
@@ -86,37 +104,56 @@ std::string TQDMProgressBar::render(const std::string& desc, std::int64_t n,
     std::snprintf(buf, sizeof buf, "%5.2fit/s", rate);
     rate_fmt = buf;
   }
-  std::string r_bar = " ";
-  r_bar += std::to_string(n);
-  r_bar += '/';
-  r_bar += total ? std::to_string(*total) : std::string("?");
-  r_bar += " [";
-  r_bar += format_interval(elapsed);
-  r_bar += '<';
-  r_bar += remaining;
-  r_bar += ", ";
-  r_bar += rate_fmt;
-  if (!postfix.empty()) {
-    r_bar += ", ";
-    r_bar += postfix;
+  std::string counters = " ";
+  counters += std::to_string(n);
+  counters += '/';
+  counters += total ? std::to_string(*total) : std::string("?");
+  counters += " [";
+  counters += format_interval(elapsed);
+  counters += '<';
+  counters += remaining;
+  counters += ", ";
+  counters += rate_fmt;
+  // The right part with the first `k` postfix items.
+  const auto r_bar = [&](std::size_t k) {
+    std::string r = counters;
+    for (std::size_t i = 0; i < k; ++i) r += ", " + postfix[i];
+    return r + ']';
+  };
+  if (width <= 0) return l_bar + r_bar(postfix.size());
+  // tqdm's unicode bar: full blocks and one partial block in what the line leaves. The bar
+  // shrinks to kMinBar cells, then postfix items go from the end; then the bar goes too.
+  constexpr int kMinBar = 10;
+  const auto used = [&](const std::string& right) {
+    return static_cast<int>(display_width(l_bar) + display_width(right)) + 2;  // the two '|'
+  };
+  for (std::size_t k = postfix.size() + 1; k-- > 0;) {
+    const std::string right = r_bar(k);
+    const int bar_width = width - used(right);
+    if (bar_width < kMinBar) continue;
+    static const char* const partial[] = {"",       "\u258f", "\u258e", "\u258d",
+                                          "\u258c", "\u258b", "\u258a", "\u2589"};
+    const int eighths = static_cast<int>(frac * bar_width * 8);
+    std::string bar;
+    const int full = eighths / 8;
+    for (int i = 0; i < full; ++i) bar += "\u2588";
+    int drawn = full;
+    if (full < bar_width && eighths % 8) {
+      bar += partial[eighths % 8];
+      ++drawn;
+    }
+    bar += std::string(static_cast<std::size_t>(bar_width - drawn), ' ');
+    return l_bar + "|" + bar + "|" + right;
   }
-  r_bar += ']';
-  if (width <= 0) return l_bar + r_bar;
-  // tqdm's unicode bar: full blocks and one partial block in what the line leaves.
-  const int bar_width = std::max(1, width - static_cast<int>(l_bar.size() + r_bar.size()) - 2);
-  static const char* const partial[] = {"",       "\u258f", "\u258e", "\u258d",
-                                        "\u258c", "\u258b", "\u258a", "\u2589"};
-  const int eighths = static_cast<int>(frac * bar_width * 8);
-  std::string bar;
-  const int full = eighths / 8;
-  for (int i = 0; i < full; ++i) bar += "\u2588";
-  int used = full;
-  if (full < bar_width && eighths % 8) {
-    bar += partial[eighths % 8];
-    ++used;
-  }
-  bar += std::string(static_cast<std::size_t>(bar_width - used), ' ');
-  return l_bar + "|" + bar + "|" + r_bar;
+  // No room for a bar: the counters alone, cut at the last column if even they do not fit.
+  std::string line = l_bar + r_bar(0);
+  const auto columns = static_cast<std::size_t>(width);
+  if (display_width(line) <= columns) return line;
+  std::size_t points = 0, at = 0;
+  for (; at < line.size(); ++at)
+    if ((static_cast<unsigned char>(line[at]) & 0xC0) != 0x80 && points++ == columns) break;
+  line.resize(at);
+  return line;
 }
 
 std::vector<std::pair<std::string, std::string>> TQDMProgressBar::get_metrics(Trainer& trainer) {
@@ -149,7 +186,7 @@ int TQDMProgressBar::columns() {
   return ncols_;
 }
 
-void TQDMProgressBar::write(const std::string& text) {
+void TQDMProgressBar::emit(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stream_);
   std::fflush(stream_);
 }
@@ -165,6 +202,7 @@ bool TQDMProgressBar::dataloader_changed(std::int64_t dataloader_idx) {
 }
 
 void TQDMProgressBar::open(Bar& bar, std::string desc, int position, bool leave) {
+  std::lock_guard lock(mutex_);
   bar = Bar{};
   bar.open = is_enabled();
   bar.desc = std::move(desc);
@@ -174,6 +212,7 @@ void TQDMProgressBar::open(Bar& bar, std::string desc, int position, bool leave)
 }
 
 void TQDMProgressBar::reset(Bar& bar, std::optional<std::int64_t> total, std::string desc) {
+  std::lock_guard lock(mutex_);
   bar.n = 0;
   bar.total = total;
   bar.desc = std::move(desc);
@@ -183,23 +222,26 @@ void TQDMProgressBar::reset(Bar& bar, std::optional<std::int64_t> total, std::st
 }
 
 void TQDMProgressBar::draw(Bar& bar) {
+  std::lock_guard lock(mutex_);
   if (!bar.open || !tty()) return;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - bar.start).count();
-  const std::string line = render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, columns());
+  const int width = columns();  // read at every redraw: the terminal may have been resized
+  const std::string line = render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, width);
   std::string out;
   if (bar.position > 0) out += "\n";
   out += "\r" + line;
-  // tqdm pads with spaces over what the previous, longer line left.
-  std::size_t len = 0;  // characters, not bytes (the bar glyphs take three bytes each)
-  for (unsigned char c : line) len += (c & 0xC0) != 0x80;
-  if (bar.last_len > len) out += std::string(bar.last_len - len, ' ');
+  // tqdm pads with spaces over what the previous, longer line left (up to the last column).
+  const std::size_t len = display_width(line);
+  const std::size_t limit = static_cast<std::size_t>(std::max(width, 1));
+  if (bar.last_len > len) out += std::string(std::min(bar.last_len, limit) - len, ' ');
   bar.last_len = len;
   if (bar.position > 0) out += "\x1b[A\r";
-  write(out);
+  emit(out);
 }
 
 void TQDMProgressBar::update(Bar& bar, std::int64_t n) {
+  std::lock_guard lock(mutex_);
   if (!bar.open) return;
   bar.n = n;
   if (tty()) {
@@ -208,19 +250,21 @@ void TQDMProgressBar::update(Bar& bar, std::int64_t n) {
     bar.last_plain = n;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - bar.start).count();
-    write(render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, 0) + "\n");
+    emit(render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, 0) + "\n");
   }
 }
 
 void TQDMProgressBar::plain_line(Bar& bar) {
+  std::lock_guard lock(mutex_);
   if (!bar.open || tty() || (bar.last_plain == bar.n && bar.n > 0)) return;
   bar.last_plain = bar.n;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - bar.start).count();
-  write(render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, 0) + "\n");
+  emit(render(bar.desc, bar.n, bar.total, elapsed, bar.postfix, 0) + "\n");
 }
 
 void TQDMProgressBar::close(Bar& bar) {
+  std::lock_guard lock(mutex_);
   if (!bar.open) return;
   bar.open = false;
   if (tty()) {
@@ -228,21 +272,49 @@ void TQDMProgressBar::close(Bar& bar) {
       bar.open = true;
       draw(bar);
       bar.open = false;
-      write("\n");
+      emit("\n");
     } else {
       std::string out = bar.position > 0 ? "\n\r" : "\r";
-      out.append(bar.last_len, ' ');
+      out.append(std::min(bar.last_len, static_cast<std::size_t>(std::max(columns(), 1))), ' ');
       out += '\r';
       if (bar.position > 0) out += "\x1b[A";
-      write(out);
+      emit(out);
     }
   }
+  bar.last_len = 0;
+}
+
+void TQDMProgressBar::clear_lines() {
+  std::lock_guard lock(mutex_);
+  if (!tty()) return;
+  const std::size_t limit = static_cast<std::size_t>(std::max(columns(), 1));
+  std::string out;
+  for (const Bar* bar : {&train_, &val_, &test_, &predict_}) {
+    if (!bar->open || bar->last_len == 0) continue;
+    out += bar->position > 0 ? "\n\r" : "\r";
+    out.append(std::min(bar->last_len, limit), ' ');
+    out += '\r';
+    if (bar->position > 0) out += "\x1b[A";
+  }
+  if (!out.empty()) emit(out);
+}
+
+void TQDMProgressBar::restore_lines() {
+  std::lock_guard lock(mutex_);
+  if (!tty()) return;
+  // The lines are blank now: draw the bars again, the first line's first.
+  for (int position : {0, 1})
+    for (Bar* bar : {&train_, &val_, &test_, &predict_})
+      if (bar->open && bar->last_len > 0 && bar->position == position) {
+        bar->last_len = 0;
+        draw(*bar);
+      }
 }
 
 void TQDMProgressBar::set_postfix(Bar& bar, Trainer& trainer) {
-  std::string postfix;
-  for (const auto& [key, value] : get_metrics(trainer))
-    postfix += (postfix.empty() ? "" : ", ") + key + "=" + value;
+  std::vector<std::string> postfix;
+  for (const auto& [key, value] : get_metrics(trainer)) postfix.push_back(key + "=" + value);
+  std::lock_guard lock(mutex_);
   bar.postfix = std::move(postfix);
 }
 
@@ -250,6 +322,16 @@ void TQDMProgressBar::set_postfix(Bar& bar, Trainer& trainer) {
 
 void TQDMProgressBar::setup(Trainer& trainer, Module&, Stage) {
   if (!trainer.is_global_zero()) disable();
+  if (is_enabled() && tty() && !owns_lines_) {
+    install_line_owner(this);
+    owns_lines_ = true;
+  }
+}
+
+void TQDMProgressBar::teardown(Trainer&, Module&, Stage) {
+  if (!owns_lines_) return;
+  uninstall_line_owner(this);
+  owns_lines_ = false;
 }
 
 void TQDMProgressBar::on_sanity_check_start(Trainer&, Module&) {

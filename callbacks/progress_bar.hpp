@@ -8,6 +8,11 @@
 // Bars advance every refresh_rate batches (and at a loader's last batch); refresh_rate 0 hides
 // them.
 //
+// On a terminal every line fits the terminal's width, read again at each redraw (TIOCGWINSZ), as
+// tqdm does: the bar shrinks first (down to 10 cells), then postfix items are dropped from the
+// end, then the bar goes; a line never runs past the last column, so a redraw never wraps. While
+// a bar is shown, the console's lines and write() (tqdm's write) print above it.
+//
 // When the stream is not a terminal (a pipe, a file, CI logs) nothing is redrawn: one plain line
 // is printed when a bar finishes (every training epoch, every validation, test and predict run)
 // and, with plain_refresh_rate(N), every N batches.
@@ -17,21 +22,31 @@
 #pragma once
 
 #include "hookline/core/callback.hpp"
+#include "hookline/core/console.hpp"
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace hookline {
 
-class TQDMProgressBar : public Callback {
+class TQDMProgressBar : public Callback, private LineOwner {
  public:
   /// `refresh_rate`: update the bars every this many batches (0: disabled). The environment
   /// variable TQDM_MINITERS raises it, as in Lightning.
   explicit TQDMProgressBar(std::int64_t refresh_rate = 1);
+  ~TQDMProgressBar() override;
+  TQDMProgressBar(const TQDMProgressBar&) = delete;
+  TQDMProgressBar& operator=(const TQDMProgressBar&) = delete;
+
+  /// tqdm's `write`: prints `text` and a newline to `stream` above the bar (the bar is cleared,
+  /// the line printed, the bar redrawn below it). Same as hookline::write_line.
+  static void write(std::string_view text, std::FILE* stream = stdout) { write_line(text, stream); }
 
   /// Where the bars go (default stdout); a terminal gets redrawn bars, anything else lines.
   TQDMProgressBar& stream(std::FILE* stream) {
@@ -54,8 +69,10 @@ class TQDMProgressBar : public Callback {
   /// What the bars show after the counters: v_num and the progress bar metrics.
   virtual std::vector<std::pair<std::string, std::string>> get_metrics(Trainer& trainer);
 
-  /// Off on every DDP rank but 0 (Lightning's rank_zero behaviour).
+  /// Off on every DDP rank but 0 (Lightning's rank_zero behaviour). On a terminal the bar
+  /// takes the console's line printer (lines go above the bar) until teardown.
   void setup(Trainer& trainer, Module&, Stage) override;
+  void teardown(Trainer& trainer, Module&, Stage) override;
   void on_sanity_check_start(Trainer&, Module&) override;
   void on_sanity_check_end(Trainer&, Module&) override;
   void on_train_start(Trainer&, Module&) override;
@@ -90,6 +107,13 @@ class TQDMProgressBar : public Callback {
   static std::string render(const std::string& desc, std::int64_t n,
                             std::optional<std::int64_t> total, double elapsed_seconds,
                             const std::string& postfix, int width);
+  /// The same with the postfix as items ("key=value"); with `width` > 0 the line fits in
+  /// `width` columns: the bar shrinks to 10 cells, then items go from the end, then the bar.
+  static std::string render(const std::string& desc, std::int64_t n,
+                            std::optional<std::int64_t> total, double elapsed_seconds,
+                            const std::vector<std::string>& postfix, int width);
+  /// Columns `text` takes on a terminal (UTF-8 code points).
+  static std::size_t display_width(std::string_view text);
 
  private:
   struct Bar {
@@ -98,8 +122,8 @@ class TQDMProgressBar : public Callback {
     std::int64_t n = 0;
     std::optional<std::int64_t> total;
     std::chrono::steady_clock::time_point start;
-    std::string postfix;
-    int position = 0;  // 0: the first line; 1: the line below the training bar
+    std::vector<std::string> postfix;  // "key=value" items
+    int position = 0;                  // 0: the first line; 1: the line below the training bar
     bool leave = true;
     std::size_t last_len = 0;
     std::int64_t last_plain = 0;
@@ -115,7 +139,10 @@ class TQDMProgressBar : public Callback {
   bool dataloader_changed(std::int64_t dataloader_idx);
   bool tty();
   int columns();
-  void write(const std::string& text);
+  void emit(const std::string& text);
+  // LineOwner: what the console calls around a line it prints.
+  void clear_lines() override;
+  void restore_lines() override;
 
   std::int64_t refresh_rate_;
   std::int64_t plain_refresh_rate_ = 0;
@@ -126,6 +153,9 @@ class TQDMProgressBar : public Callback {
   Bar train_, val_, test_, predict_;
   std::int64_t current_dataloader_ = -1;
   bool fitting_ = false;
+  bool owns_lines_ = false;
+  // Hooks run on the training thread; the console may print from any thread.
+  std::recursive_mutex mutex_;
 };
 
 }  // namespace hookline

@@ -1,7 +1,10 @@
 // hookline example: data-parallel training on 2 CPU processes (Gloo over loopback).
 //
 //   ddp [--devices N] [--epochs N] [--limit-train-batches N] [--data-dir DIR]
+//   ddp --help | --version
 //
+// A usage error (an unknown option, a bad value) is refused with the option named, exit status 2
+// (examples/example_cli.hpp).
 // The program is started once; the trainer starts the other N-1 processes itself (each runs this
 // same program with torchrun's variables set), or joins the run torchrun / srun started. Each
 // rank trains on its shard of Fashion-MNIST; gradients are averaged after every backward pass,
@@ -16,7 +19,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+
+#include "example_cli.hpp"
 
 namespace {
 
@@ -56,21 +62,19 @@ class Classifier : public hookline::Module {
 
 int main(int argc, char** argv) try {
   std::int64_t devices = 2, epochs = 1, limit = 100;
-  std::string data_dir{hookline::data::kFashionMnistDir};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const std::string value = argv[i + 1];
-    if (flag == "--devices")
-      devices = std::stoll(value);
-    else if (flag == "--epochs")
-      epochs = std::stoll(value);
-    else if (flag == "--limit-train-batches")
-      limit = std::stoll(value);
-    else if (flag == "--data-dir")
-      data_dir = value;
-    else
-      throw std::invalid_argument("unknown option " + flag);
-  }
+  std::string data_dir;
+  CLI::App app{
+      "Data-parallel training on CPU processes (Gloo over loopback); the program starts "
+      "the other ranks itself.",
+      "ddp"};
+  hookline_examples::setup_cli(app);
+  app.add_option("--devices", devices, "processes to train on")
+      ->check(hookline_examples::positive_integer())
+      ->capture_default_str();
+  hookline_examples::add_epochs(app, epochs);
+  hookline_examples::add_limit_train_batches(app, limit);
+  hookline_examples::add_data_dir(app, data_dir);
+  hookline_examples::parse_cli(app, argc, argv);
   torch::manual_seed(0);
   Classifier model(data_dir);
   hookline::Trainer trainer(hookline::TrainerOptions()

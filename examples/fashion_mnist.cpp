@@ -8,6 +8,10 @@
 //   ./build/release/examples/fashion_mnist --limit-train-batches 0.1 --trace trace.jsonl
 //   ./build/release/examples/fashion_mnist --threads 2               # torch threads (default 1)
 //   ./build/release/examples/fashion_mnist --epochs 4 --resume       # continue the last run
+//   ./build/release/examples/fashion_mnist --help                    # every option
+//
+// A usage error (an unknown option, a bad value) is refused with the option named and exit
+// status 2 (examples/example_cli.hpp).
 //
 // The data comes from Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
 // --data-dir points elsewhere.
@@ -18,7 +22,8 @@
 //   2. a DataModule: loads the files once and hands out a loader for each stage;
 //   3. a Callback: prints one line per epoch from trainer.callback_metrics();
 //   4. a plain bus subscriber on the async lane: counts training batches off the training thread;
-//   5. tracing (--trace FILE): one JSON line for every emission and subscriber call;
+//   5. tracing (--trace FILE or spec, as HOOKLINE_TRACE): one JSON line for every emission and
+//      subscriber call, with the run's stage, step and durations;
 //   6. checkpoints: ModelCheckpoint keeps the best epoch by validation accuracy and a last.ckpt in
 //      <root-dir>/checkpoints, OnExceptionCheckpoint saves if the run fails or is interrupted
 //      (Ctrl-C, SIGTERM), and --resume continues from the newest of those, exactly where it
@@ -28,6 +33,7 @@
 #include <hookline/callbacks/model_checkpoint.hpp>
 #include <hookline/callbacks/on_exception_checkpoint.hpp>
 #include <hookline/core/callback.hpp>
+#include <hookline/core/console.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
@@ -38,7 +44,8 @@
 #include <hookline/hooks/hooks.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
-#include <hookline/tracing/json_lines_tracer.hpp>
+#include <hookline/recipe/tracing.hpp>
+#include <hookline/tracing/trace_sinks.hpp>
 
 #include <torch/torch.h>
 
@@ -55,6 +62,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "example_cli.hpp"
 
 using hookline::Batch;
 using hookline::LogOptions;
@@ -163,8 +172,9 @@ class FashionMnistData : public hookline::DataModule {
 
 // ---- 3. a callback ------------------------------------------------------------------------------
 
-// Prints "epoch 1/2  train_loss ...  val_loss ...  val_acc ...  lr ...  (2.0 s)" when an epoch
-// ends. The epoch's validation has run by then, so its metrics are in callback_metrics().
+// Prints (with hookline::write_line, above the progress bar) "epoch 1/2  train_loss ...  val_loss
+// ...  val_acc ...  lr ...  (2.0 s)" when an epoch ends. The epoch's validation has run by then, so
+// its metrics are in callback_metrics().
 class EpochSummary : public hookline::Callback {
  public:
   EpochSummary() : Callback("epoch_summary") {}
@@ -183,11 +193,14 @@ class EpochSummary : public hookline::Callback {
     const double lr =
         trainer.optimizer_config().optimizers.at(0)->param_groups()[0].options().get_lr();
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
-    std::printf("epoch %lld/%lld  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %g  (%.1f s)\n",
-                static_cast<long long>(trainer.current_epoch() + 1),
-                static_cast<long long>(trainer.options().effective_max_epochs()),
-                get("train_loss_epoch"), get("val_loss"), get("val_acc"), lr, took.count());
-    std::fflush(stdout);
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "epoch %lld/%lld  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %g  (%.1f s)",
+                  static_cast<long long>(trainer.current_epoch() + 1),
+                  static_cast<long long>(trainer.options().effective_max_epochs()),
+                  get("train_loss_epoch"), get("val_loss"), get("val_acc"), lr, took.count());
+    // Above the progress bar (printf would land on the end of the bar's line).
+    hookline::write_line(line);
   }
 
  private:
@@ -200,8 +213,8 @@ struct Args {
   std::int64_t epochs = 2;
   std::int64_t batch_size = 64;
   hookline::BatchAmount limit_train_batches = 1.0;  // all of them
-  std::filesystem::path data_dir{hookline::data::kFashionMnistDir};
-  std::optional<std::filesystem::path> trace;
+  std::string data_dir{hookline::data::kFashionMnistDir};
+  std::string trace;  // a trace spec, as HOOKLINE_TRACE takes ("" : none)
   // Torch intra-op threads. The trainer's default is one per core, but a model this small gains
   // little from more than one, and when other programs keep the cores busy, OpenMP's spinning
   // worker threads can make two threads ten times slower than one.
@@ -210,79 +223,27 @@ struct Args {
   bool resume = false;
 };
 
-constexpr const char* kUsage =
-    "usage: fashion_mnist [--epochs N] [--batch-size N] [--limit-train-batches N|FRACTION]\n"
-    "                     [--data-dir DIR] [--trace FILE] [--threads N (default 1)]\n"
-    "                     [--root-dir DIR (default fashion_mnist_run)] [--resume]\n";
-
-std::int64_t positive(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used == 0 || used != text.size() || n <= 0)
-    throw std::invalid_argument(flag + " wants a positive integer (got '" + text + "')");
-  return n;
-}
-
-double fraction(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used == 0 || used != text.size() || !(x > 0 && x <= 1))
-    throw std::invalid_argument(flag + " wants a fraction in (0, 1] or a count (got '" + text +
-                                "')");
-  return x;
-}
-
 Args parse_args(int argc, char** argv) {
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::string value;
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (flag == "--resume") {
-      args.resume = true;
-      continue;
-    }
-    if (auto eq = flag.find('='); eq != std::string::npos) {  // --flag=value
-      value = flag.substr(eq + 1);
-      flag.resize(eq);
-    } else if (i + 1 < argc) {  // --flag value
-      value = argv[++i];
-    } else {
-      throw std::invalid_argument(flag + " needs a value\n" + kUsage);
-    }
-    if (flag == "--epochs") {
-      args.epochs = positive(flag, value);
-    } else if (flag == "--batch-size") {
-      args.batch_size = positive(flag, value);
-    } else if (flag == "--limit-train-batches") {
-      // "0.25" is a fraction of the epoch, "100" a number of batches (as in Lightning).
-      if (value.find_first_of(".eE") != std::string::npos)
-        args.limit_train_batches = fraction(flag, value);
-      else
-        args.limit_train_batches = positive(flag, value);
-    } else if (flag == "--data-dir") {
-      args.data_dir = value;
-    } else if (flag == "--trace") {
-      args.trace = value;
-    } else if (flag == "--root-dir") {
-      args.root_dir = value;
-    } else if (flag == "--threads") {
-      args.threads = static_cast<int>(positive(flag, value));
-    } else {
-      throw std::invalid_argument("unknown option '" + flag + "'\n" + kUsage);
-    }
-  }
+  CLI::App app{"Trains a perceptron on Fashion-MNIST, validates it every epoch, then tests it.",
+               "fashion_mnist"};
+  hookline_examples::setup_cli(app);
+  hookline_examples::add_epochs(app, args.epochs);
+  app.add_option("--batch-size", args.batch_size, "samples per batch")
+      ->check(hookline_examples::positive_integer())
+      ->capture_default_str();
+  hookline_examples::add_limit_train_batches(app, args.limit_train_batches);
+  hookline_examples::add_data_dir(app, args.data_dir);
+  app.add_option("--trace", args.trace,
+                 "trace the run, as HOOKLINE_TRACE does: a file (t.jsonl; t.json is a Chrome "
+                 "trace) or a spec such as \"t.jsonl,summary\" (tracing/trace_spec.hpp)");
+  app.add_option("--threads", args.threads, "torch intra-op threads")
+      ->check(hookline_examples::positive_integer())
+      ->capture_default_str();
+  app.add_option("--root-dir", args.root_dir, "where checkpoints and logs go")
+      ->capture_default_str();
+  app.add_flag("--resume", args.resume, "continue the last run from its newest checkpoint");
+  hookline_examples::parse_cli(app, argc, argv);
   return args;
 }
 
@@ -334,12 +295,11 @@ int main(int argc, char** argv) try {
       hookline::SubscribeOptions().named("batch_counter").lane(hookline::Lane::async));
 
   // ---- 5. tracing -------------------------------------------------------------------------------
-  // A tracer sees every emission and every subscriber call; this one writes JSON lines.
-  std::shared_ptr<hookline::JsonLinesTracer> tracer;
-  if (args.trace) {
-    tracer = std::make_shared<hookline::JsonLinesTracer>(args.trace->string());
-    trainer.bus().set_tracer(tracer);
-  }
+  // A tracer sees every emission and every subscriber call. enable_tracing is what HOOKLINE_TRACE
+  // and recipes use: records carry the run's stage, epoch, step and durations, and the file
+  // passes `hookline-trace check`.
+  std::shared_ptr<hookline::TraceRecorder> tracer;
+  if (!args.trace.empty()) tracer = hookline::enable_tracing(trainer, args.trace);
 
   const auto started = std::chrono::steady_clock::now();
   try {
@@ -356,9 +316,14 @@ int main(int argc, char** argv) try {
   std::printf("%lld optimizer steps; the async batch counter saw %lld training batches\n",
               static_cast<long long>(trainer.global_step()),
               static_cast<long long>(batches_seen.load()));
-  if (tracer)
-    std::printf("trace: %llu lines written to %s\n",
-                static_cast<unsigned long long>(tracer->lines()), args.trace->c_str());
+  if (tracer) {
+    tracer->flush();
+    if (const auto jsonl = tracer->sink<hookline::JsonlSink>())
+      std::printf("trace: %llu lines written to %s\n",
+                  static_cast<unsigned long long>(jsonl->lines()), args.trace.c_str());
+    else
+      std::printf("trace: %s\n", args.trace.c_str());
+  }
   std::printf("best checkpoint: %s\n", best->best_model_path().c_str());
   std::printf("logs: %s (TensorBoard), %s/metrics.csv\n", tensorboard->log_dir().c_str(),
               csv->log_dir().c_str());

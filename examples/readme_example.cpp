@@ -1,9 +1,13 @@
 // The 20-line example of README.md, kept here so the build proves it compiles. Run it with
-// ./build/release/examples/readme_example (two epochs on Fashion-MNIST, about ten seconds).
+// ./build/release/examples/readme_example (two epochs on Fashion-MNIST, about ten seconds). Its
+// command line takes only --help and --version (the README's code is what follows main's first
+// line).
 #include <torch/torch.h>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
 #include <hookline/core/trainer.hpp>
+
+#include "example_cli.hpp"
 using namespace hookline;
 
 struct Classifier : Module {
@@ -25,7 +29,11 @@ struct Classifier : Module {
   }
 };
 
-int main() {
+int main(int argc, char** argv) {
+  CLI::App app{"The README's example: a linear classifier, 2 epochs on Fashion-MNIST.",
+               "readme_example"};
+  hookline_examples::setup_cli(app);
+  hookline_examples::parse_cli(app, argc, argv);
   Classifier model;
   Trainer trainer(TrainerOptions().max_epochs(2));
   trainer.fit(model);

@@ -1,12 +1,14 @@
 // hookline example: a training setup from a recipe file.
 //
 //   recipe [RECIPE.yaml] [--data-dir DIR]
+//   recipe --help | --version
 //
 // The trainer options, callbacks and packs come from the recipe (default: the shipped
 // examples/recipes/fashion_mnist.yaml), so they change without recompiling: edit the file, run
 // again. The model and the data stay in code. A recipe with a mistake prints where it is
 // ("recipes/bad.yaml:7:7: callbacks[0].EarlyStopping.patiense: unknown option ...") and the
-// program exits with status 2 before anything trains.
+// program exits with status 2 before anything trains, as it does for a usage error (an unknown
+// option, examples/example_cli.hpp).
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
@@ -20,6 +22,7 @@
 #include <filesystem>
 #include <string>
 
+#include "example_cli.hpp"
 #include "recipe_dir.hpp"  // HOOKLINE_EXAMPLE_RECIPES: the source tree's examples/recipes
 
 namespace {
@@ -82,19 +85,15 @@ class Data : public hookline::DataModule {
 
 int main(int argc, char** argv) {
   std::string recipe_path = std::string(HOOKLINE_EXAMPLE_RECIPES) + "/fashion_mnist.yaml";
-  std::filesystem::path data_dir{hookline::data::kFashionMnistDir};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--data-dir" && i + 1 < argc) {
-      data_dir = argv[++i];
-    } else if (arg == "--help" || arg == "-h" || arg.rfind("--", 0) == 0) {
-      std::fprintf(arg.rfind("--h", 0) == 0 ? stdout : stderr,
-                   "usage: recipe [RECIPE.yaml] [--data-dir DIR]\n");
-      return arg.rfind("--h", 0) == 0 ? 0 : 2;
-    } else {
-      recipe_path = arg;
-    }
-  }
+  std::string data_dir;
+  CLI::App app{
+      "Trains a perceptron on Fashion-MNIST with the trainer options, callbacks and "
+      "packs of a recipe file.",
+      "recipe"};
+  hookline_examples::setup_cli(app);
+  app.add_option("recipe", recipe_path, "the recipe (YAML)")->capture_default_str();
+  hookline_examples::add_data_dir(app, data_dir);
+  hookline_examples::parse_cli(app, argc, argv);
   std::unique_ptr<hookline::Trainer> trainer;
   try {
     trainer = hookline::Trainer::from_recipe(recipe_path);

@@ -137,6 +137,13 @@ void register_builtins(Registry& r) {
     HOOKLINE_RECIPE_OPTION(o, c, min_delta);
     HOOKLINE_RECIPE_OPTION(o, c, dirpath);
     HOOKLINE_RECIPE_OPTION(o, c, log_momentum);
+    // The monitor's default, val_loss, is a loss: watching it in max mode would keep the worst
+    // model and stop on improvements. Lightning has no default monitor to fall into this.
+    if (o.has("mode") && !o.has("monitor") && c.mode() == "max")
+      o.fail("mode",
+             "mode: max without a monitor would watch the default monitor, val_loss, for "
+             "its largest value; name the metric to maximise, e.g. {monitor: val_acc, "
+             "mode: max}");
     return classification_defaults(c);
   });
   r.add_pack("debugging", [](RecipeOptions& o) {

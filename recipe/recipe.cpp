@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -46,6 +47,34 @@ YAML::Node child(const YAML::Node& map, const std::string& key) {
 [[noreturn]] void fail_at(const std::string& file, const YAML::Mark& mark, const std::string& key,
                           const std::string& problem) {
   throw RecipeError(file, mark.line + 1, mark.column + 1, key, problem);
+}
+
+// yaml-cpp keeps both values of a key given twice in one mapping (and lookups find the first):
+// refuse it, naming both lines. `path` is where `node` is ("" for the root).
+void reject_duplicate_keys(const YAML::Node& node, const std::string& path,
+                           const std::string& file) {
+  if (node.IsSequence()) {
+    std::size_t i = 0;
+    for (const auto& item : node)
+      reject_duplicate_keys(item, path + "[" + std::to_string(i++) + "]", file);
+  } else if (node.IsMap()) {
+    std::vector<std::pair<std::string, YAML::Mark>> seen;
+    for (const auto& item : node) {
+      const std::string key = item.first.IsScalar() ? item.first.Scalar() : "";
+      const std::string where = path.empty() ? key : path + "." + key;
+      if (item.first.IsScalar()) {
+        const auto first =
+            std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
+        if (first != seen.end())
+          fail_at(file, item.first.Mark(), where,
+                  "'" + key + "' is given twice in one mapping, on line " +
+                      std::to_string(first->second.line + 1) + " and on line " +
+                      std::to_string(item.first.Mark().line + 1) + "; keep one of them");
+        seen.emplace_back(key, item.first.Mark());
+      }
+      reject_duplicate_keys(item.second, where, file);
+    }
+  }
 }
 
 // Options for a whole section or entry (errors point at `mark` when a key is not found).
@@ -219,6 +248,10 @@ Recipe::Recipe(Recipe&&) noexcept = default;
 Recipe& Recipe::operator=(Recipe&&) noexcept = default;
 
 Recipe Recipe::load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw RecipeError(path, 0, 0, "",
+                      "is a directory, not a recipe file; give the path of a recipe (.yaml) file");
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw RecipeError(path, 0, 0, "",
@@ -237,6 +270,7 @@ Recipe Recipe::parse(const std::string& text, const std::string& source) {
     throw RecipeError(source, e.mark.line + 1, e.mark.column + 1, "", "bad YAML: " + e.msg);
   }
   const YAML::Node& root = impl->root;
+  reject_duplicate_keys(root, "", source);
   if (root.IsNull() || !root.IsDefined())
     throw RecipeError(source, 1, 1, "",
                       "the recipe is empty; give it a 'trainer:' or a 'callbacks:' section");

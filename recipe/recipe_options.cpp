@@ -47,6 +47,18 @@ struct Value {
   }
 };
 
+// An integer that does not fit in 64 bits ("123456789012345678901234").
+constexpr const char* kOutOfRange =
+    "out of range: an integer from -9223372036854775808 to 9223372036854775807 (64 bits)";
+
+// Whether `text` is written as an integer (digits after an optional sign), whatever its size.
+bool integer_syntax(const std::string& text) {
+  const std::size_t start = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+  return text.size() > start &&
+         std::all_of(text.begin() + static_cast<std::ptrdiff_t>(start), text.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
 std::optional<std::int64_t> parse_int(const std::string& text) {
   std::int64_t out = 0;
   const char* first = text.data() + (text.size() > 1 && text[0] == '+' ? 1 : 0);
@@ -83,8 +95,10 @@ bool convert<bool>(const Value& v) {
 
 template <>
 std::int64_t convert<std::int64_t>(const Value& v) {
-  if (auto text = v.plain())
+  if (auto text = v.plain()) {
     if (auto n = parse_int(*text)) return *n;
+    if (integer_syntax(*text)) v.owner.fail(v.key, std::string(kOutOfRange) + ", got " + *text);
+  }
   v.expected("an integer");
 }
 
@@ -102,6 +116,11 @@ std::uint64_t convert<std::uint64_t>(const Value& v) {
     std::uint64_t out = 0;
     const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), out);
     if (ec == std::errc() && end == text->data() + text->size() && !text->empty()) return out;
+    if (ec == std::errc::result_out_of_range && integer_syntax(*text))
+      v.owner.fail(v.key,
+                   "out of range: a non-negative integer up to 18446744073709551615 (64 "
+                   "bits), got " +
+                       *text);
   }
   v.expected("a non-negative integer");
 }
@@ -154,6 +173,7 @@ template <>
 BatchAmount convert<BatchAmount>(const Value& v) {
   if (auto text = v.plain()) {
     if (auto n = parse_int(*text)) return BatchAmount(*n);
+    if (integer_syntax(*text)) v.owner.fail(v.key, std::string(kOutOfRange) + ", got " + *text);
     if (auto d = parse_double(*text)) return BatchAmount(*d);
   }
   v.expected("a number of batches (integer) or a fraction (e.g. 0.25)");

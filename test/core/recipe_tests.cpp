@@ -62,6 +62,23 @@ class Logged : public BoringModel {
   DataLoaders train_dataloader() override { return {loader(16, 4)}; }
 };
 
+// Logs a scripted val_loss per validation run (the last value repeats).
+class Rising : public BoringModel {
+ public:
+  explicit Rising(std::vector<double> scores) : scores_(std::move(scores)) {}
+  StepOutput validation_step(const Batch& batch, std::int64_t i, std::int64_t dl) override {
+    auto out = BoringModel::validation_step(batch, i, dl);
+    log("val_loss", scores_.at(std::min(runs_, scores_.size() - 1)));
+    return out;
+  }
+  void on_validation_end() override { ++runs_; }
+  DataLoaders train_dataloader() override { return {loader(8, 4)}; }
+
+ private:
+  std::vector<double> scores_;
+  std::size_t runs_ = 0;
+};
+
 struct TempDir {
   TempDir() : path(fs::temp_directory_path() / ("hookline_recipe_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
@@ -238,6 +255,107 @@ BOOST_AUTO_TEST_CASE(a_duration_too_long_for_64_bit_milliseconds_is_an_error) {
   // The longest that fits is accepted.
   BOOST_CHECK_NO_THROW(
       Recipe::parse("callbacks:\n  - Timer: {duration: \"106751991167:00:00:00\"}\n"));
+}
+
+// Issue 29: yaml-cpp kept both values of a repeated key and lookups took the first, so
+// "max_epochs: 1" then "max_epochs: 2" trained one epoch.
+BOOST_AUTO_TEST_CASE(a_key_given_twice_is_an_error_naming_both_lines) {
+  const auto e = error_of("trainer:\n  max_epochs: 1\n  max_epochs: 2\n");
+  BOOST_TEST(e.line() == 3);
+  BOOST_TEST(e.key() == "trainer.max_epochs");
+  BOOST_TEST(
+      contains(e.what(), "'max_epochs' is given twice in one mapping, on line 2 and on line 3"),
+      e.what());
+  const auto n = error_of(
+      "callbacks:\n  - EarlyStopping:\n      monitor: val_loss\n      patience: 2\n"
+      "      monitor: val_acc\n");
+  BOOST_TEST(n.key() == "callbacks[0].EarlyStopping.monitor");
+  BOOST_TEST(contains(n.what(), "on line 3 and on line 5"), n.what());
+  const auto top = error_of("trainer: {max_epochs: 1}\ntrainer: {max_epochs: 2}\n");
+  BOOST_TEST(top.key() == "trainer");
+  BOOST_TEST(contains(top.what(), "on line 1 and on line 2"), top.what());
+  // The same key in two mappings is fine.
+  BOOST_CHECK_NO_THROW(
+      Recipe::parse("callbacks:\n  - EarlyStopping: {monitor: val_loss}\n  - ModelCheckpoint: "
+                    "{monitor: val_loss}\n"));
+}
+
+// Issue 29: a directory read as an empty file ("the recipe is empty").
+BOOST_AUTO_TEST_CASE(a_directory_is_not_a_recipe) {
+  TempDir dir;
+  try {
+    Recipe::load(dir.path.string());
+    BOOST_FAIL("no error");
+  } catch (const RecipeError& e) {
+    BOOST_TEST(contains(e.what(), dir.path.string() + ": is a directory, not a recipe file"),
+               e.what());
+    BOOST_TEST(!contains(e.what(), "empty"));
+  }
+}
+
+// Issue 29: an integer too long for 64 bits said "expected an integer".
+BOOST_AUTO_TEST_CASE(an_integer_past_64_bits_is_out_of_range) {
+  const auto e = error_of("trainer:\n  max_epochs: 12345678901234567890123\n");
+  BOOST_TEST(e.key() == "trainer.max_epochs");
+  BOOST_TEST(e.line() == 2);
+  BOOST_TEST(contains(e.what(), "out of range"), e.what());
+  BOOST_TEST(contains(e.what(), "12345678901234567890123"));
+  BOOST_TEST(!contains(e.what(), "expected an integer"));
+  BOOST_TEST(contains(error_of("trainer:\n  max_steps: -12345678901234567890123\n").what(),
+                      "out of range"));
+  BOOST_TEST(contains(error_of("trainer:\n  limit_train_batches: 12345678901234567890123\n").what(),
+                      "out of range"));
+  BOOST_TEST(
+      contains(error_of("trainer:\n  seed: 12345678901234567890123\n").what(), "out of range"));
+  BOOST_TEST(contains(
+      error_of("callbacks:\n  - EarlyStopping: {monitor: x, patience: 99999999999999999999}\n")
+          .what(),
+      "out of range"));
+  // What fits still works; what is not an integer still says so.
+  BOOST_CHECK_NO_THROW(Recipe::parse("trainer:\n  max_steps: 9223372036854775807\n"));
+  BOOST_TEST(contains(error_of("trainer:\n  max_epochs: 12a\n").what(), "expected an integer"));
+}
+
+// Issue 29: {mode: max} without a monitor silently watched val_loss for its largest value.
+BOOST_AUTO_TEST_CASE(classification_defaults_mode_max_needs_a_monitor) {
+  const auto e = error_of("callbacks:\n  - classification_defaults: {mode: max}\n");
+  BOOST_TEST(e.key() == "callbacks[0].classification_defaults.mode");
+  BOOST_TEST(contains(e.what(), "{monitor: val_acc, mode: max}"), e.what());
+  BOOST_CHECK_NO_THROW(
+      Recipe::parse("callbacks:\n  - classification_defaults: {monitor: val_acc, mode: max}\n"));
+  BOOST_CHECK_NO_THROW(Recipe::parse("callbacks:\n  - classification_defaults: {mode: min}\n"));
+  BOOST_CHECK_NO_THROW(Recipe::parse("callbacks:\n  - classification_defaults\n"));
+}
+
+// A negative min_delta, as in Lightning: its sign is set by the mode (min: negated), so
+// min_delta -0.1 in min mode counts a rise of less than 0.1 as an improvement.
+BOOST_AUTO_TEST_CASE(a_negative_min_delta_is_flipped_by_mode_as_in_lightning) {
+  const auto run = [](const std::string& min_delta) {
+    const Recipe recipe = Recipe::parse(
+        "callbacks:\n  - EarlyStopping: {monitor: val_loss, patience: 1, min_delta: " + min_delta +
+        "}\n");
+    Recipe::Parts parts = recipe.build();
+    auto es = std::dynamic_pointer_cast<EarlyStopping>(parts.callbacks.at(0));
+    BOOST_REQUIRE(es);
+    Rising model({1.0, 1.05, 1.1, 1.3, 1.4});
+    Trainer trainer(TrainerOptions()
+                        .max_epochs(10)
+                        .limit_val_batches(1)
+                        .num_sanity_val_steps(0)
+                        .enable_checkpointing(false)
+                        .enable_progress_bar(false)
+                        .enable_model_summary(false)
+                        .logger(false),
+                    parts.callbacks);
+    trainer.fit(model);
+    return std::pair{es->stopped_epoch(), es->best_score()};
+  };
+  // -0.1: 1.05 and 1.1 are within 0.1 of the best, so they improve; 1.3 waits and stops.
+  BOOST_TEST(run("-0.1").first == 3);
+  BOOST_TEST(run("-0.1").second == 1.1f);
+  // 0: the first rise stops the fit.
+  BOOST_TEST(run("0.0").first == 1);
+  BOOST_TEST(run("0.0").second == 1.0f);
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_required_option_is_named) {
