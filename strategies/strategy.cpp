@@ -4,11 +4,35 @@
 #include "hookline/strategies/cluster_environment.hpp"
 #include "hookline/strategies/ddp.hpp"
 
+#include <ATen/Context.h>
 #include <c10/core/DeviceType.h>
 
 #include <stdexcept>
+#include <string>
 
 namespace hookline {
+
+namespace {
+
+// Checked when the Trainer is built, before any hook: LibTorch's own error would come only when
+// the module is moved, after setup, prepare_data and configure_model ran.
+void check_device_exists(const c10::Device& device) {
+  if (device.is_cpu()) return;
+  const std::string name = "TrainerOptions::device(\"" + device.str() + "\")";
+  if (!device.is_cuda())
+    throw std::invalid_argument(name + ": hookline runs on \"cpu\" and \"cuda:N\" devices only");
+  if (!at::hasCUDA())
+    throw std::invalid_argument(name + ": this LibTorch has no CUDA (a CPU-only build, or no " +
+                                "GPU driver); use device(\"cpu\"), or a CUDA build of LibTorch " +
+                                "on a machine with a GPU");
+  const int count = static_cast<int>(at::getNumGPUs());
+  if (device.has_index() && device.index() >= count)
+    throw std::invalid_argument(name + ": this machine has " + std::to_string(count) +
+                                " CUDA device(s) (cuda:0 to cuda:" + std::to_string(count - 1) +
+                                "); pick one of them");
+}
+
+}  // namespace
 
 std::shared_ptr<Strategy> make_strategy(const TrainerOptions& options) {
   c10::Device device = options.device();
@@ -16,6 +40,7 @@ std::shared_ptr<Strategy> make_strategy(const TrainerOptions& options) {
   if (options.accelerator() == "cpu" && !device.is_cpu())
     throw std::invalid_argument("TrainerOptions: accelerator \"cpu\" but device " + device.str() +
                                 "; leave one of them to the other");
+  check_device_exists(device);
   const std::int64_t processes = options.devices() * options.num_nodes();
   bool ddp = options.strategy() == "ddp";
   if (options.strategy() == "auto") {

@@ -45,8 +45,12 @@ void FitLoop::run() {
     return;
   }
   if (!c_.data.val_loaders_requested() && epoch_loop_.should_check_val_epoch() &&
-      c_.options.limit_val_batches().positive())
+      c_.options.limit_val_batches().positive()) {
+    // Lightning requests them here to show them in the progress bar, validating meanwhile.
+    c_.state.validating = true;
     c_.data.ensure_val_loaders();
+    c_.state.validating = false;
+  }
   epoch_loop_.start();
   c_.state.training = true;
   TrainStart start;

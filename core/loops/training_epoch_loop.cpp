@@ -166,6 +166,10 @@ void TrainingEpochLoop::finish_batch(std::int64_t batch_idx) {
                                             c_.data.num_val_batches().end(), std::int64_t{0}) > 0);
   if (!c_.epoch.validated && val_enabled && should_check_val_epoch() &&
       ((batch_idx + 1) % c_.data.val_check_batch() == 0 || stop_requested)) {
+    // As Lightning's trainer.validating = True: validating from on_validation_model_zero_grad
+    // and the (lazy) val_dataloader call on, training again after the validation.
+    c_.state.training = false;
+    c_.state.validating = true;
     if (stepped) {
       ValidationModelZeroGrad zero;
       c_.hooks.emit(zero);
@@ -173,6 +177,8 @@ void TrainingEpochLoop::finish_batch(std::int64_t batch_idx) {
     c_.metrics.begin_nested_evaluation();
     c_.evaluation.run(EvalKind::validation, false, &c_.epoch);
     c_.metrics.end_nested_evaluation();
+    c_.state.validating = false;
+    c_.state.training = true;
   }
   update_lr_schedulers(Interval::step, batch_idx, true);
   // Lightning counts a batch that ends an accumulation window whether or not it stepped.

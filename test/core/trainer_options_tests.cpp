@@ -3,6 +3,7 @@
 
 #include "trace_recorder.hpp"
 
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 
@@ -88,6 +89,26 @@ BOOST_AUTO_TEST_CASE(max_epochs) {
   BOOST_TEST(run.counter->epochs == 3);
   BOOST_TEST(run.trainer->current_epoch() == 3);
   BOOST_TEST(run.trainer->global_step() == 6);
+}
+
+// A device LibTorch cannot use is refused when the Trainer is built, naming the option, before
+// any hook runs (issue: LibTorch's own error came after setup, prepare_data and configure_model).
+BOOST_AUTO_TEST_CASE(a_device_that_does_not_exist_is_refused_when_the_trainer_is_built) {
+  if (at::hasCUDA() && at::getNumGPUs() > 0) return;  // a machine with a GPU has cuda:0
+  try {
+    Trainer trainer(TrainerOptions().device(c10::Device("cuda:0")).enable_progress_bar(false));
+    BOOST_FAIL("a CUDA device without CUDA was accepted");
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("TrainerOptions::device(\"cuda:0\")") != std::string::npos, what);
+    BOOST_TEST(what.find("no CUDA") != std::string::npos, what);
+  }
+  try {
+    Trainer trainer(TrainerOptions().accelerator("cuda").enable_progress_bar(false));
+    BOOST_FAIL("accelerator cuda without CUDA was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("no CUDA") != std::string::npos, e.what());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(default_max_epochs_is_1000_without_max_steps) {

@@ -1146,6 +1146,35 @@ BOOST_AUTO_TEST_CASE(a_subclass_of_a_builtin_gets_the_batch_hooks_it_adds) {
   BOOST_TEST(summary->calls == 4);
 }
 
+// Lightning sets trainer.validating = True before on_validation_model_zero_grad and before the
+// fit loop requests the val dataloaders (fit_loop.on_run_start, training_epoch_loop
+// on_advance_end), and training again after the validation.
+BOOST_AUTO_TEST_CASE(validating_from_the_zero_grad_hook_and_the_lazy_val_dataloader) {
+  class Probe final : public BoringModel {
+   public:
+    void on_validation_model_zero_grad() override {
+      zero_grad_seen.emplace_back(trainer().validating(), trainer().training());
+      BoringModel::on_validation_model_zero_grad();
+    }
+    DataLoaders val_dataloader() override {
+      dataloader_seen.emplace_back(trainer().validating(), trainer().training());
+      return BoringModel::val_dataloader();
+    }
+    std::vector<std::pair<bool, bool>> zero_grad_seen;  // (validating, training)
+    std::vector<std::pair<bool, bool>> dataloader_seen;
+  };
+  Probe model;
+  Trainer trainer(
+      quiet().max_epochs(1).limit_train_batches(4).limit_val_batches(2).num_sanity_val_steps(0));
+  trainer.fit(model);
+  BOOST_REQUIRE(model.zero_grad_seen.size() == 1u);
+  BOOST_TEST(model.zero_grad_seen[0].first);
+  BOOST_TEST(!model.zero_grad_seen[0].second);
+  BOOST_REQUIRE(model.dataloader_seen.size() == 1u);
+  BOOST_TEST(model.dataloader_seen[0].first);
+  BOOST_TEST(!trainer.validating());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace hookline_test_trainer_tests
