@@ -1,5 +1,7 @@
 #include "hookline/tracing/trace_stream.hpp"
 
+#include "hookline/tracing/trace_codec.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
