@@ -12,8 +12,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <fnmatch.h>
 #include <poll.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -52,11 +55,28 @@ struct SelectionOptions {
     app->add_option("--rank", rank, "only this rank");
   }
   const Selection& resolve() {
+    known("--stage", selection.stages, {"fit", "validate", "test", "predict"});
+    known("--kind", selection.kinds, {"emit", "call"});
+    known("--lane", selection.lanes, {"sync", "async"});
     if (!epoch.empty()) selection.epoch = Range::parse(epoch, "--epoch");
     if (!step.empty()) selection.step = Range::parse(step, "--step");
     if (!batch.empty()) selection.batch = Range::parse(batch, "--batch");
     if (rank >= 0) selection.rank = rank;
     return selection;
+  }
+
+  // Each value (a name or a wildcard pattern) must match one of `allowed`: a typo ("fitt") would
+  // select nothing and look like an empty trace.
+  static void known(const char* option, const std::vector<std::string>& values,
+                    std::initializer_list<const char*> allowed) {
+    for (const auto& v : values) {
+      const bool ok = std::any_of(allowed.begin(), allowed.end(),
+                                  [&](const char* a) { return ::fnmatch(v.c_str(), a, 0) == 0; });
+      if (ok) continue;
+      std::string names;
+      for (const char* a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+      throw InputError(std::string(option) + " '" + v + "': unknown; expected one of " + names);
+    }
   }
 };
 
@@ -130,6 +150,10 @@ int run_chrome(const std::string& file, const std::string& output) {
 
 int run_check(const std::string& file, bool quiet) {
   const auto records = load_trace(file);
+  if (records.empty())
+    throw InputError(file +
+                     ": no trace records (an empty file?); expected JSON lines as "
+                     "HOOKLINE_TRACE=run.jsonl writes them");
   const CheckResult result = check_trace(records, file);
   if (!result.ok) {
     std::cout << result.message;
@@ -169,6 +193,11 @@ int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
   }
+  unsigned number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535)
+    throw InputError("tail '" + address + "': the port '" + port +
+                     "' is not a number from 1 to 65535");
   namespace asio = boost::asio;
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
@@ -233,6 +262,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 a violation / a difference / a dropped stream, 2 bad usage or input.",
       "hookline-trace"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "hookline-trace " HOOKLINE_TRACE_VERSION);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
   std::string file, file_b, output, by = "hook,subscriber", address;
