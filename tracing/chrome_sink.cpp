@@ -3,6 +3,7 @@
 #include "hookline/tracing/trace_codec.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -101,6 +102,47 @@ ChromeEvent slice(std::string_view name, std::string_view cat, std::int32_t pid,
   return e;
 }
 
+// A record's track: its tid (async calls get tracks of their own, 1000 + thread) and name.
+std::int64_t track_of(const TraceRecord& r, std::string& name) {
+  const bool async = r.kind == TraceRecord::Kind::call && r.lane == Lane::async;
+  name = (async ? "async lane, thread " : "sync lane, thread ") + std::to_string(r.thread);
+  return async ? 1000 + std::int64_t{r.thread} : std::int64_t{r.thread};
+}
+
+// The slice of one call or emission.
+ChromeEvent record_slice(const TraceRecord& r, std::int64_t tid) {
+  std::string args;
+  context_args(args, r);
+  if (r.kind == TraceRecord::Kind::call) {
+    std::string name(r.subscriber);
+    name += '.';
+    name.append(r.event);
+    return slice(name, "call", r.rank, tid, r.start_ns, r.duration_ns, 2, args);
+  }
+  return slice(r.aborted ? std::string(r.event) + " (aborted)" : std::string(r.event), "emit",
+               r.rank, tid, r.start_ns, r.duration_ns, 1, args);
+}
+
+// The metadata events that name and order a rank's process.
+template <class Add>
+void process_metadata(std::int32_t rank, Add&& add) {
+  add("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
+      ",\"args\":{\"name\":\"rank " + std::to_string(rank) + "\"}}");
+  add("{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
+      ",\"args\":{\"sort_index\":" + std::to_string(rank) + "}}");
+}
+
+// The metadata events that name and order a track.
+template <class Add>
+void track_metadata(std::int32_t rank, std::int64_t tid, const std::string& name, Add&& add) {
+  std::string m = "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
+                  ",\"tid\":" + std::to_string(tid) + ",\"args\":{\"name\":";
+  append_json_string(m, name);
+  add(m + "}}");
+  add("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) + ",\"tid\":" +
+      std::to_string(tid) + ",\"args\":{\"sort_index\":" + std::to_string(tid) + "}}");
+}
+
 }  // namespace
 
 void write_chrome_trace(std::ostream& out, const std::vector<TraceRecord>& records) {
@@ -126,36 +168,25 @@ void write_chrome_trace(std::ostream& out, const std::vector<TraceRecord>& recor
 
   for (const TraceRecord& r : records) {
     last_ns = std::max(last_ns, r.start_ns + r.duration_ns);
-    const bool async = r.kind == TraceRecord::Kind::call && r.lane == Lane::async;
-    const std::int64_t tid = async ? 1000 + std::int64_t{r.thread} : std::int64_t{r.thread};
+    std::string track_name;
+    const std::int64_t tid = track_of(r, track_name);
     auto& track = tracks[{r.rank, tid}];
-    if (track.empty())
-      track = (async ? "async lane, thread " : "sync lane, thread ") + std::to_string(r.thread);
-    std::string args;
-    context_args(args, r);
-    if (r.kind == TraceRecord::Kind::call) {
-      std::string name(r.subscriber);
-      name += '.';
-      name.append(r.event);
-      events.push_back(slice(name, "call", r.rank, tid, r.start_ns, r.duration_ns, 2, args));
+    if (track.empty()) track = std::move(track_name);
+    events.push_back(record_slice(r, tid));
+    if (r.kind != TraceRecord::Kind::emit || r.pairing == Pairing::none || r.aborted) continue;
+    auto& stack = open[{r.rank, r.bus, r.thread}];
+    std::string name = span_name(r.event);
+    if (r.pairing == Pairing::start) {
+      // A start with no end (a skipped batch) gives way to the next start of its pair.
+      if (!stack.empty() && stack.back().name == name) stack.pop_back();
+      stack.push_back(Open{std::move(name), &r});
     } else {
-      events.push_back(slice(r.aborted ? std::string(r.event) + " (aborted)" : std::string(r.event),
-                             "emit", r.rank, tid, r.start_ns, r.duration_ns, 1, args));
-      if (r.pairing == Pairing::none || r.aborted) continue;
-      auto& stack = open[{r.rank, r.bus, r.thread}];
-      std::string name = span_name(r.event);
-      if (r.pairing == Pairing::start) {
-        // A start with no end (a skipped batch) gives way to the next start of its pair.
-        if (!stack.empty() && stack.back().name == name) stack.pop_back();
-        stack.push_back(Open{std::move(name), &r});
-      } else {
-        auto it = std::find_if(stack.rbegin(), stack.rend(),
-                               [&](const Open& o) { return o.name == name; });
-        if (it == stack.rend()) continue;
-        const std::size_t keep = static_cast<std::size_t>(stack.rend() - it) - 1;
-        span(stack[keep], r.start_ns + r.duration_ns, true);
-        stack.resize(keep);  // starts above it never ended: dropped
-      }
+      auto it =
+          std::find_if(stack.rbegin(), stack.rend(), [&](const Open& o) { return o.name == name; });
+      if (it == stack.rend()) continue;
+      const std::size_t keep = static_cast<std::size_t>(stack.rend() - it) - 1;
+      span(stack[keep], r.start_ns + r.duration_ns, true);
+      stack.resize(keep);  // starts above it never ended: dropped
     }
   }
   for (auto& [key, stack] : open)
@@ -178,20 +209,9 @@ void write_chrome_trace(std::ostream& out, const std::vector<TraceRecord>& recor
   for (const auto& [key, name] : tracks) ranks[key.first] = true;
   for (const auto& [rank, unused] : ranks) {
     (void)unused;
-    add("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
-        ",\"args\":{\"name\":\"rank " + std::to_string(rank) + "\"}}");
-    add("{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(rank) +
-        ",\"args\":{\"sort_index\":" + std::to_string(rank) + "}}");
+    process_metadata(rank, add);
   }
-  for (const auto& [key, name] : tracks) {
-    std::string m = "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" + std::to_string(key.first) +
-                    ",\"tid\":" + std::to_string(key.second) + ",\"args\":{\"name\":";
-    append_json_string(m, name);
-    add(m + "}}");
-    add("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(key.first) +
-        ",\"tid\":" + std::to_string(key.second) +
-        ",\"args\":{\"sort_index\":" + std::to_string(key.second) + "}}");
-  }
+  for (const auto& [key, name] : tracks) track_metadata(key.first, key.second, name, add);
   out << text;
   text.clear();
   for (const ChromeEvent& e : events) {
@@ -210,6 +230,7 @@ ChromeSink::ChromeSink(std::string path) : path_(std::move(path)) {
   if (!probe)
     throw std::runtime_error("trace: cannot open '" + path_ +
                              "' for writing; check the directory exists and is writable");
+  last_stream_ = std::chrono::steady_clock::now();
 }
 
 ChromeSink::~ChromeSink() {
@@ -224,11 +245,46 @@ ChromeSink::~ChromeSink() {
 void ChromeSink::write_locked(const TraceRecord& record, Lock& held) {
   (void)held;
   records_.emplace_back().assign(record, names_);
+  const std::size_t waiting = records_.size() - streamed_;
+  if (waiting >= kStreamRecords ||
+      (waiting % 64 == 0 && std::chrono::steady_clock::now() - last_stream_ >= kStreamPeriod))
+    stream();
 }
 
 void ChromeSink::flush_locked(Lock& held) {
   (void)held;
   write_file();
+}
+
+void ChromeSink::stream() {
+  std::string text;
+  bool first = !streaming_;
+  if (!streaming_) {  // a new file, in the array form: "[" and events, no closing "]" needed
+    text = "[\n";
+    streamed_ = 0;
+    stream_ranks_.clear();
+    stream_tracks_.clear();
+  }
+  auto add = [&](const std::string& json) {
+    if (!first) text += ",\n";
+    first = false;
+    text += json;
+  };
+  for (std::size_t i = streamed_; i < records_.size(); ++i) {
+    const TraceRecord r = records_[i].view();
+    std::string track_name;
+    const std::int64_t tid = track_of(r, track_name);
+    if (stream_ranks_.insert(r.rank).second) process_metadata(r.rank, add);
+    if (stream_tracks_.insert({r.rank, tid}).second) track_metadata(r.rank, tid, track_name, add);
+    add(record_slice(r, tid).json);
+  }
+  std::ofstream out(path_, (streaming_ ? std::ios::app : std::ios::trunc) | std::ios::binary);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.flush();
+  if (!out) std::fprintf(stderr, "hookline: cannot write the Chrome trace '%s'\n", path_.c_str());
+  streaming_ = true;
+  streamed_ = records_.size();
+  last_stream_ = std::chrono::steady_clock::now();
 }
 
 void ChromeSink::write_file() {
@@ -240,6 +296,7 @@ void ChromeSink::write_file() {
   write_chrome_trace(out, views);
   if (!out) std::fprintf(stderr, "hookline: cannot write the Chrome trace '%s'\n", path_.c_str());
   written_ = records_.size();
+  streaming_ = false;  // the file is whole; records that come later start a streamed one again
 }
 
 }  // namespace hookline
