@@ -135,8 +135,14 @@ int run_filter(const std::string& file, SelectionOptions& sel, bool text,
   return kOk;
 }
 
-int run_chrome(const std::string& file, const std::string& output) {
-  const auto records = load_trace(file);
+// Several files (the ranks of a DDP run) make one trace: a process per rank.
+int run_chrome(const std::vector<std::string>& files, const std::string& output) {
+  std::vector<Record> records;
+  for (const auto& file : files) {
+    auto more = load_trace(file);
+    records.insert(records.end(), std::make_move_iterator(more.begin()),
+                   std::make_move_iterator(more.end()));
+  }
   std::vector<TraceRecord> views;
   views.reserve(records.size());
   for (const auto& r : records) views.push_back(r.view());
@@ -269,7 +275,7 @@ int main(int argc, char** argv) {
   std::size_t top = 0, context = 3, count = 0;
   bool text = false, quiet = false, async = false;
   double timeout = 0, wait = 5;
-  std::vector<std::string> ignore, compare;
+  std::vector<std::string> ignore, compare, files;
   SelectionOptions sel;
 
   auto* summary = app.add_subcommand(
@@ -309,7 +315,11 @@ int main(int argc, char** argv) {
 
   auto* chrome = app.add_subcommand(
       "chrome", "convert to Chrome trace-event JSON (Perfetto, chrome://tracing)");
-  chrome->add_option("trace", file, "JSON-lines trace ('-': standard input)")->required();
+  chrome
+      ->add_option("traces", files,
+                   "JSON-lines traces ('-': standard input); several (the ranks of a DDP run: "
+                   "run.jsonl run.rank1.jsonl) merge into one trace, a process per rank")
+      ->required();
   chrome->add_option("-o,--output", output, "the .json file to write (default: standard output)");
 
   auto* tail = app.add_subcommand(
@@ -333,7 +343,7 @@ int main(int argc, char** argv) {
     if (*filter) return run_filter(file, sel, text, output);
     if (*diff) return run_diff(file, file_b, sel, ignore, compare, context, async);
     if (*check) return run_check(file, quiet);
-    if (*chrome) return run_chrome(file, output);
+    if (*chrome) return run_chrome(files, output);
     if (*tail) return run_tail(address, sel, text, count, timeout, wait);
   } catch (const InputError& e) {
     std::cerr << "hookline-trace: " << e.what() << "\n";
