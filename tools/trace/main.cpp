@@ -191,6 +191,17 @@ int run_diff(const std::string& a, const std::string& b, SelectionOptions& sel,
   return result.same ? kOk : kFound;
 }
 
+// The "lost" count of the stream's notice line ("?" if it has none).
+std::string notice_lost(const std::string& line) {
+  try {
+    const auto notice = nlohmann::json::parse(line);
+    if (notice.contains("lost") && notice["lost"].is_number_integer())
+      return std::to_string(notice["lost"].get<std::int64_t>());
+  } catch (const nlohmann::json::exception&) {
+  }
+  return "?";
+}
+
 int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::size_t count,
              double timeout, double wait) {
   const Selection& s = sel.resolve();
@@ -223,7 +234,7 @@ int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::string buffer;
-  std::size_t shown = 0, line_number = 0;
+  std::size_t shown = 0, shown_all = 0, line_number = 0;
   char chunk[65536];
   for (;;) {
     pollfd fd{socket.native_handle(), POLLIN, 0};
@@ -242,10 +253,15 @@ int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::
       ++line_number;
       const std::string where = host + ":" + port + " line " + std::to_string(line_number);
       if (line.find("\"kind\":\"notice\"") != std::string::npos) {
-        std::cerr << "hookline-trace tail: the server says: " << line << "\n";
+        std::cout.flush();
+        std::cerr << "hookline-trace tail: the server dropped this client: " << notice_lost(line)
+                  << " records lost (" << shown_all
+                  << " received); read faster, or use a file trace (HOOKLINE_TRACE=run.jsonl)\n"
+                  << "  " << line << "\n";
         return kFound;
       }
       auto r = parse_record(line, line_number, where);
+      if (r) ++shown_all;
       if (!r || !s.matches(*r)) continue;
       std::cout << (text ? format_text(*r) : r->text) << '\n';
       if (count > 0 && ++shown >= count) {
