@@ -15,7 +15,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <istream>
 #include <thread>
 
@@ -104,6 +111,52 @@ BOOST_AUTO_TEST_CASE(a_dropped_client_that_reads_late_gets_the_notice_with_the_r
   BOOST_TEST(notice["lost"].get<std::int64_t>() > 0);
   BOOST_TEST(notice["message"].get<std::string>().find("records lost") != std::string::npos);
   bus.set_tracer(nullptr);
+}
+
+// hookline-trace tail behind a pipe that is not read for a while: the server drops it, and tail
+// says how many records were lost and exits 1. (The tool sits at ../tools/ from this runner.)
+BOOST_AUTO_TEST_CASE(tail_says_how_many_records_were_lost_and_exits_1) {
+  const auto tool = std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() /
+                    "tools" / "hookline-trace";
+  if (!std::filesystem::exists(tool)) {
+    BOOST_TEST_MESSAGE("hookline-trace is not built; skipped");
+    return;
+  }
+  auto options = quiet();
+  options.max_backlog = 64;
+  options.close_timeout = 5000ms;
+  auto server = std::make_shared<TraceStreamServer>(options);
+  const std::string err = (std::filesystem::temp_directory_path() /
+                           ("hookline-tail-" + std::to_string(::getpid()) + ".txt"))
+                              .string();
+  const std::string command = "bash -c '" + tool.string() + " tail " +
+                              std::to_string(server->port()) + " 2>" + err +
+                              " | (sleep 2; cat >/dev/null); exit ${PIPESTATUS[0]}'";
+  int status = -1;
+  std::thread tail([&] { status = std::system(command.c_str()); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server->clients() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  Bus bus;
+  bus.set_tracer(std::make_shared<TraceRecorder>(std::vector<std::shared_ptr<TraceSink>>{server}));
+  bus.on<test_events::Gate>([] {},
+                            SubscribeOptions().named("a-rather-long-subscriber-name-to-fill"));
+  int emitted = 0;
+  while (server->dropped() == 0 && emitted < 2000000) {
+    bus.emit(test_events::Gate{emitted++});
+    if (emitted % 1000 == 0) std::this_thread::sleep_for(1ms);
+  }
+  tail.join();
+  bus.set_tracer(nullptr);
+  std::ifstream in(err);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(err);
+  BOOST_TEST(server->dropped() == 1u);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 1);
+  const auto at = said.find("the server dropped this client: ");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, said);
+  BOOST_TEST(std::isdigit(static_cast<unsigned char>(said[at + 32])) != 0, said);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
