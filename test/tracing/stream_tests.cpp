@@ -73,6 +73,10 @@ BOOST_AUTO_TEST_CASE(a_client_that_connects_early_gets_the_whole_stream) {
   for (int i = 0; i < 20; ++i) bus.emit(test_events::Gate{i});
   Reader client(server->port());
   for (int i = 20; i < 40; ++i) bus.emit(test_events::Gate{i});
+  // (A server that ends before accepting a connection closes it unanswered.)
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server->accepted() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
   bus.set_tracer(nullptr);
   std::thread closer([&] { server.reset(); });
   const auto lines = client.all();
