@@ -147,3 +147,6 @@ foreach(rank 0 1)
   endif()
 endforeach()
 expect(0 ": ok:" check ${WORK}/fit.rank1.jsonl)
+# A DDP rank > 0 runs no prepare_data (Lightning: each node's local rank 0 does); its trace
+# (ddp_rank1.jsonl: ddp_child ddp with HOOKLINE_TRACE, rank 1's file) passes check.
+expect(0 ": ok: 1 run(s) (fit)" check ${FIXTURES}/ddp_rank1.jsonl)

@@ -169,7 +169,8 @@ class Cursor {
 
 class Checker {
  public:
-  explicit Checker(std::string stage_hint) : run_stage_(std::move(stage_hint)) {}
+  Checker(std::string stage_hint, std::int32_t rank)
+      : run_stage_(std::move(stage_hint)), rank_(rank) {}
 
   void check_top(const std::vector<Node*>& top, CheckResult& result) {
     Cursor c(top, nullptr, *this);
@@ -235,7 +236,11 @@ class Checker {
   void run(Cursor& c) {
     Node* first = c.take("configure_callbacks");
     run_stage_ = first->r->view().stage;
-    c.take("prepare_data");
+    // prepare_data runs on rank 0 (Lightning: on each node's local rank 0).
+    if (rank_ == 0)
+      c.take("prepare_data");
+    else
+      c.take_if("prepare_data");
     c.take("setup");
     c.take("configure_sharded_model");
     c.take("configure_model");
@@ -443,6 +448,7 @@ class Checker {
   }
 
   std::string run_stage_;
+  std::int32_t rank_ = 0;
   bool resumed_ = false;
   std::vector<Node*> history_;
 };
@@ -531,7 +537,7 @@ CheckResult check_trace(const std::vector<Record>& records, const std::string& f
         std::erase_if(*level,
                       [&](const Node* n) { return is_save(n->name) || !hooks.count(n->name); });
       }
-      Checker checker("");
+      Checker checker("", key.first);
       try {
         checker.check_top(top, result);
       } catch (const Violation& v) {
