@@ -60,6 +60,23 @@ TraceStreamServer::Options quiet() {
   return o;
 }
 
+// Waits (10 s at most) for a client, then traces `bus` to `server` and emits until the server
+// drops the client (which does not read).
+void flood_until_dropped(const std::shared_ptr<TraceStreamServer>& server, Bus& bus) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server->clients() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  BOOST_REQUIRE(server->clients() == 1u);
+  bus.set_tracer(std::make_shared<TraceRecorder>(std::vector<std::shared_ptr<TraceSink>>{server}));
+  bus.on<test_events::Gate>([] {},
+                            SubscribeOptions().named("a-rather-long-subscriber-name-to-fill"));
+  int emitted = 0;
+  while (server->dropped() == 0 && emitted < 2000000) {
+    bus.emit(test_events::Gate{emitted++});
+    if (emitted % 1000 == 0) std::this_thread::sleep_for(1ms);
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(trace_stream_delivery)
@@ -92,19 +109,8 @@ BOOST_AUTO_TEST_CASE(a_dropped_client_that_reads_late_gets_the_notice_with_the_r
   options.max_backlog = 64;  // close_timeout stays the default (1 s)
   auto server = std::make_shared<TraceStreamServer>(options);
   Reader slow(server->port());
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (server->clients() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(2ms);
-  BOOST_REQUIRE(server->clients() == 1u);
   Bus bus;
-  bus.set_tracer(std::make_shared<TraceRecorder>(std::vector<std::shared_ptr<TraceSink>>{server}));
-  bus.on<test_events::Gate>([] {},
-                            SubscribeOptions().named("a-rather-long-subscriber-name-to-fill"));
-  int emitted = 0;
-  while (server->dropped() == 0 && emitted < 2000000) {
-    bus.emit(test_events::Gate{emitted++});
-    if (emitted % 1000 == 0) std::this_thread::sleep_for(1ms);
-  }
+  flood_until_dropped(server, bus);
   BOOST_REQUIRE(server->dropped() == 1u);
   std::this_thread::sleep_for(1500ms);  // longer than close_timeout before reading again
   const auto lines = slow.all();
@@ -138,18 +144,8 @@ BOOST_AUTO_TEST_CASE(tail_says_how_many_records_were_lost_and_exits_1) {
                               " | (sleep 2; cat >/dev/null); exit ${PIPESTATUS[0]}'";
   int status = -1;
   std::thread tail([&] { status = std::system(command.c_str()); });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (server->clients() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(2ms);
   Bus bus;
-  bus.set_tracer(std::make_shared<TraceRecorder>(std::vector<std::shared_ptr<TraceSink>>{server}));
-  bus.on<test_events::Gate>([] {},
-                            SubscribeOptions().named("a-rather-long-subscriber-name-to-fill"));
-  int emitted = 0;
-  while (server->dropped() == 0 && emitted < 2000000) {
-    bus.emit(test_events::Gate{emitted++});
-    if (emitted % 1000 == 0) std::this_thread::sleep_for(1ms);
-  }
+  flood_until_dropped(server, bus);
   tail.join();
   bus.set_tracer(nullptr);
   std::ifstream in(err);
