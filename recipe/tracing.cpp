@@ -4,7 +4,9 @@
 #include "hookline/hooks/hooks.hpp"
 
 #include <array>
+#include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace hookline {
@@ -60,6 +62,18 @@ class TrainerContext final : public TraceContext {
   const std::array<Extractor, kMaxEventTypes>* table_;
 };
 
+// The process's rank under DDP: the bus has it once the strategy is set up; before that (tracing
+// is configured in the Trainer's constructor) the launcher's RANK variable tells, as Lightning's.
+int process_rank(Trainer& trainer) {
+  if (const int rank = trainer.bus().rank(); rank != 0) return rank;
+  const char* text = std::getenv("RANK");
+  int rank = 0;
+  if (text == nullptr || std::from_chars(text, text + std::strlen(text), rank).ec != std::errc() ||
+      rank < 0)
+    return 0;
+  return rank;
+}
+
 }  // namespace
 
 std::shared_ptr<const TraceContext> trace_context(Trainer& trainer) {
@@ -67,7 +81,7 @@ std::shared_ptr<const TraceContext> trace_context(Trainer& trainer) {
 }
 
 std::shared_ptr<TraceRecorder> enable_tracing(Trainer& trainer, std::string_view spec) {
-  return configure_tracing(trainer.bus(), spec, trace_context(trainer));
+  return configure_tracing(trainer.bus(), spec, trace_context(trainer), process_rank(trainer));
 }
 
 std::shared_ptr<TraceRecorder> trace_from_environment(Trainer& trainer) {

@@ -1,6 +1,6 @@
 #include "hookline/tracing/json_lines_tracer.hpp"
 
-#include "hookline/tracing/trace.hpp"
+#include "hookline/tracing/trace_codec.hpp"
 
 #include <cstdio>
 #include <stdexcept>

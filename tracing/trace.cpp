@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <cstdio>
 
 namespace hookline {
 
@@ -110,66 +108,6 @@ class RecordSlot {
   std::unique_ptr<TraceRecord> local_;
 };
 
-void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  (void)ec;
-  out.append(buf, end);
-}
-
-void append_string_impl(std::string& out, std::string_view s) {
-  out += '"';
-  const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
-    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
-  });
-  if (plain) {
-    out.append(s);
-  } else {
-    for (char c : s) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-            out += buf;
-          } else {
-            out += c;
-          }
-      }
-    }
-  }
-  out += '"';
-}
-
-void field(std::string& out, std::string_view key, std::int64_t v) {
-  out += ",\"";
-  out.append(key);
-  out += "\":";
-  append_int(out, v);
-}
-
-void field(std::string& out, std::string_view key, std::string_view v) {
-  out += ",\"";
-  out.append(key);
-  out += "\":";
-  append_string_impl(out, v);
-}
-
 }  // namespace
 
 std::string_view to_string(TraceRecord::Kind kind) {
@@ -194,41 +132,6 @@ std::string_view pairing_name(Pairing pairing) {
 Clock::time_point trace_epoch() {
   static const Clock::time_point epoch = Clock::now();
   return epoch;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  append_string_impl(out, s);
-}
-
-void append_json(std::string& out, const TraceRecord& r) {
-  out += "{\"seq\":";
-  append_int(out, static_cast<std::int64_t>(r.seq));
-  field(out, "kind", to_string(r.kind));
-  field(out, "event", r.event);
-  if (r.kind == TraceRecord::Kind::call) field(out, "subscriber", r.subscriber);
-  if (!r.stage.empty()) field(out, "stage", r.stage);
-  if (r.epoch != TraceRecord::kNone) field(out, "epoch", r.epoch);
-  if (r.global_step != TraceRecord::kNone) field(out, "global_step", r.global_step);
-  if (r.batch_idx != TraceRecord::kNone) field(out, "batch_idx", r.batch_idx);
-  if (r.dataloader_idx != TraceRecord::kNone) field(out, "dataloader_idx", r.dataloader_idx);
-  field(out, "rank", r.rank);
-  field(out, "bus", r.bus);
-  field(out, "thread", r.thread);
-  if (r.kind == TraceRecord::Kind::call) {
-    field(out, "lane", to_string(r.lane));
-  } else {
-    field(out, "parent", static_cast<std::int64_t>(r.parent));
-    field(out, "depth", r.depth);
-    if (r.pairing != Pairing::none) field(out, "pair", pairing_name(r.pairing));
-  }
-  field(out, "start_ns", r.start_ns);
-  field(out, "duration_ns", r.duration_ns);
-  field(out, "verdict", to_string(r.verdict));
-  if (!r.by.empty()) field(out, "by", r.by);
-  if (!r.reason.empty()) field(out, "reason", r.reason);
-  if (r.aborted) out += ",\"aborted\":true";
-  if (!r.args.empty()) field(out, "args", r.args);
-  out += '}';
 }
 
 // ---- TraceRecorder --------------------------------------------------------------------------

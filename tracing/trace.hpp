@@ -2,8 +2,8 @@
 //
 // A TraceRecorder is a Tracer (tracer.hpp): attached to a bus, it turns each emission and each
 // subscriber call into a TraceRecord and hands it to its sinks (trace_sinks.hpp: JSON lines,
-// Chrome trace, ring buffer, summary; trace_stream.hpp: a live TCP stream). Nothing changes in the
-// subscribers: anything on the bus is traced.
+// Chrome trace, ring buffer, summary; trace_stream.hpp: a live TCP stream). A record's JSON line
+// is in trace_codec.hpp. Nothing changes in the subscribers: anything on the bus is traced.
 //
 //   auto recorder = std::make_shared<TraceRecorder>(
 //       std::vector<std::shared_ptr<TraceSink>>{std::make_shared<JsonlSink>("run.jsonl")});
@@ -78,13 +78,6 @@ std::string_view pairing_name(Pairing pairing);
 
 /// The zero of every record's start_ns: the first time anything in the process asked for it.
 Tracer::Clock::time_point trace_epoch();
-
-/// Appends `s` as a JSON string literal (quoted and escaped) to `out`.
-void append_json_string(std::string& out, std::string_view s);
-
-/// Renders `record` as one JSON object (no newline), appended to `out`. Fields that do not apply
-/// (kNone, empty strings, false) are left out.
-void append_json(std::string& out, const TraceRecord& record);
 
 /// Where a trace goes. write() may be called from several threads at once (the emitting thread,
 /// the async lane) and must be cheap: it runs inside the emission.

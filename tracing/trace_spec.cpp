@@ -58,6 +58,36 @@ Registry& registry() {
   return *r;
 }
 
+// The canonical text of an item: shared sinks are looked up by it.
+std::string key_of(const TraceSpec::Item& it) {
+  using Kind = TraceSpec::Item::Kind;
+  switch (it.kind) {
+    case Kind::jsonl:
+      return "jsonl:" + it.path;
+    case Kind::chrome:
+      return "chrome:" + it.path;
+    case Kind::ring:
+      return "ring:" + std::to_string(it.capacity) + ":" + it.path;
+    case Kind::summary:
+      return "summary:" + it.path;
+    case Kind::tcp:
+      return "tcp:" + it.host + ":" + std::to_string(it.port);
+  }
+  return {};
+}
+
+// `path` for rank `rank`: "{rank}" replaced, or STEM.rankN.EXT for rank N > 0.
+std::string path_for_rank(const std::string& path, int rank) {
+  const std::string r = std::to_string(rank);
+  std::string out = path;
+  bool placeholder = false;
+  for (std::size_t at; (at = out.find("{rank}")) != std::string::npos; placeholder = true)
+    out.replace(at, 6, r);
+  if (placeholder || rank == 0 || path.empty()) return out;
+  const std::filesystem::path p(path);
+  return (p.parent_path() / (p.stem().string() + ".rank" + r + p.extension().string())).string();
+}
+
 std::shared_ptr<TraceSink> make_sink(const TraceSpec::Item& item, Registry& reg) {
   using Kind = TraceSpec::Item::Kind;
   switch (item.kind) {
@@ -143,23 +173,7 @@ TraceSpec TraceSpec::parse(std::string_view spec) {
       it.kind = ends_with(item, ".json") ? Item::Kind::chrome : Item::Kind::jsonl;
       it.path = absolute(item);
     }
-    switch (it.kind) {
-      case Item::Kind::jsonl:
-        it.key = "jsonl:" + it.path;
-        break;
-      case Item::Kind::chrome:
-        it.key = "chrome:" + it.path;
-        break;
-      case Item::Kind::ring:
-        it.key = "ring:" + std::to_string(it.capacity) + ":" + it.path;
-        break;
-      case Item::Kind::summary:
-        it.key = "summary:" + it.path;
-        break;
-      case Item::Kind::tcp:
-        it.key = "tcp:" + it.host + ":" + std::to_string(it.port);
-        break;
-    }
+    it.key = key_of(it);
     out.items.push_back(std::move(it));
   }
   return out;
@@ -192,9 +206,39 @@ std::shared_ptr<TraceRecorder> make_trace_recorder(const TraceSpec& spec,
   return std::make_shared<TraceRecorder>(std::move(sinks), std::move(context), options);
 }
 
+TraceSpec TraceSpec::for_rank(int rank) const {
+  TraceSpec out = *this;
+  for (Item& it : out.items) {
+    if (it.kind == Item::Kind::ring && it.path.empty() && rank > 0)
+      it.path = absolute(RingBufferSink::Options{}.path);  // the default dump path, per rank
+    it.path = path_for_rank(it.path, rank);
+    if (it.kind == Item::Kind::tcp && it.port != 0) {
+      const long port = long{it.port} + rank;
+      if (port > 65535)
+        throw std::invalid_argument("trace spec item 'tcp:" + it.host + ":" +
+                                    std::to_string(it.port) + "': rank " + std::to_string(rank) +
+                                    " would listen on port " + std::to_string(port) +
+                                    " (PORT + rank), above 65535; choose a lower port");
+      it.port = static_cast<std::uint16_t>(port);
+    }
+    it.key = key_of(it);
+  }
+  return out;
+}
+
 std::shared_ptr<TraceRecorder> configure_tracing(Bus& bus, std::string_view spec,
-                                                 std::shared_ptr<const TraceContext> context) {
-  auto recorder = make_trace_recorder(TraceSpec::parse(spec), std::move(context));
+                                                 std::shared_ptr<const TraceContext> context,
+                                                 int rank) {
+  const TraceSpec parsed = TraceSpec::parse(spec).for_rank(rank);
+  std::shared_ptr<TraceRecorder> recorder;
+  try {
+    recorder = make_trace_recorder(parsed, std::move(context));
+  } catch (const std::runtime_error& e) {
+    if (rank == 0) throw;
+    throw std::runtime_error("rank " + std::to_string(rank) + ": " + e.what() +
+                             " (under DDP each rank writes FILE.rankN.EXT and listens on PORT + "
+                             "rank; see tracing/trace_spec.hpp)");
+  }
   bus.set_tracer(recorder);
   return recorder;
 }

@@ -13,6 +13,12 @@
 //   off               nothing (so is an empty spec)
 // Examples: "run.jsonl", "ring:10000", "run.jsonl,chrome:run.json,summary", "tcp:7777".
 //
+// Under DDP each rank traces on its own (configure_tracing's `rank`, TraceSpec::for_rank): a path
+// holding "{rank}" gets the rank there (run.{rank}.jsonl -> run.0.jsonl, run.1.jsonl); otherwise
+// rank 0 keeps the path and rank N > 0 writes STEM.rankN.EXT (run.jsonl -> run.rank1.jsonl); the
+// stream of rank N listens on PORT + N. `hookline-trace chrome run.jsonl run.rank1.jsonl` merges
+// the ranks' files into one trace, a process per rank.
+//
 // Sinks named by the same item are shared by every bus configured in the process (two trainers
 // tracing to "run.jsonl" write one file, in turn; a stream port is bound once). A file is
 // truncated when the process first opens it and appended to afterwards.
@@ -46,6 +52,8 @@ struct TraceSpec {
   /// Parses `spec`; throws std::invalid_argument naming the bad item and the accepted forms.
   static TraceSpec parse(std::string_view spec);
   bool empty() const { return items.empty(); }
+  /// This spec for the process of rank `rank` (see above); rank 0 changes only "{rank}" paths.
+  TraceSpec for_rank(int rank) const;
 };
 
 /// A recorder with the sinks of `spec` (shared with other recorders made from the same items),
@@ -54,9 +62,12 @@ struct TraceSpec {
 std::shared_ptr<TraceRecorder> make_trace_recorder(
     const TraceSpec& spec, std::shared_ptr<const TraceContext> context = nullptr);
 
-/// Parses `spec`, makes its recorder and attaches it to `bus` (replacing any tracer; an empty
-/// spec or "off" detaches it). Returns the recorder (null when off). Call it while nothing emits.
+/// Parses `spec`, makes its recorder (for the process of rank `rank`, see TraceSpec::for_rank)
+/// and attaches it to `bus` (replacing any tracer; an empty spec or "off" detaches it). Returns
+/// the recorder (null when off). Call it while nothing emits. A sink that cannot be opened (a
+/// port in use) throws std::runtime_error, naming the rank when it is not 0.
 std::shared_ptr<TraceRecorder> configure_tracing(
-    Bus& bus, std::string_view spec, std::shared_ptr<const TraceContext> context = nullptr);
+    Bus& bus, std::string_view spec, std::shared_ptr<const TraceContext> context = nullptr,
+    int rank = 0);
 
 }  // namespace hookline

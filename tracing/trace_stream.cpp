@@ -1,10 +1,11 @@
 #include "hookline/tracing/trace_stream.hpp"
 
+#include "hookline/tracing/trace_codec.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <unistd.h>
@@ -30,9 +31,8 @@ struct Chunk {
 };
 
 struct Client {
-  Client(tcp::socket s, asio::io_context& io) : socket(std::move(s)), timer(io) {}
+  explicit Client(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;
-  asio::steady_timer timer;
   std::deque<Chunk> queue;
   std::size_t backlog = 0;  // records queued
   bool writing = false;
@@ -60,8 +60,14 @@ struct TraceStreamServer::Impl {
   std::mutex mutex;
   std::string pending;
   std::size_t pending_count = 0;
+  std::size_t overflowed = 0;  // records not queued because the network thread fell behind
   bool posted = false;
-  bool overflow = false;
+  // While every record so far fits in max_backlog, they are kept (network thread: `history`),
+  // so a client that connects early (before the run, or before its accept was handled) gets the
+  // whole stream; formatting starts with the first record, whether or not a client is there.
+  std::atomic<bool> keep_history{true};
+  std::string history;
+  std::size_t history_count = 0;
 
   // Network thread only.
   std::set<std::shared_ptr<Client>> clients;
@@ -73,7 +79,7 @@ struct TraceStreamServer::Impl {
         if (ec != asio::error::operation_aborted && acceptor.is_open()) accept();
         return;
       }
-      auto c = std::make_shared<Client>(std::move(socket), io);
+      auto c = std::make_shared<Client>(std::move(socket));
       boost::system::error_code ignored;
       const auto remote = c->socket.remote_endpoint(ignored);
       c->peer = remote.address().to_string(ignored) + ":" + std::to_string(remote.port());
@@ -85,6 +91,10 @@ struct TraceStreamServer::Impl {
                               "\"pid\":" +
                               std::to_string(::getpid()) + "}\n"),
                           0});
+      if (keep_history.load(std::memory_order_relaxed) && history_count > 0) {
+        // Not counted in its backlog: a client that joins late would be dropped at once.
+        c->queue.push_back({std::make_shared<const std::string>(history), 0});
+      }
       start_write(c);
       start_read(c);
       accept();
@@ -128,63 +138,80 @@ struct TraceStreamServer::Impl {
     if (c->closed) return;
     c->closed = true;
     boost::system::error_code ignored;
-    c->timer.cancel();
     c->socket.shutdown(tcp::socket::shutdown_both, ignored);
     c->socket.close(ignored);
     if (clients.erase(c)) connected.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void drop(const std::shared_ptr<Client>& c, const std::string& why) {
+  // Stops sending to `c`: discards what is queued for it (`lost` counts those records and any
+  // it was not given), sends a last line {"kind":"notice","message":"dropped: ...","lost":N}
+  // after the chunk being written, and closes the connection once that line is sent (or when the
+  // server closes).
+  void drop(const std::shared_ptr<Client>& c, const std::string& why, std::size_t lost) {
     if (c->dropping || c->closed) return;
     c->dropping = true;
     dropped.fetch_add(1, std::memory_order_relaxed);
     // Keep the chunk being written (asio reads from it); discard the rest.
+    lost += c->backlog;
     if (c->writing && !c->queue.empty()) {
       c->queue.erase(c->queue.begin() + 1, c->queue.end());
       c->backlog = c->queue.front().records;
+      lost -= c->backlog;
     } else {
       c->queue.clear();
       c->backlog = 0;
     }
-    c->queue.push_back({std::make_shared<const std::string>(
-                            "{\"kind\":\"notice\",\"message\":\"dropped: " + why + "\"}\n"),
-                        0});
+    const std::string message = "dropped: " + why + "; " + std::to_string(lost) +
+                                " records lost, and no record after this line is sent";
+    std::string line = "{\"kind\":\"notice\",\"message\":";
+    append_json_string(line, message);
+    line += ",\"lost\":" + std::to_string(lost) + "}\n";
+    c->queue.push_back({std::make_shared<const std::string>(std::move(line)), 0});
     if (options.announce)
       std::fprintf(stderr, "hookline: trace stream dropped client %s: %s\n", c->peer.c_str(),
-                   why.c_str());
-    c->timer.expires_after(options.close_timeout);
-    c->timer.async_wait([this, c](const boost::system::error_code& ec) {
-      if (!ec) close(c);
-    });
+                   message.c_str());
     start_write(c);
   }
 
   void drain() {
     std::string text;
-    std::size_t n = 0;
-    bool lost = false;
+    std::size_t n = 0, lost = 0;
     {
       std::lock_guard lock(mutex);
       text.swap(pending);
       n = pending_count;
       pending_count = 0;
       posted = false;
-      lost = std::exchange(overflow, false);
+      lost = std::exchange(overflowed, 0);
     }
     const std::vector<std::shared_ptr<Client>> now(clients.begin(), clients.end());
-    if (lost) {
+    if (lost > 0) {
+      keep_history.store(false, std::memory_order_relaxed);
       for (const auto& c : now)
-        drop(c, "the network thread fell more than " + std::to_string(options.max_backlog) +
-                    " records behind");
+        drop(c,
+             "the network thread fell more than " + std::to_string(options.max_backlog) +
+                 " records behind",
+             lost + n);
       return;
     }
     if (n == 0) return;
     auto chunk = std::make_shared<const std::string>(std::move(text));
+    if (keep_history.load(std::memory_order_relaxed)) {
+      if (history_count + n <= options.max_backlog) {
+        history += *chunk;
+        history_count += n;
+      } else {
+        keep_history.store(false, std::memory_order_relaxed);
+        std::string().swap(history);
+      }
+    }
     for (const auto& c : now) {
       if (c->dropping || c->closed) continue;
       if (c->backlog + n > options.max_backlog) {
-        drop(c, "client too slow (more than " + std::to_string(options.max_backlog) +
-                    " records behind)");
+        drop(c,
+             "client too slow (more than " + std::to_string(options.max_backlog) +
+                 " records behind)",
+             n);
         continue;
       }
       c->queue.push_back({chunk, n});
@@ -247,10 +274,12 @@ TraceStreamServer::~TraceStreamServer() {
 
 void TraceStreamServer::write(const TraceRecord& record) {
   Impl& impl = *impl_;
-  if (impl.connected.load(std::memory_order_relaxed) == 0) return;
+  if (impl.connected.load(std::memory_order_relaxed) == 0 &&
+      !impl.keep_history.load(std::memory_order_relaxed))
+    return;
   std::lock_guard lock(impl.mutex);
   if (impl.pending_count >= impl.options.max_backlog) {
-    impl.overflow = true;
+    ++impl.overflowed;
   } else {
     append_json(impl.pending, record);
     impl.pending += '\n';

@@ -5,11 +5,14 @@
 // format). A client first gets a hello line, {"kind":"hello","producer":"hookline",...}. Any
 // number of clients may connect and leave during a run; `hookline-trace tail PORT` is one.
 //
-// Training never waits for a client: records are formatted on the emitting thread only while a
-// client is connected, and handed to a network thread. A client more than `max_backlog` records
-// behind is dropped: its queue is discarded, it gets a last line
-// {"kind":"notice","message":"dropped: ..."} (if it reads again within `close_timeout`), and
-// the connection is closed.
+// Training never waits for a client: records are formatted on the emitting thread and handed to
+// a network thread. Until the run has made more than `max_backlog` records they are also kept,
+// so a client that connects early (before the run starts) gets the whole stream; after that,
+// records are formatted only while a client is connected, and a client that connects gets them
+// from then on. A client more than `max_backlog` records behind is dropped: its queue is
+// discarded, it gets a last line
+// {"kind":"notice","message":"dropped: ...; N records lost, ...","lost":N} (when it reads again,
+// at the latest until the server closes), and the connection is closed.
 #pragma once
 
 #include "hookline/tracing/trace.hpp"
@@ -27,7 +30,7 @@ class TraceStreamServer final : public TraceSink {
     std::string host = "127.0.0.1";   ///< the address to bind; "0.0.0.0" exposes the trace
     std::uint16_t port = 0;           ///< 0: any free port (see port())
     std::size_t max_backlog = 16384;  ///< records queued for one client before it is dropped
-    std::chrono::milliseconds close_timeout{1000};  ///< how long clients may take to drain
+    std::chrono::milliseconds close_timeout{1000};  ///< at the end, how long clients may drain
     bool announce = true;  ///< say on stderr where it listens and whom it drops
   };
 

@@ -25,15 +25,16 @@ namespace {
 
 // The fields the writer keeps for the record's kind (an emit has no subscriber or lane, a call no
 // parent, depth or pairing; readers ignore fields that do not belong to the kind).
-void same_record(const Record& a, const Record& b) {
-  const bool call = !a.is_emit();
+void same_record(const Record& ra, const Record& rb) {
+  const hookline::TraceRecord &a = ra.view(), &b = rb.view();
+  const bool call = !ra.is_emit();
   if (a.kind != b.kind || a.event != b.event || (call && a.subscriber != b.subscriber) ||
       a.stage != b.stage || a.seq != b.seq || (!call && a.parent != b.parent) ||
       a.epoch != b.epoch || a.global_step != b.global_step || a.batch_idx != b.batch_idx ||
       a.dataloader_idx != b.dataloader_idx || a.start_ns != b.start_ns ||
       a.duration_ns != b.duration_ns || a.rank != b.rank || (!call && a.depth != b.depth) ||
       a.aborted != b.aborted || a.reason != b.reason || a.by != b.by || a.args != b.args)
-    fail("a record changed when written and read again:\n  " + a.text + "\n  " + b.text);
+    fail("a record changed when written and read again:\n  " + ra.text + "\n  " + rb.text);
 }
 
 }  // namespace

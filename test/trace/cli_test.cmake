@@ -2,7 +2,7 @@
 # codes and output.
 #   cmake -DTOOL=path/to/hookline-trace -DFIXTURES=test/trace -DWORK=scratch-dir -P cli_test.cmake
 # The fixtures are real traces written by test/core/trace_tests.cpp (HOOKLINE_TRACE_FIXTURES),
-# plus hand-broken files (bad_json, missing_field, number_overflow, wrong_type).
+# plus hand-broken files (bad_json, empty, missing_field, number_overflow, wrong_type).
 cmake_minimum_required(VERSION 3.22)
 foreach(var TOOL FIXTURES WORK)
   if(NOT DEFINED ${var})
@@ -121,3 +121,32 @@ endif()
 
 # tail: nothing listens on the port -> a clear error.
 expect(2 "cannot connect" tail 127.0.0.1:1 --wait 0)
+
+# Bad input is refused with exit 2, naming what is wrong (issue 29 item 9).
+expect(2 "empty.jsonl: no trace records" check ${FIXTURES}/empty.jsonl)
+expect(2 "--stage 'fitt': unknown; expected one of fit, validate, test, predict"
+       filter --stage fitt ${FIXTURES}/fit.jsonl)
+expect(2 "--kind 'emitt': unknown; expected one of emit, call" filter --kind emitt
+       ${FIXTURES}/fit.jsonl)
+expect(2 "--lane 'fast': unknown" summary --lane fast ${FIXTURES}/fit.jsonl)
+expect(0 "" filter --kind "em*" --stage fit ${FIXTURES}/fit.jsonl)
+expect(2 "the port '99999' is not a number from 1 to 65535" tail 127.0.0.1:99999 --wait 0)
+expect(2 "the port 'x' is not a number" tail x --wait 0)
+expect(0 "hookline-trace 0." --version)
+
+# chrome merges the files of a DDP run's ranks into one trace, a process per rank (issue 29 item 3).
+file(READ ${FIXTURES}/fit.jsonl rank0)
+string(REPLACE "\"rank\":0" "\"rank\":1" rank1 "${rank0}")
+file(WRITE ${WORK}/fit.rank1.jsonl "${rank1}")
+expect(0 "" chrome ${FIXTURES}/fit.jsonl ${WORK}/fit.rank1.jsonl -o ${WORK}/ranks.json)
+file(READ ${WORK}/ranks.json ranks)
+foreach(rank 0 1)
+  string(FIND "${ranks}" "\"args\":{\"name\":\"rank ${rank}\"}" at)
+  if(at EQUAL -1)
+    message(SEND_ERROR "chrome with two ranks' files: no process for rank ${rank}")
+  endif()
+endforeach()
+expect(0 ": ok:" check ${WORK}/fit.rank1.jsonl)
+# A DDP rank > 0 runs no prepare_data (Lightning: each node's local rank 0 does); its trace
+# (ddp_rank1.jsonl: ddp_child ddp with HOOKLINE_TRACE, rank 1's file) passes check.
+expect(0 ": ok: 1 run(s) (fit)" check ${FIXTURES}/ddp_rank1.jsonl)

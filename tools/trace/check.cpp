@@ -100,15 +100,16 @@ struct Violation {
 struct RunEnds {};    // on_exception at the top level: the run ends here
 struct Truncated {};  // an aborted emission's nested hooks stop early
 
-std::string describe(const Record& r) {
+std::string describe(const Record& record) {
+  const TraceRecord& r = record.view();
   std::string s = "seq " + std::to_string(r.seq);
-  if (!r.stage.empty()) s += ", stage " + r.stage;
+  if (!r.stage.empty()) s.append(", stage ").append(r.stage);
   if (r.epoch != TraceRecord::kNone) s += ", epoch " + std::to_string(r.epoch);
   if (r.global_step != TraceRecord::kNone) s += ", global_step " + std::to_string(r.global_step);
   if (r.batch_idx != TraceRecord::kNone) s += ", batch_idx " + std::to_string(r.batch_idx);
   if (r.dataloader_idx != TraceRecord::kNone)
     s += ", dataloader_idx " + std::to_string(r.dataloader_idx);
-  if (r.verdict != "Continue") s += ", verdict " + r.verdict;
+  if (r.verdict != Action::Continue) s.append(", verdict ").append(to_string(r.verdict));
   if (r.aborted) s += ", aborted";
   return s;
 }
@@ -168,7 +169,8 @@ class Cursor {
 
 class Checker {
  public:
-  explicit Checker(std::string stage_hint) : run_stage_(std::move(stage_hint)) {}
+  Checker(std::string stage_hint, std::int32_t rank)
+      : run_stage_(std::move(stage_hint)), rank_(rank) {}
 
   void check_top(const std::vector<Node*>& top, CheckResult& result) {
     Cursor c(top, nullptr, *this);
@@ -233,8 +235,12 @@ class Checker {
 
   void run(Cursor& c) {
     Node* first = c.take("configure_callbacks");
-    run_stage_ = first->r->stage;
-    c.take("prepare_data");
+    run_stage_ = first->r->view().stage;
+    // prepare_data runs on rank 0 (Lightning: on each node's local rank 0).
+    if (rank_ == 0)
+      c.take("prepare_data");
+    else
+      c.take_if("prepare_data");
     c.take("setup");
     c.take("configure_sharded_model");
     c.take("configure_model");
@@ -316,7 +322,7 @@ class Checker {
   bool train_batch(Cursor& c, std::optional<std::int64_t>& previous) {
     transfer(c);
     Node* start = c.take("on_train_batch_start");
-    const std::int64_t idx = start->r->batch_idx;
+    const std::int64_t idx = start->r->view().batch_idx;
     if (idx != TraceRecord::kNone) {
       const bool first_ok = previous ? idx == *previous + 1 : (idx == 0 || resumed_);
       if (!first_ok)
@@ -326,9 +332,9 @@ class Checker {
                                       "; batches run in order from 0"};
       previous = idx;
     }
-    const std::string& verdict = start->r->verdict;
-    if (verdict == "SkipRestOfEpoch") return true;
-    if (verdict != "SkipBatch") {
+    const Action verdict = start->r->view().verdict;
+    if (verdict == Action::SkipRestOfEpoch) return true;
+    if (verdict != Action::SkipBatch) {
       step(c);
       if (!c.at("on_train_batch_end")) c.fail({"on_train_batch_end"}, "the batch's step is over");
       Node* end = c.advance();
@@ -406,7 +412,7 @@ class Checker {
     while (c.at("on_before_batch_transfer")) {
       transfer(c);
       Node* start = c.take(h.batch_start);
-      const std::int64_t dl = start->r->dataloader_idx, idx = start->r->batch_idx;
+      const std::int64_t dl = start->r->view().dataloader_idx, idx = start->r->view().batch_idx;
       if (idx != TraceRecord::kNone) {
         const std::int64_t d = dl == TraceRecord::kNone ? 0 : dl;
         const bool ok = d == loader ? idx == previous + 1 : d > loader && idx == 0;
@@ -419,7 +425,7 @@ class Checker {
         loader = d;
         previous = idx;
       }
-      if (start->r->verdict == "SkipBatch") continue;
+      if (start->r->view().verdict == Action::SkipBatch) continue;
       c.take(h.step);
       Node* end = c.take(h.batch_end);
       same_batch(start, end);
@@ -430,17 +436,19 @@ class Checker {
   }
 
   static void same_batch(const Node* start, const Node* end) {
-    if (start->r->batch_idx != TraceRecord::kNone && end->r->batch_idx != TraceRecord::kNone &&
-        (start->r->batch_idx != end->r->batch_idx ||
-         start->r->dataloader_idx != end->r->dataloader_idx))
+    if (start->r->view().batch_idx != TraceRecord::kNone &&
+        end->r->view().batch_idx != TraceRecord::kNone &&
+        (start->r->view().batch_idx != end->r->view().batch_idx ||
+         start->r->view().dataloader_idx != end->r->view().dataloader_idx))
       throw Violation{end->r, std::string(end->name) + " has batch_idx " +
-                                  std::to_string(end->r->batch_idx) + " but its " +
+                                  std::to_string(end->r->view().batch_idx) + " but its " +
                                   std::string(start->name) + " (line " +
                                   std::to_string(start->r->line) + ") had batch_idx " +
-                                  std::to_string(start->r->batch_idx)};
+                                  std::to_string(start->r->view().batch_idx)};
   }
 
   std::string run_stage_;
+  std::int32_t rank_ = 0;
   bool resumed_ = false;
   std::vector<Node*> history_;
 };
@@ -455,7 +463,7 @@ Node* Cursor::advance() {
 
 void Cursor::fail(std::initializer_list<std::string_view> names, std::string why) {
   Node* n = peek_raw();
-  if (n == nullptr && owner_ != nullptr && owner_->r->aborted) throw Truncated{};
+  if (n == nullptr && owner_ != nullptr && owner_->r->view().aborted) throw Truncated{};
   std::string where;
   if (last_ != nullptr)
     where =
@@ -486,7 +494,7 @@ CheckResult check_trace(const std::vector<Record>& records, const std::string& f
   // Emit records by (rank, bus), in seq (start) order.
   std::map<std::pair<std::int32_t, std::uint32_t>, std::vector<const Record*>> groups;
   for (const auto& r : records)
-    if (r.is_emit()) groups[{r.rank, r.bus}].push_back(&r);
+    if (r.is_emit()) groups[{r.view().rank, r.view().bus}].push_back(&r);
   if (groups.empty()) {
     result.ok = false;
     result.message = file + ": no emit records to check (is this a hookline trace?)";
@@ -494,8 +502,9 @@ CheckResult check_trace(const std::vector<Record>& records, const std::string& f
   }
   const auto& hooks = lightning_hooks();
   for (auto& [key, list] : groups) {
-    std::stable_sort(list.begin(), list.end(),
-                     [](const Record* a, const Record* b) { return a->seq < b->seq; });
+    std::stable_sort(list.begin(), list.end(), [](const Record* a, const Record* b) {
+      return a->view().seq < b->view().seq;
+    });
     std::vector<std::unique_ptr<Node>> nodes;
     std::map<std::uint64_t, Node*> by_seq;
     std::vector<Node*> top;
@@ -503,11 +512,11 @@ CheckResult check_trace(const std::vector<Record>& records, const std::string& f
     for (const Record* r : list) {
       auto node = std::make_unique<Node>();
       node->r = r;
-      node->name = r->event;
+      node->name = r->view().event;
       Node* n = node.get();
       nodes.push_back(std::move(node));
-      by_seq[r->seq] = n;
-      auto parent = r->parent != 0 ? by_seq.find(r->parent) : by_seq.end();
+      by_seq[r->view().seq] = n;
+      auto parent = r->view().parent != 0 ? by_seq.find(r->view().parent) : by_seq.end();
       std::vector<Node*>& level = parent != by_seq.end() ? parent->second->kids : top;
       level.push_back(n);
       raw_levels.push_back(&n->kids);
@@ -521,13 +530,14 @@ CheckResult check_trace(const std::vector<Record>& records, const std::string& f
           if (n->name != "state_dict") continue;
           std::size_t j = i + 1;
           while (j < level->size() && !hooks.count((*level)[j]->name)) ++j;
-          if (!n->r->aborted && (j == level->size() || (*level)[j]->name != "on_save_checkpoint"))
+          if (!n->r->view().aborted &&
+              (j == level->size() || (*level)[j]->name != "on_save_checkpoint"))
             throw Violation{n->r, "state_dict is not followed by on_save_checkpoint"};
         }
         std::erase_if(*level,
                       [&](const Node* n) { return is_save(n->name) || !hooks.count(n->name); });
       }
-      Checker checker("");
+      Checker checker("", key.first);
       try {
         checker.check_top(top, result);
       } catch (const Violation& v) {

@@ -24,7 +24,7 @@ DiffResult diff_traces(const std::vector<const Record*>& a_all, const std::strin
   auto keep = [&](const std::vector<const Record*>& in) {
     std::vector<const Record*> out;
     for (const Record* r : in)
-      if (o.async || r->kind != "call" || r->lane != "async") out.push_back(r);
+      if (o.async || !r->is_call() || r->view().lane != Lane::async) out.push_back(r);
     return out;
   };
   const auto a = keep(a_all), b = keep(b_all);

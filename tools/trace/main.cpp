@@ -12,8 +12,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <fnmatch.h>
 #include <poll.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -52,11 +55,28 @@ struct SelectionOptions {
     app->add_option("--rank", rank, "only this rank");
   }
   const Selection& resolve() {
+    known("--stage", selection.stages, {"fit", "validate", "test", "predict"});
+    known("--kind", selection.kinds, {"emit", "call"});
+    known("--lane", selection.lanes, {"sync", "async"});
     if (!epoch.empty()) selection.epoch = Range::parse(epoch, "--epoch");
     if (!step.empty()) selection.step = Range::parse(step, "--step");
     if (!batch.empty()) selection.batch = Range::parse(batch, "--batch");
     if (rank >= 0) selection.rank = rank;
     return selection;
+  }
+
+  // Each value (a name or a wildcard pattern) must match one of `allowed`: a typo ("fitt") would
+  // select nothing and look like an empty trace.
+  static void known(const char* option, const std::vector<std::string>& values,
+                    std::initializer_list<const char*> allowed) {
+    for (const auto& v : values) {
+      const bool ok = std::any_of(allowed.begin(), allowed.end(),
+                                  [&](const char* a) { return ::fnmatch(v.c_str(), a, 0) == 0; });
+      if (ok) continue;
+      std::string names;
+      for (const char* a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+      throw InputError(std::string(option) + " '" + v + "': unknown; expected one of " + names);
+    }
   }
 };
 
@@ -115,8 +135,14 @@ int run_filter(const std::string& file, SelectionOptions& sel, bool text,
   return kOk;
 }
 
-int run_chrome(const std::string& file, const std::string& output) {
-  const auto records = load_trace(file);
+// Several files (the ranks of a DDP run) make one trace: a process per rank.
+int run_chrome(const std::vector<std::string>& files, const std::string& output) {
+  std::vector<Record> records;
+  for (const auto& file : files) {
+    auto more = load_trace(file);
+    records.insert(records.end(), std::make_move_iterator(more.begin()),
+                   std::make_move_iterator(more.end()));
+  }
   std::vector<TraceRecord> views;
   views.reserve(records.size());
   for (const auto& r : records) views.push_back(r.view());
@@ -130,6 +156,10 @@ int run_chrome(const std::string& file, const std::string& output) {
 
 int run_check(const std::string& file, bool quiet) {
   const auto records = load_trace(file);
+  if (records.empty())
+    throw InputError(file +
+                     ": no trace records (an empty file?); expected JSON lines as "
+                     "HOOKLINE_TRACE=run.jsonl writes them");
   const CheckResult result = check_trace(records, file);
   if (!result.ok) {
     std::cout << result.message;
@@ -161,6 +191,17 @@ int run_diff(const std::string& a, const std::string& b, SelectionOptions& sel,
   return result.same ? kOk : kFound;
 }
 
+// The "lost" count of the stream's notice line ("?" if it has none).
+std::string notice_lost(const std::string& line) {
+  try {
+    const auto notice = nlohmann::json::parse(line);
+    if (notice.contains("lost") && notice["lost"].is_number_integer())
+      return std::to_string(notice["lost"].get<std::int64_t>());
+  } catch (const nlohmann::json::exception&) {
+  }
+  return "?";
+}
+
 int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::size_t count,
              double timeout, double wait) {
   const Selection& s = sel.resolve();
@@ -169,6 +210,11 @@ int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
   }
+  unsigned number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535)
+    throw InputError("tail '" + address + "': the port '" + port +
+                     "' is not a number from 1 to 65535");
   namespace asio = boost::asio;
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
@@ -188,7 +234,7 @@ int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::string buffer;
-  std::size_t shown = 0, line_number = 0;
+  std::size_t shown = 0, shown_all = 0, line_number = 0;
   char chunk[65536];
   for (;;) {
     pollfd fd{socket.native_handle(), POLLIN, 0};
@@ -207,10 +253,15 @@ int run_tail(const std::string& address, SelectionOptions& sel, bool text, std::
       ++line_number;
       const std::string where = host + ":" + port + " line " + std::to_string(line_number);
       if (line.find("\"kind\":\"notice\"") != std::string::npos) {
-        std::cerr << "hookline-trace tail: the server says: " << line << "\n";
+        std::cout.flush();
+        std::cerr << "hookline-trace tail: the server dropped this client: " << notice_lost(line)
+                  << " records lost (" << shown_all
+                  << " received); read faster, or use a file trace (HOOKLINE_TRACE=run.jsonl)\n"
+                  << "  " << line << "\n";
         return kFound;
       }
       auto r = parse_record(line, line_number, where);
+      if (r) ++shown_all;
       if (!r || !s.matches(*r)) continue;
       std::cout << (text ? format_text(*r) : r->text) << '\n';
       if (count > 0 && ++shown >= count) {
@@ -233,13 +284,14 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 a violation / a difference / a dropped stream, 2 bad usage or input.",
       "hookline-trace"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "hookline-trace " HOOKLINE_TRACE_VERSION);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
   std::string file, file_b, output, by = "hook,subscriber", address;
   std::size_t top = 0, context = 3, count = 0;
   bool text = false, quiet = false, async = false;
   double timeout = 0, wait = 5;
-  std::vector<std::string> ignore, compare;
+  std::vector<std::string> ignore, compare, files;
   SelectionOptions sel;
 
   auto* summary = app.add_subcommand(
@@ -279,7 +331,11 @@ int main(int argc, char** argv) {
 
   auto* chrome = app.add_subcommand(
       "chrome", "convert to Chrome trace-event JSON (Perfetto, chrome://tracing)");
-  chrome->add_option("trace", file, "JSON-lines trace ('-': standard input)")->required();
+  chrome
+      ->add_option("traces", files,
+                   "JSON-lines traces ('-': standard input); several (the ranks of a DDP run: "
+                   "run.jsonl run.rank1.jsonl) merge into one trace, a process per rank")
+      ->required();
   chrome->add_option("-o,--output", output, "the .json file to write (default: standard output)");
 
   auto* tail = app.add_subcommand(
@@ -303,7 +359,7 @@ int main(int argc, char** argv) {
     if (*filter) return run_filter(file, sel, text, output);
     if (*diff) return run_diff(file, file_b, sel, ignore, compare, context, async);
     if (*check) return run_check(file, quiet);
-    if (*chrome) return run_chrome(file, output);
+    if (*chrome) return run_chrome(files, output);
     if (*tail) return run_tail(address, sel, text, count, timeout, wait);
   } catch (const InputError& e) {
     std::cerr << "hookline-trace: " << e.what() << "\n";

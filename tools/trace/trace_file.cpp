@@ -17,72 +17,48 @@ const json* find(const json& j, const char* key) {
   return it == j.end() || it->is_null() ? nullptr : &*it;
 }
 
-std::string get_string(const json& j, const char* key, const std::string& where, bool required) {
-  const json* v = find(j, key);
-  if (v == nullptr) {
-    if (required) throw InputError(where + ": missing field '" + key + "'");
-    return {};
+// The fields of one parsed line, for the codec; errors name the line.
+class JsonFields final : public TraceFieldReader {
+ public:
+  JsonFields(const json& j, const std::string& where) : j_(j), where_(where) {}
+  std::optional<std::string> string(const char* key) const override {
+    return get<std::string>(key, &json::is_string, "a string");
   }
-  if (!v->is_string())
-    throw InputError(where + ": field '" + key + "' must be a string, not " + v->type_name());
-  return v->get<std::string>();
-}
-
-std::int64_t get_int(const json& j, const char* key, const std::string& where, bool required,
-                     std::int64_t fallback) {
-  const json* v = find(j, key);
-  if (v == nullptr) {
-    if (required) throw InputError(where + ": missing field '" + key + "'");
-    return fallback;
+  std::optional<std::int64_t> integer(const char* key) const override {
+    return get<std::int64_t>(key, &json::is_number_integer, "an integer");
   }
-  if (!v->is_number_integer())
-    throw InputError(where + ": field '" + key + "' must be an integer, not " + v->type_name());
-  return v->get<std::int64_t>();
-}
+  std::optional<bool> boolean(const char* key) const override {
+    return get<bool>(key, &json::is_boolean, nullptr);
+  }
+  [[noreturn]] void fail(const std::string& what) const override {
+    throw InputError(where_ + ": " + what);
+  }
 
-bool glob_any(const std::vector<std::string>& patterns, const std::string& value) {
+ private:
+  // `expected` names the type ("an integer"); null for booleans ("true or false").
+  template <class T>
+  std::optional<T> get(const char* key, bool (json::*is)() const noexcept,
+                       const char* expected) const {
+    const json* v = find(j_, key);
+    if (v == nullptr) return std::nullopt;
+    if (!(v->*is)())
+      fail(std::string("field '") + key + "' must be " +
+           (expected ? std::string(expected) + ", not " + v->type_name() : "true or false"));
+    return v->get<T>();
+  }
+  const json& j_;
+  const std::string& where_;
+};
+
+bool glob_any(const std::vector<std::string>& patterns, std::string_view value) {
   if (patterns.empty()) return true;
+  const std::string text(value);
   for (const auto& p : patterns)
-    if (::fnmatch(p.c_str(), value.c_str(), 0) == 0) return true;
+    if (::fnmatch(p.c_str(), text.c_str(), 0) == 0) return true;
   return false;
 }
 
-Action parse_action(const std::string& s) {
-  if (s == "SkipBatch") return Action::SkipBatch;
-  if (s == "SkipRestOfEpoch") return Action::SkipRestOfEpoch;
-  if (s == "StopFit") return Action::StopFit;
-  return Action::Continue;
-}
-
 }  // namespace
-
-TraceRecord Record::view() const {
-  TraceRecord r;
-  r.kind = is_emit() ? TraceRecord::Kind::emit : TraceRecord::Kind::call;
-  r.lane = lane == "async" ? Lane::async : Lane::sync;
-  r.verdict = parse_action(verdict);
-  r.pairing = pair == "start" ? Pairing::start : pair == "end" ? Pairing::end : Pairing::none;
-  r.aborted = aborted;
-  r.depth = depth;
-  r.thread = thread;
-  r.bus = bus;
-  r.rank = rank;
-  r.seq = seq;
-  r.parent = parent;
-  r.start_ns = start_ns;
-  r.duration_ns = duration_ns;
-  r.epoch = epoch;
-  r.global_step = global_step;
-  r.batch_idx = batch_idx;
-  r.dataloader_idx = dataloader_idx;
-  r.event = event;
-  r.stage = stage;
-  r.subscriber = subscriber;
-  r.by = by;
-  r.reason = reason;
-  r.args = args;
-  return r;
-}
 
 std::optional<Record> parse_record(const std::string& line, std::size_t line_number,
                                    const std::string& where) {
@@ -109,37 +85,7 @@ std::optional<Record> parse_record(const std::string& line, std::size_t line_num
   if (!r.json.is_object())
     throw InputError(where + ": a record must be a JSON object, not " +
                      std::string(r.json.type_name()));
-  r.kind = get_string(r.json, "kind", where, true);
-  if (r.kind == "hello" || r.kind == "notice") return std::nullopt;
-  if (r.kind != "emit" && r.kind != "call")
-    throw InputError(where + ": field 'kind' is '" + r.kind + "'; expected 'emit' or 'call'");
-  r.event = get_string(r.json, "event", where, true);
-  r.seq = static_cast<std::uint64_t>(get_int(r.json, "seq", where, true, 0));
-  r.subscriber = get_string(r.json, "subscriber", where, r.kind == "call");
-  r.stage = get_string(r.json, "stage", where, false);
-  r.lane = get_string(r.json, "lane", where, false);
-  if (r.lane.empty()) r.lane = "sync";
-  r.verdict = get_string(r.json, "verdict", where, false);
-  if (r.verdict.empty()) r.verdict = "Continue";
-  r.by = get_string(r.json, "by", where, false);
-  r.reason = get_string(r.json, "reason", where, false);
-  r.args = get_string(r.json, "args", where, false);
-  r.pair = get_string(r.json, "pair", where, false);
-  r.parent = static_cast<std::uint64_t>(get_int(r.json, "parent", where, false, 0));
-  r.epoch = get_int(r.json, "epoch", where, false, TraceRecord::kNone);
-  r.global_step = get_int(r.json, "global_step", where, false, TraceRecord::kNone);
-  r.batch_idx = get_int(r.json, "batch_idx", where, false, TraceRecord::kNone);
-  r.dataloader_idx = get_int(r.json, "dataloader_idx", where, false, TraceRecord::kNone);
-  r.start_ns = get_int(r.json, "start_ns", where, false, 0);
-  r.duration_ns = get_int(r.json, "duration_ns", where, false, 0);
-  r.rank = static_cast<std::int32_t>(get_int(r.json, "rank", where, false, 0));
-  r.bus = static_cast<std::uint32_t>(get_int(r.json, "bus", where, false, 0));
-  r.thread = static_cast<std::uint32_t>(get_int(r.json, "thread", where, false, 0));
-  r.depth = static_cast<std::uint32_t>(get_int(r.json, "depth", where, false, 0));
-  if (const json* a = find(r.json, "aborted")) {
-    if (!a->is_boolean()) throw InputError(where + ": field 'aborted' must be true or false");
-    r.aborted = a->get<bool>();
-  }
+  if (!decode_record(JsonFields(r.json, where), r.stored)) return std::nullopt;
   return r;
 }
 
@@ -189,13 +135,14 @@ Range Range::parse(const std::string& text, const std::string& option) {
   return r;
 }
 
-bool Selection::matches(const Record& r) const {
+bool Selection::matches(const Record& record) const {
+  const TraceRecord& r = record.view();
+  const bool call = record.is_call();
   if (!glob_any(events, r.event)) return false;
-  if (!subscribers.empty() && (r.kind != "call" || !glob_any(subscribers, r.subscriber)))
-    return false;
+  if (!subscribers.empty() && (!call || !glob_any(subscribers, r.subscriber))) return false;
   if (!glob_any(stages, r.stage)) return false;
-  if (!glob_any(kinds, r.kind)) return false;
-  if (!lanes.empty() && (r.kind != "call" || !glob_any(lanes, r.lane))) return false;
+  if (!glob_any(kinds, to_string(r.kind))) return false;
+  if (!lanes.empty() && (!call || !glob_any(lanes, to_string(r.lane)))) return false;
   if (epoch && (r.epoch == TraceRecord::kNone || !epoch->contains(r.epoch))) return false;
   if (step && (r.global_step == TraceRecord::kNone || !step->contains(r.global_step))) return false;
   if (batch && (r.batch_idx == TraceRecord::kNone || !batch->contains(r.batch_idx))) return false;
@@ -203,20 +150,26 @@ bool Selection::matches(const Record& r) const {
   return true;
 }
 
-std::string format_text(const Record& r) {
+std::string format_text(const Record& record) {
+  const TraceRecord& r = record.view();
   char buf[512];
   auto num = [](std::int64_t v) {
     return v == TraceRecord::kNone ? std::string("-") : std::to_string(v);
   };
-  std::string who = r.kind == "call" ? r.subscriber + (r.lane == "async" ? " (async)" : "") : "";
+  std::string who;
+  if (record.is_call()) {
+    who = r.subscriber;
+    if (r.lane == Lane::async) who += " (async)";
+  }
+  const std::string event(r.event), stage(r.stage), verdict(to_string(r.verdict));
   std::snprintf(
       buf, sizeof buf, "%8llu %-4s %-30s %-22s %-8s ep %-3s step %-6s batch %-5s %10.1f us %s",
-      static_cast<unsigned long long>(r.seq), r.kind.c_str(), r.event.c_str(), who.c_str(),
-      r.stage.c_str(), num(r.epoch).c_str(), num(r.global_step).c_str(), num(r.batch_idx).c_str(),
-      static_cast<double>(r.duration_ns) / 1e3, r.verdict.c_str());
+      static_cast<unsigned long long>(r.seq), to_string(r.kind).data(), event.c_str(), who.c_str(),
+      stage.c_str(), num(r.epoch).c_str(), num(r.global_step).c_str(), num(r.batch_idx).c_str(),
+      static_cast<double>(r.duration_ns) / 1e3, verdict.c_str());
   std::string out = buf;
-  if (!r.by.empty()) out += " by " + r.by;
-  if (!r.reason.empty()) out += ": " + r.reason;
+  if (!r.by.empty()) out.append(" by ").append(r.by);
+  if (!r.reason.empty()) out.append(": ").append(r.reason);
   if (r.aborted) out += " (aborted)";
   return out;
 }

@@ -1,7 +1,7 @@
 // hookline-trace: reading JSON-lines traces, and the record filters the subcommands share.
 #pragma once
 
-#include <hookline/tracing/trace.hpp>
+#include <hookline/tracing/trace_codec.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -24,19 +24,11 @@ struct Record {
   std::size_t line = 0;  ///< 1-based line number in its file
   std::string text;      ///< the line as read
   nlohmann::json json;
-  // Parsed fields (see tracing/trace.hpp for their meaning).
-  std::string kind, event, subscriber, stage, lane, verdict, by, reason, args, pair;
-  std::uint64_t seq = 0, parent = 0;
-  std::int64_t epoch = TraceRecord::kNone, global_step = TraceRecord::kNone,
-               batch_idx = TraceRecord::kNone, dataloader_idx = TraceRecord::kNone;
-  std::int64_t start_ns = 0, duration_ns = 0;
-  std::int32_t rank = 0;
-  std::uint32_t bus = 0, thread = 0, depth = 0;
-  bool aborted = false;
+  StoredRecord stored;  ///< the decoded fields (tracing/trace_codec.hpp)
 
-  bool is_emit() const { return kind == "emit"; }
-  /// A view for the library's writers (valid while this Record lives).
-  TraceRecord view() const;
+  const TraceRecord& view() const { return stored.record; }
+  bool is_emit() const { return stored.record.kind == TraceRecord::Kind::emit; }
+  bool is_call() const { return stored.record.kind == TraceRecord::Kind::call; }
 };
 
 /// Parses one line; `where` ("FILE:LINE") prefixes errors. Returns nothing for lines that are
