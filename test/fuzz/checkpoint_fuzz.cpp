@@ -7,8 +7,8 @@
 //  - after a failure the live model's parameters are bitwise what they were before.
 // The seed corpus (corpus/checkpoint) holds real payloads of this model; to write them again:
 //   HOOKLINE_FUZZ_WRITE_SEEDS=<dir> build/asan/test/fuzz/fuzz_checkpoint
-#include "../core/checkpoint_helpers.hpp"
-#include "../core/trace_recorder.hpp"
+#include "../support/checkpoint_helpers.hpp"
+#include "../support/trace_recorder.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/core/checkpoint_io.hpp>

@@ -2,7 +2,7 @@
 // and listens on its own port (PORT + rank); a rank that cannot listen throws, naming itself.
 #include <boost/test/unit_test.hpp>
 
-#include "../bus/test_events.hpp"
+#include "test_events.hpp"
 #include "scratch.hpp"
 
 #include "hookline/events/bus.hpp"

@@ -2,7 +2,7 @@
 // how many records it lost, even when it reads again only after a while.
 #include <boost/test/unit_test.hpp>
 
-#include "../bus/test_events.hpp"
+#include "test_events.hpp"
 
 #include "hookline/events/bus.hpp"
 #include "hookline/tracing/trace_stream.hpp"

@@ -1,4 +1,4 @@
-// ddp_child: the training program the DDP tests run (test/core/ddp_tests.cpp). Started once; with
+// ddp_child: the training program the DDP tests run (test/strategies/ddp_tests.cpp). Started once; with
 // devices(2) it launches its second rank itself (strategies/launcher.hpp). Each rank writes
 // "<dir>/rank<R>.txt": its global step, epoch, stop reason and final weights (one float per
 // line, "%.9g"), so the test can compare ranks and runs.

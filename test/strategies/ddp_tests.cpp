@@ -1,4 +1,4 @@
-// DDP on loopback with Gloo, 2 processes (test/core/ddp_child.cpp launches its second rank):
+// DDP on loopback with Gloo, 2 processes (test/strategies/ddp_child.cpp launches its second rank):
 // parity with one process over the same global batches, stop decisions taken on one rank only,
 // checkpoints written once and resumed on 2 ranks, a failing rank ending the run with its error.
 #include <boost/test/unit_test.hpp>

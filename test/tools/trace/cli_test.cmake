@@ -1,7 +1,7 @@
 # CTest `trace_cli`: runs hookline-trace on the fixture traces of this directory and checks exit
 # codes and output.
-#   cmake -DTOOL=path/to/hookline-trace -DFIXTURES=test/trace -DWORK=scratch-dir -P cli_test.cmake
-# The fixtures are real traces written by test/core/trace_tests.cpp (HOOKLINE_TRACE_FIXTURES),
+#   cmake -DTOOL=path/to/hookline-trace -DFIXTURES=test/tools/trace -DWORK=scratch-dir -P cli_test.cmake
+# The fixtures are real traces written by test/recipe/trace_tests.cpp (HOOKLINE_TRACE_FIXTURES),
 # plus hand-broken files (bad_json, empty, missing_field, number_overflow, wrong_type).
 cmake_minimum_required(VERSION 3.22)
 foreach(var TOOL FIXTURES WORK)

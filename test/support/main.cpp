@@ -1,4 +1,4 @@
-// Runner for the LibTorch-side suites (test/core/*_tests.cpp): data, trainer, callbacks.
+// Runner for the LibTorch-side suites: test/core, test/callbacks, test/strategies, test/recipe.
 #define BOOST_TEST_MODULE hookline_core
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>

@@ -6,7 +6,7 @@
 // --fault-child=PATH).
 //
 // With HOOKLINE_TRACE_FIXTURES=DIR set, the scenario traces are also copied to DIR (that is how
-// test/trace/*.jsonl were made).
+// test/tools/trace/*.jsonl were made).
 #include <boost/test/unit_test.hpp>
 
 #include "trace_recorder.hpp"
