@@ -144,14 +144,18 @@ bool CallbackConnector::has(const Callback* callback) const {
 }
 
 void CallbackConnector::late_setup(const std::vector<std::shared_ptr<Callback>>& added) {
+  // set_up_ first: its acquire makes the run's module (set before setup) visible here.
+  if (!set_up_.load(std::memory_order_acquire)) return;
   Module* module = hooks_.module();
-  if (!set_up_.load(std::memory_order_acquire) || module == nullptr) return;
+  if (module == nullptr) return;
   for (const auto& callback : added) callback->setup(trainer_, *module, state_.stage);
 }
 
 void CallbackConnector::early_teardown(const std::vector<std::shared_ptr<Callback>>& removed) {
+  // set_up_ first: its acquire makes the run's module (set before setup) visible here.
+  if (!set_up_.load(std::memory_order_acquire)) return;
   Module* module = hooks_.module();
-  if (!set_up_.load(std::memory_order_acquire) || module == nullptr) return;
+  if (module == nullptr) return;
   for (const auto& callback : removed) callback->teardown(trainer_, *module, state_.stage);
 }
 
