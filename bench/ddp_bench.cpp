@@ -4,7 +4,8 @@
 // part backward did not hide).
 //
 //   bench_ddp [GLOBAL_BATCH]   runs both configurations (each as its own program run) for each
-//                              global batch (default: 128 and 512) and prints docs/performance.md's table
+//                              global batch (default: 128 and 512) and prints docs/performance.md's
+//                              table
 //   bench_ddp --devices N --batch B   one configuration; prints "samples_per_s S wait_share W"
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>

@@ -2,8 +2,8 @@
 // and listens on its own port (PORT + rank); a rank that cannot listen throws, naming itself.
 #include <boost/test/unit_test.hpp>
 
-#include "test_events.hpp"
 #include "scratch.hpp"
+#include "test_events.hpp"
 
 #include "hookline/events/bus.hpp"
 #include "hookline/tracing/trace_spec.hpp"
