@@ -208,14 +208,12 @@ void Trainer::fit(Module& module, DataModule* data, const std::string& ckpt_path
 
 std::vector<MetricMap> Trainer::validate(Module& module, DataModule* data,
                                          const std::string& ckpt_path) {
-  loops_->evaluation.clear();
   run(Stage::validate, module, data, ckpt_path);
   return loops_->evaluation.take_results();
 }
 
 std::vector<MetricMap> Trainer::test(Module& module, DataModule* data,
                                      const std::string& ckpt_path) {
-  loops_->evaluation.clear();
   run(Stage::test, module, data, ckpt_path);
   return loops_->evaluation.take_results();
 }
