@@ -163,6 +163,8 @@ void ThroughputMonitor::setup(Trainer& trainer, Module&, Stage stage) {
     case Stage::predict:
       state("predict");
       break;
+    case Stage::none:
+      break;
   }
 }
 

@@ -28,11 +28,15 @@ void Callback::subscribe(Sink& sink) {
   const auto batch_opts = [&](auto hook) {
     return opts().only_when_traced(!detail::overrides<Callback>(*this, hook));
   };
-  // Every hook gets (trainer, module) first; a hook's veto(...) becomes its verdict.
+  // Every hook gets (trainer, module) first; a hook's veto(...) becomes its verdict. A verdict
+  // belongs to one emission: one left by a hook that threw is dropped, and a hook emitted from
+  // inside another of this callback's hooks (a save in on_train_batch_end calls
+  // on_save_checkpoint) neither takes nor drops the outer hook's.
   const auto hook = [this](auto&& call) {
     return [this, call](auto& e) -> Verdict {
+      const VerdictScope scope(pending_);
       call(*e.trainer, *e.module, e);
-      return take_verdict();
+      return scope.take();
     };
   };
   sink.on<Setup>(hook([this](Trainer& t, Module& m, const Setup& e) { setup(t, m, e.stage); }),

@@ -114,7 +114,21 @@ class Callback {
   /// Subscribes every hook above to `sink` (owner: this callback); the per-batch hooks this class
   /// does not override are called only by traced emissions (they do nothing).
   void subscribe(Sink& sink);
-  Verdict take_verdict() { return std::exchange(pending_, Verdict{}); }
+  /// One hook call's verdict: veto() writes into `pending`, which the scope empties on entry and
+  /// gives back as it found it on exit (by return or exception), so verdicts stay per emission.
+  class VerdictScope {
+   public:
+    explicit VerdictScope(Verdict& pending)
+        : pending_(pending), outer_(std::exchange(pending, Verdict{})) {}
+    ~VerdictScope() { pending_ = std::move(outer_); }
+    VerdictScope(const VerdictScope&) = delete;
+    VerdictScope& operator=(const VerdictScope&) = delete;
+    Verdict take() const { return std::exchange(pending_, Verdict{}); }
+
+   private:
+    Verdict& pending_;
+    Verdict outer_;
+  };
 
   std::string name_;
   int priority_;

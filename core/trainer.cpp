@@ -73,7 +73,7 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   for (auto& callback : callbacks) add_callback(std::move(callback));
   for (auto& pack : packs) add_pack(std::move(pack));
-  TrainerDefaults defaults = trainer_defaults(options_, loops_->callbacks.callbacks());
+  TrainerDefaults defaults = trainer_defaults(options_, loops_->callbacks.all());
   for (auto& callback : defaults.callbacks) add_callback(std::move(callback));
   loops_->logger.set_loggers(std::move(defaults.loggers));
   trace_from_environment(*this);  // HOOKLINE_TRACE
@@ -112,7 +112,7 @@ std::shared_ptr<CallbackPack> Trainer::pack(const std::string& name) const {
   return loops_->callbacks.pack(name);
 }
 std::vector<std::shared_ptr<Callback>> Trainer::callbacks() const {
-  return loops_->callbacks.callbacks();
+  return loops_->callbacks.all();
 }
 std::vector<std::shared_ptr<CallbackPack>> Trainer::packs() const {
   return loops_->callbacks.packs();
@@ -252,6 +252,7 @@ void Trainer::detach() {
   data_ = nullptr;
   loops_->checkpoint.set_data_module(nullptr);
   state_.running = false;
+  state_.stage = Stage::none;  // Lightning: trainer.state.stage = None once a run ends
   state_.training = state_.validating = state_.sanity_checking = false;
   hooks_.clear_current_hook();
   loops_->data.clear();
@@ -262,6 +263,11 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
   if (state_.running)
     throw std::logic_error("Trainer is already running " + std::string(to_string(state_.stage)) +
                            "; start another run after this one returns");
+  if (module.trainer_ != nullptr && module.trainer_ != this)
+    throw std::logic_error(module.module_name() +
+                           " is already attached to another Trainer, which is running it; a "
+                           "module runs in one Trainer at a time: start this run after that one "
+                           "returns, or give this Trainer another module");
   if (!module.automatic_optimization()) {
     if (options_.accumulate_grad_batches() != 1)
       throw std::invalid_argument(

@@ -123,7 +123,9 @@ class Trainer {
   bool remove_pack(const CallbackPack& pack);
   /// The added pack named `name`, or null.
   std::shared_ptr<CallbackPack> pack(const std::string& name) const;
-  /// Every callback of this trainer (packs' callbacks too, in the order added); a copy.
+  /// Lightning's trainer.callbacks, a copy: every callback of this trainer (packs' callbacks too)
+  /// in the order added, checkpoint callbacks last; during a run, those configure_callbacks
+  /// replaced are left out and the module's are added (before the checkpoint callbacks).
   std::vector<std::shared_ptr<Callback>> callbacks() const;
   /// The packs added, in order; a copy.
   std::vector<std::shared_ptr<CallbackPack>> packs() const;

@@ -16,7 +16,7 @@ enum class Status { initializing, running, finished, interrupted };
 /// The run's stage and what its loops are doing; owned by the Trainer, shared with its loops.
 struct TrainerState {
   Status status = Status::initializing;
-  Stage stage = Stage::fit;
+  Stage stage = Stage::none;         ///< the running stage; none between runs, as Lightning's None
   std::atomic<bool> running{false};  // read by add_pack on other threads
   bool training = false;
   bool sanity_checking = false;

@@ -178,6 +178,14 @@ std::size_t Channel::disconnect_owner(const void* owner) {
   return victims.size();
 }
 
+std::vector<std::shared_ptr<Entry>> Channel::owned_by(const void* owner) const {
+  std::vector<std::shared_ptr<Entry>> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& m : members_)
+    if (m->info.owner == owner) out.push_back(m);
+  return out;
+}
+
 std::size_t Channel::disconnect_all() {
   std::vector<std::shared_ptr<Entry>> victims;
   {
@@ -348,25 +356,27 @@ detail::Channel& Bus::channel(const EventInfo& info) {
 
 Connection Bus::attach(const EventInfo& info, std::shared_ptr<detail::Entry> entry,
                        SubscribeOptions options) {
-  if (options.lane_ == Lane::async && !entry->can_run_async)
-    throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
+  if (options.lane() == Lane::async && !entry->can_run_async)
+    throw std::invalid_argument("subscriber '" + options.name() + "' of '" +
+                                std::string(info.name) +
                                 "' asks for the async lane but takes the event by non-const "
                                 "reference; async subscribers observe a copy: take `const E&`");
-  if (options.lane_ == Lane::async && entry->returns_verdict)
-    throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
+  if (options.lane() == Lane::async && entry->returns_verdict)
+    throw std::invalid_argument("subscriber '" + options.name() + "' of '" +
+                                std::string(info.name) +
                                 "' asks for the async lane but returns a Verdict; async "
                                 "subscribers observe and cannot veto: return void");
-  if (options.tracked_ && options.track_.expired())
-    throw std::invalid_argument("subscriber '" + options.name_ + "' of '" + std::string(info.name) +
-                                "' tracks an object that has expired");
-  options.filter_.check_event(info.id, info.name);
+  if (options.track() && options.track()->expired())
+    throw std::invalid_argument("subscriber '" + options.name() + "' of '" +
+                                std::string(info.name) + "' tracks an object that has expired");
+  options.filter().check_event(info.id, info.name);
   entry->info = SubscriptionInfo{
-      std::move(options.name_), options.priority_,         options.lane_,        options.owner_,
-      serial_.fetch_add(1) + 1, options.only_when_traced_, options.runs_default_};
-  entry->filter = std::move(options.filter_);
+      options.name(),           options.priority(),         options.lane(),        options.owner(),
+      serial_.fetch_add(1) + 1, options.only_when_traced(), options.runs_default()};
+  entry->filter = options.filter();
   entry->filtered = !entry->filter.empty();
-  entry->tracked = options.tracked_;
-  entry->track = std::move(options.track_);
+  entry->tracked = options.track().has_value();
+  if (options.track()) entry->track = *options.track();
   channel(info).add(entry);
   return Connection(entry);
 }
@@ -386,6 +396,18 @@ std::size_t Bus::disconnect_owner(const void* owner) {
   std::size_t n = 0;
   for (const auto& ch : channels) n += ch->disconnect_owner(owner);
   return n;
+}
+
+std::vector<Connection> Bus::connections(const void* owner) {
+  std::vector<std::shared_ptr<detail::Channel>> channels;
+  {
+    std::lock_guard lock(mutex_);
+    channels = owned_channels_;
+  }
+  std::vector<Connection> out;
+  for (const auto& ch : channels)
+    for (const auto& entry : ch->owned_by(owner)) out.push_back(Connection(entry));
+  return out;
 }
 
 std::size_t Bus::disconnect_all() {
@@ -431,25 +453,52 @@ Outcome Bus::emit_plain(detail::Channel& ch, void* event, TypedDispatch typed) {
     return typed(*this, snap, event);
   // What dispatch<E> does for sync slots without a tracer, through Entry::invoke.
   Outcome out;
-  const detail::Slot* winner = nullptr;
-  Verdict winning;
+  Folding folding;
   const int rank = rank_.load(std::memory_order_relaxed);
   for (const detail::Slot& slot : snap.slots) {
     detail::Entry& entry = *slot.entry;
     std::shared_ptr<const void> alive;
     if (!takes(entry, event, rank, alive)) continue;
     Verdict v = entry.invoke(entry, event);
-    if (v.action > out.action) [[unlikely]]
-      fold(ch.info(), slot, std::move(v), out, winner, winning);
+    if (v.action != Action::Continue) [[unlikely]]
+      fold(ch.info(), slot, std::move(v), out, folding);
   }
-  if (winner != nullptr) [[unlikely]]
-    record_veto(out, *winner, std::move(winning));
+  if (folding.winner != nullptr) [[unlikely]]
+    record_vetoes(out, folding);
   return out;
 }
 
-void Bus::record_veto(Outcome& out, const detail::Slot& winner, Verdict&& winning) {
-  out.veto = std::make_shared<const Veto>(Veto{
-      out.action, winner.entry->info.name, std::move(winning.reason), winner.entry->info.priority});
+void Bus::fold(const EventInfo& info, const detail::Slot& slot, Verdict&& v, Outcome& out,
+               Folding& folding) {
+  if (!info.vetoes.contains(v.action)) detail::throw_bad_verdict(info, *slot.entry, v.action);
+  const auto keep_skip = [&](const detail::Slot& giver, Verdict&& skip) {
+    if (folding.skipper == nullptr || skip.action > folding.skipping.action) {
+      folding.skipper = &giver;
+      folding.skipping = std::move(skip);
+    }
+  };
+  if (v.action == Action::StopFit) {
+    if (out.action == Action::StopFit) return;  // the first stop keeps the credit
+    if (folding.winner != nullptr) keep_skip(*folding.winner, std::move(folding.winning));
+  } else if (out.action == Action::StopFit) {  // a skip after a stop: both apply
+    keep_skip(slot, std::move(v));
+    return;
+  } else if (v.action <= out.action) {
+    return;
+  }
+  out.action = v.action;
+  folding.winner = &slot;
+  folding.winning = std::move(v);
+}
+
+void Bus::record_vetoes(Outcome& out, Folding& folding) {
+  const auto veto = [](Action action, const detail::Slot& giver, Verdict& verdict) {
+    return std::make_shared<const Veto>(Veto{
+        action, giver.entry->info.name, std::move(verdict.reason), giver.entry->info.priority});
+  };
+  out.veto = veto(out.action, *folding.winner, folding.winning);
+  if (folding.skipper != nullptr)
+    out.skip = veto(folding.skipping.action, *folding.skipper, folding.skipping);
 }
 
 void Bus::flush() {

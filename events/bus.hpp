@@ -51,61 +51,71 @@
 
 namespace hookline {
 
-/// How to subscribe. Chainable: `SubscribeOptions().named("ckpt").priority(band::checkpoint)`.
-struct SubscribeOptions {
-  std::string name_ = "anonymous";
-  int priority_ = band::callback;
-  Lane lane_ = Lane::sync;
-  const void* owner_ = nullptr;
-  Filter filter_;
-  std::weak_ptr<const void> track_;
-  bool tracked_ = false;
-  bool only_when_traced_ = false;
-  bool runs_default_ = false;
-
+/// How to subscribe. Chainable: `SubscribeOptions().named("ckpt").priority(band::checkpoint)`;
+/// each setter has a getter of the same name (`options.priority()`).
+class SubscribeOptions {
+ public:
   SubscribeOptions& named(std::string name) {
     name_ = std::move(name);
     return *this;
   }
+  const std::string& name() const { return name_; }
   SubscribeOptions& priority(int p) {
     priority_ = p;
     return *this;
   }
+  int priority() const { return priority_; }
   SubscribeOptions& lane(Lane l) {
     lane_ = l;
     return *this;
   }
+  Lane lane() const { return lane_; }
   /// Called only while a tracer is attached: for a handler that does nothing (a hook left at its
   /// default), which a trace should still show but an untraced emission need not call.
-  SubscribeOptions& only_when_traced(bool on = true) {
+  SubscribeOptions& only_when_traced(bool on) {
     only_when_traced_ = on;
     return *this;
   }
+  bool only_when_traced() const { return only_when_traced_; }
   /// The handler does what the emitter does itself when nobody else listens: a hook left at a
   /// default that has work (backward, optimizer_step, ...). It is called like any other
   /// subscriber, but Bus::wants<E>() does not count it, so an emitter that asks audience<E>()
   /// first can run the default directly and skip the emission. The Trainer does so for its hook
   /// events, running its module's default: only the module's own hooks are marked so there.
-  SubscribeOptions& runs_default(bool on = true) {
+  SubscribeOptions& runs_default(bool on) {
     runs_default_ = on;
     return *this;
   }
+  bool runs_default() const { return runs_default_; }
   /// Groups subscriptions so Bus::disconnect_owner(owner) removes them together.
   SubscribeOptions& owner(const void* o) {
     owner_ = o;
     return *this;
   }
+  const void* owner() const { return owner_; }
   SubscribeOptions& filter(Filter f) {
     filter_ = std::move(f);
     return *this;
   }
+  const Filter& filter() const { return filter_; }
   /// Disconnects automatically once `object` has expired (Signals2 tracking). Each call locks
   /// `object` for its duration; an async call whose object expired while it was queued is skipped.
   SubscribeOptions& track(std::weak_ptr<const void> object) {
     track_ = std::move(object);
-    tracked_ = true;
     return *this;
   }
+  /// The tracked object, if track() was called.
+  const std::optional<std::weak_ptr<const void>>& track() const { return track_; }
+
+ private:
+  std::string name_ = "anonymous";
+  int priority_ = band::callback;
+  Lane lane_ = Lane::sync;
+  const void* owner_ = nullptr;
+  Filter filter_;
+  std::optional<std::weak_ptr<const void>> track_;
+  bool only_when_traced_ = false;
+  bool runs_default_ = false;
 };
 
 /// Handle on one subscription. Copyable; does not disconnect when destroyed (see ScopedConnection).
@@ -261,6 +271,8 @@ class Bus {
 
   /// Removes every subscription made with `SubscribeOptions::owner(owner)`; returns how many.
   std::size_t disconnect_owner(const void* owner);
+  /// The subscriptions made with `SubscribeOptions::owner(owner)` (e.g. to block them together).
+  std::vector<Connection> connections(const void* owner);
   /// Removes every subscription of every event type.
   std::size_t disconnect_all();
 
@@ -332,8 +344,7 @@ class Bus {
   template <class E>
   Outcome dispatch(const detail::Snapshot& snap, E& event, Tracer* tracer, std::uint64_t seq) {
     Outcome out;
-    const detail::Slot* winner = nullptr;
-    Verdict winning;
+    Folding folding;
     std::shared_ptr<const E> copy;  // one copy for every async subscriber of this emission
     std::weak_ptr<void> charge;     // its share of the lane's byte budget, held by the tasks
     const int rank = rank_.load(std::memory_order_relaxed);
@@ -362,23 +373,30 @@ class Bus {
       }
       if (tracer == nullptr) {
         Verdict v = handler(event);
-        if (v.action > out.action) [[unlikely]] {
-          fold(event_info<E>(), slot, std::move(v), out, winner, winning);
-        }
+        if (v.action != Action::Continue) [[unlikely]]
+          fold(event_info<E>(), slot, std::move(v), out, folding);
       } else {
         const auto start = Tracer::Clock::now();
         Verdict v = handler(event);
         tracer->on_call(event_info<E>(), entry.info, slot.lane, seq, &event, start,
                         Tracer::Clock::now(), v.action);
-        if (v.action > out.action) fold(event_info<E>(), slot, std::move(v), out, winner, winning);
+        if (v.action != Action::Continue) fold(event_info<E>(), slot, std::move(v), out, folding);
       }
     }
-    if (winner != nullptr) [[unlikely]]
-      record_veto(out, *winner, std::move(winning));
+    if (folding.winner != nullptr) [[unlikely]]
+      record_vetoes(out, folding);
     return out;
   }
 
-  static void record_veto(Outcome& out, const detail::Slot& winner, Verdict&& winning);
+  // The verdicts of one emission as they are folded: the winner, and the strongest skip when a
+  // stop outranked it.
+  struct Folding {
+    const detail::Slot* winner = nullptr;
+    Verdict winning;
+    const detail::Slot* skipper = nullptr;
+    Verdict skipping;
+  };
+  static void record_vetoes(Outcome& out, Folding& folding);
 
   // Whether `entry` takes this emission: connected and unblocked, its tracked object alive (held
   // in `alive` for the call), its filter passing.
@@ -399,13 +417,9 @@ class Bus {
     return true;
   }
 
+  // Adds a verdict other than Continue to the emission's outcome (see verdict.hpp).
   static void fold(const EventInfo& info, const detail::Slot& slot, Verdict&& v, Outcome& out,
-                   const detail::Slot*& winner, Verdict& winning) {
-    if (!info.vetoes.contains(v.action)) detail::throw_bad_verdict(info, *slot.entry, v.action);
-    out.action = v.action;
-    winner = &slot;
-    winning = std::move(v);
-  }
+                   Folding& folding);
 
   std::array<std::atomic<detail::Channel*>, kMaxEventTypes> channels_{};
   std::vector<std::shared_ptr<detail::Channel>> owned_channels_;
@@ -430,9 +444,9 @@ class Sink {
   /// Like Bus::on, with this sink's defaults where `options` leaves them unset.
   template <Event E, class F>
   Connection on(F&& handler, SubscribeOptions options = {}) {
-    if (options.owner_ == nullptr) options.owner(owner_);
-    if (options.name_ == SubscribeOptions().name_ && !name_.empty()) options.named(name_);
-    if (options.priority_ == SubscribeOptions().priority_ && priority_)
+    if (options.owner() == nullptr) options.owner(owner_);
+    if (options.name() == SubscribeOptions().name() && !name_.empty()) options.named(name_);
+    if (options.priority() == SubscribeOptions().priority() && priority_)
       options.priority(*priority_);
     return bus_->on<E>(std::forward<F>(handler), std::move(options));
   }

@@ -138,6 +138,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void remove(Entry& entry);
   void invalidate();
   std::size_t disconnect_owner(const void* owner);
+  /// The connected members `owner` subscribed.
+  std::vector<std::shared_ptr<Entry>> owned_by(const void* owner) const;
   std::size_t disconnect_all();
   std::size_t size() const;
   std::vector<SubscriptionInfo> subscribers(const DispatchPolicy& policy);

@@ -2,8 +2,10 @@
 //
 // A subscriber returns a Verdict; the bus folds the verdicts of all synchronous subscribers of one
 // emission into an Outcome: the strongest action wins (StopFit > SkipRestOfEpoch > SkipBatch >
-// Continue), and on ties the first subscriber in dispatch order keeps the credit. The Outcome
-// remembers who gave the winning verdict and why, so a run can explain why it stopped.
+// Continue), and on ties the first subscriber in dispatch order keeps the credit. A stop and a
+// skip are two axes, though: when one subscriber says StopFit and another skips, both take
+// effect, and the Outcome keeps the strongest skip beside the stop. The Outcome remembers who
+// gave each verdict and why, so a run can explain why it stopped.
 #pragma once
 
 #include <cstdint>
@@ -71,11 +73,20 @@ struct Veto {
 
 /// The folded result of one emission. Small on purpose: most emissions return Continue.
 struct Outcome {
-  Action action = Action::Continue;
+  Action action = Action::Continue;  ///< the strongest verdict given
   std::shared_ptr<const Veto> veto;  ///< who and why, set when action != Continue
+  /// Set when `action` is StopFit and a subscriber also skipped (SkipBatch or SkipRestOfEpoch):
+  /// the strongest skip, first in dispatch order on ties. Both the stop and the skip apply.
+  std::shared_ptr<const Veto> skip;
 
   bool proceed() const { return action == Action::Continue; }
   bool stops_fit() const { return action == Action::StopFit; }
+  /// The skip asked for, whether or not a stop was asked too: SkipRestOfEpoch, SkipBatch or
+  /// Continue.
+  Action skip_action() const {
+    if (action == Action::SkipBatch || action == Action::SkipRestOfEpoch) return action;
+    return skip ? skip->action : Action::Continue;
+  }
 };
 
 }  // namespace hookline

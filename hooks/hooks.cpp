@@ -12,6 +12,8 @@ std::string_view to_string(Stage stage) {
       return "test";
     case Stage::predict:
       return "predict";
+    case Stage::none:
+      return "none";
   }
   return "unknown";
 }

@@ -48,7 +48,8 @@ class DataLoader;
 }  // namespace data
 
 /// What a run does: Lightning's TrainerFn ('fit', 'validate', 'test', 'predict').
-enum class Stage : std::uint8_t { fit, validate, test, predict };
+/// What a run does (Lightning's RunningStage); `none` outside a run, as Lightning's None.
+enum class Stage : std::uint8_t { fit, validate, test, predict, none };
 std::string_view to_string(Stage stage);
 
 /// Gradient clipping algorithm (Lightning's GradClipAlgorithmType).

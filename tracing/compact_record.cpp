@@ -34,6 +34,8 @@ void CompactRecord::assign(const TraceRecord& r, NamePool& names) {
     if (!extra) extra = std::make_unique<Extra>();
     extra->by.assign(r.by);
     extra->reason.assign(r.reason);
+    extra->skip_by.assign(r.skip_by);
+    extra->skip_reason.assign(r.skip_reason);
     extra->args.assign(r.args);
   } else if (extra) [[unlikely]] {
     extra.reset();
@@ -45,6 +47,7 @@ void CompactRecord::assign(const TraceRecord& r, NamePool& names) {
   kind = static_cast<std::uint8_t>(r.kind);
   lane = static_cast<std::uint8_t>(r.lane);
   verdict = static_cast<std::uint8_t>(r.verdict);
+  skip = static_cast<std::uint8_t>(r.skip);
   pairing = static_cast<std::uint8_t>(r.pairing);
   aborted = r.aborted;
 }
@@ -54,6 +57,7 @@ TraceRecord CompactRecord::view() const {
   r.kind = static_cast<TraceRecord::Kind>(kind);
   r.lane = static_cast<Lane>(lane);
   r.verdict = static_cast<Action>(verdict);
+  r.skip = static_cast<Action>(skip);
   r.pairing = static_cast<Pairing>(pairing);
   r.aborted = aborted != 0;
   r.depth = depth;
@@ -74,6 +78,8 @@ TraceRecord CompactRecord::view() const {
   if (extra) {
     r.by = extra->by;
     r.reason = extra->reason;
+    r.skip_by = extra->skip_by;
+    r.skip_reason = extra->skip_reason;
     r.args = extra->args;
   }
   return r;

@@ -35,7 +35,7 @@ class NamePool {
 // a side allocation. About 120 bytes; assigning over a used one does not allocate.
 struct CompactRecord {
   struct Extra {
-    std::string by, reason, args;
+    std::string by, reason, skip_by, skip_reason, args;
   };
   std::uint64_t seq = 0, parent = 0;
   std::int64_t start_ns = 0, duration_ns = 0, epoch = 0, global_step = 0, batch_idx = 0,
@@ -47,7 +47,7 @@ struct CompactRecord {
   std::int32_t rank = 0;
   std::uint32_t depth = 0, thread = 0, bus = 0;
   std::uint16_t event_size = 0;
-  std::uint8_t stage_size = 0, kind = 0, lane = 0, verdict = 0, pairing = 0, aborted = 0;
+  std::uint8_t stage_size = 0, kind = 0, lane = 0, verdict = 0, skip = 0, pairing = 0, aborted = 0;
 
   void assign(const TraceRecord& r, NamePool& names);
   TraceRecord view() const;

@@ -49,6 +49,10 @@ void JsonLinesTracer::on_emit_end(const EventInfo& event, std::uint64_t seq,
   if (outcome.veto)
     line += ",\"by\":" + json_quote(outcome.veto->subscriber) +
             ",\"reason\":" + json_quote(outcome.veto->reason);
+  if (outcome.skip)
+    line += ",\"skip\":\"" + std::string(to_string(outcome.skip->action)) +
+            "\",\"skip_by\":" + json_quote(outcome.skip->subscriber) +
+            ",\"skip_reason\":" + json_quote(outcome.skip->reason);
   write(line + "}");
 }
 

@@ -66,13 +66,13 @@ void reset(TraceRecord& r) {
   r.rank = 0;
   r.kind = TraceRecord::Kind::call;
   r.lane = Lane::sync;
-  r.verdict = Action::Continue;
+  r.verdict = r.skip = Action::Continue;
   r.pairing = Pairing::none;
   r.aborted = false;
   r.depth = r.thread = r.bus = 0;
   r.seq = r.parent = 0;
   r.start_ns = r.duration_ns = 0;
-  r.event = r.subscriber = r.by = r.reason = r.args = {};
+  r.event = r.subscriber = r.by = r.reason = r.skip_by = r.skip_reason = r.args = {};
 }
 
 void copy_context(TraceFields& to, const TraceFields& from) {
@@ -379,6 +379,11 @@ void TraceRecorder::on_emit_end(const EventInfo& event, std::uint64_t seq, const
   if (outcome.veto) [[unlikely]] {
     r.by = outcome.veto->subscriber;
     r.reason = outcome.veto->reason;
+    if (outcome.skip) {
+      r.skip = outcome.skip->action;
+      r.skip_by = outcome.skip->subscriber;
+      r.skip_reason = outcome.skip->reason;
+    }
   }
   std::string args;
   if (options_.args && event.describe && payload) [[unlikely]] {

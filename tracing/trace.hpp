@@ -16,9 +16,10 @@
 //   kind "call"  one subscriber returned: its name, lane, thread, start and duration, verdict
 //   kind "emit"  one emission's synchronous part is over: its start (first call) and duration
 //                (to the last call), the enclosing emission on the same thread (`parent`,
-//                `depth`), the folded verdict and who gave it and why (`by`, `reason`).
-//                An emission cut short by an exception is recorded with `aborted` set when the
-//                thread next emits at the same or a shallower depth (on_exception, for a run).
+//                `depth`), the folded verdict and who gave it and why (`by`, `reason`; with a stop,
+//                also a skip: `skip`, `skip_by`, `skip_reason`). An emission cut short by an
+//                exception is recorded with `aborted` set when the thread next emits at the same or
+//                a shallower depth (on_exception, for a run).
 // Every record carries the emission's `seq` (numbered per bus from 1), the recorder's `bus`
 // number (per process, from 1), and what the TraceContext knows: for a Trainer the stage, epoch,
 // global_step, batch_idx and dataloader_idx where the event has them, and the rank.
@@ -55,6 +56,7 @@ struct TraceRecord : TraceFields {
   Kind kind = Kind::call;
   Lane lane = Lane::sync;
   Action verdict = Action::Continue;
+  Action skip = Action::Continue;   ///< emit: a skip given beside a winning StopFit (both apply)
   Pairing pairing = Pairing::none;  ///< emit records of paired events (on_x_start/on_x_end)
   bool aborted = false;             ///< emit: unwound by an exception before it ended
   std::uint32_t depth = 0;          ///< emit: enclosing emissions on this thread
@@ -64,11 +66,13 @@ struct TraceRecord : TraceFields {
   std::uint64_t parent = 0;         ///< emit: the enclosing emission on this thread, 0 if none
   std::int64_t start_ns = 0;        ///< since the process's trace epoch (trace_epoch())
   std::int64_t duration_ns = 0;
-  std::string_view event;       ///< the hook name
-  std::string_view subscriber;  ///< call: who (module, data module, callback name)
-  std::string_view by;          ///< emit: who gave the winning verdict
-  std::string_view reason;      ///< emit: why
-  std::string_view args;        ///< the payload's describe(), when the recorder renders it
+  std::string_view event;        ///< the hook name
+  std::string_view subscriber;   ///< call: who (module, data module, callback name)
+  std::string_view by;           ///< emit: who gave the winning verdict
+  std::string_view reason;       ///< emit: why
+  std::string_view skip_by;      ///< emit: who gave `skip`
+  std::string_view skip_reason;  ///< emit: why
+  std::string_view args;         ///< the payload's describe(), when the recorder renders it
 };
 
 /// "emit" / "call", "sync" / "async", "start" / "end" / "" (for JSON and tables).

@@ -117,6 +117,11 @@ void append_json(std::string& out, const TraceRecord& r) {
   field(out, "verdict", to_string(r.verdict));
   if (!r.by.empty()) field(out, "by", r.by);
   if (!r.reason.empty()) field(out, "reason", r.reason);
+  if (r.skip != Action::Continue) {
+    field(out, "skip", to_string(r.skip));
+    field(out, "skip_by", r.skip_by);
+    field(out, "skip_reason", r.skip_reason);
+  }
   if (r.aborted) out += ",\"aborted\":true";
   if (!r.args.empty()) field(out, "args", r.args);
   out += '}';
@@ -129,6 +134,8 @@ void StoredRecord::assign(const TraceRecord& r) {
   subscriber.assign(r.subscriber);
   by.assign(r.by);
   reason.assign(r.reason);
+  skip_by.assign(r.skip_by);
+  skip_reason.assign(r.skip_reason);
   args.assign(r.args);
   bind();
 }
@@ -139,6 +146,8 @@ void StoredRecord::bind() {
   record.subscriber = subscriber;
   record.by = by;
   record.reason = reason;
+  record.skip_by = skip_by;
+  record.skip_reason = skip_reason;
   record.args = args;
 }
 
@@ -161,6 +170,9 @@ bool decode_record(const TraceFieldReader& in, StoredRecord& out) {
   r.verdict = parse_verdict(text(in, "verdict", false));
   out.by = text(in, "by", false);
   out.reason = text(in, "reason", false);
+  r.skip = parse_verdict(text(in, "skip", false));
+  out.skip_by = text(in, "skip_by", false);
+  out.skip_reason = text(in, "skip_reason", false);
   out.args = text(in, "args", false);
   const std::string pair = text(in, "pair", false);
   r.pairing = pair == "start" ? Pairing::start : pair == "end" ? Pairing::end : Pairing::none;

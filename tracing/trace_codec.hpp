@@ -29,7 +29,7 @@ void append_json(std::string& out, const TraceRecord& record);
 /// Assigning over a used one reuses their storage, so a warm buffer of them does not allocate.
 struct StoredRecord {
   TraceRecord record;
-  std::string event, stage, subscriber, by, reason, args;
+  std::string event, stage, subscriber, by, reason, skip_by, skip_reason, args;
 
   StoredRecord() = default;
   explicit StoredRecord(const TraceRecord& r) { assign(r); }

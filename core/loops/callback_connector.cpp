@@ -30,19 +30,26 @@ void CallbackConnector::add(std::shared_ptr<Callback> callback) {
 
 bool CallbackConnector::remove(const Callback& callback) {
   std::lock_guard lock(mutex_);
-  auto it = std::find_if(callbacks_.begin(), callbacks_.end(),
-                         [&](const auto& c) { return c.get() == &callback; });
-  if (it == callbacks_.end()) return false;
+  const auto is_it = [&](const auto& c) { return c.get() == &callback; };
+  auto it = std::find_if(callbacks_.begin(), callbacks_.end(), is_it);
+  auto run_it = std::find_if(run_callbacks_.begin(), run_callbacks_.end(), is_it);
+  if (it == callbacks_.end() && run_it == run_callbacks_.end()) return false;
   if (!callback.pack_path().empty())
     throw std::invalid_argument("callback '" + callback.name() + "' belongs to pack '" +
                                 callback.pack_path() +
                                 "'; remove the pack (Trainer::remove_pack) instead");
   hooks_.bus().disconnect_owner(&callback);
-  const std::shared_ptr<Callback> removed = *it;
-  callbacks_.erase(it);
-  if (set_up_) retired_.push_back(removed);
+  const std::shared_ptr<Callback> removed = it != callbacks_.end() ? *it : *run_it;
+  if (it != callbacks_.end()) callbacks_.erase(it);
+  if (run_it != run_callbacks_.end()) run_callbacks_.erase(run_it);
+  std::erase_if(suspended_, [&](const Suspended& s) { return s.callback == removed; });
+  retire(removed);
   early_teardown({removed});
   return true;
+}
+
+void CallbackConnector::retire(std::shared_ptr<const void> removed) {
+  if (state_.running) retired_.push_back(std::move(removed));
 }
 
 void CallbackConnector::add_pack(std::shared_ptr<CallbackPack> pack) {
@@ -106,7 +113,7 @@ bool CallbackConnector::remove_pack(const CallbackPack& pack) {
   });
   const std::shared_ptr<CallbackPack> held = *it;
   packs_.erase(it);
-  if (set_up_) retired_.push_back(held);
+  retire(held);
   early_teardown(removed);
   held->release();
   return true;
@@ -119,21 +126,29 @@ std::shared_ptr<CallbackPack> CallbackConnector::pack(const std::string& name) c
   return nullptr;
 }
 
-std::vector<std::shared_ptr<Callback>> CallbackConnector::callbacks() const {
-  std::lock_guard lock(mutex_);
-  return callbacks_;
-}
-
 std::vector<std::shared_ptr<CallbackPack>> CallbackConnector::packs() const {
   std::lock_guard lock(mutex_);
   return packs_;
 }
 
 std::vector<std::shared_ptr<Callback>> CallbackConnector::all() const {
-  std::lock_guard lock(mutex_);
-  std::vector<std::shared_ptr<Callback>> out = callbacks_;
-  out.insert(out.end(), run_callbacks_.begin(), run_callbacks_.end());
+  std::vector<std::shared_ptr<Callback>> out;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& callback : callbacks_)
+      if (!suspended(callback.get())) out.push_back(callback);
+    out.insert(out.end(), run_callbacks_.begin(), run_callbacks_.end());
+  }
+  // Lightning's _reorder_callbacks: checkpoint callbacks last, the others in their order.
+  std::stable_partition(out.begin(), out.end(), [](const auto& callback) {
+    return dynamic_cast<const CheckpointCallback*>(callback.get()) == nullptr;
+  });
   return out;
+}
+
+bool CallbackConnector::suspended(const Callback* callback) const {
+  return std::any_of(suspended_.begin(), suspended_.end(),
+                     [&](const Suspended& s) { return s.callback.get() == callback; });
 }
 
 bool CallbackConnector::has(const Callback* callback) const {
@@ -172,9 +187,40 @@ std::vector<CheckpointCallback*> CallbackConnector::checkpoint_callbacks() const
 }
 
 void CallbackConnector::add_run_callbacks(const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  for (const auto& callback : callbacks) {
-    if (!callback) continue;
-    std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<Callback>> added;  // new to this trainer, once each
+  for (const auto& callback : callbacks)
+    if (callback && !has(callback.get()) &&
+        std::find(added.begin(), added.end(), callback) == added.end())
+      added.push_back(callback);
+  // Replaced: the trainer's own callbacks (not a pack's, not a plain Callback) of a type the
+  // module returned.
+  const auto replaced = [&](const Callback& c) {
+    if (!c.pack_path().empty() || typeid(c) == typeid(Callback)) return false;
+    return std::any_of(added.begin(), added.end(),
+                       [&](const auto& a) { return typeid(*a) == typeid(c); });
+  };
+  std::vector<const Callback*> staying;
+  for (const auto& callback : callbacks_)
+    if (!replaced(*callback)) staying.push_back(callback.get());
+  for (const auto& callback : added) {
+    for (const Callback* other : staying)
+      if (other->checkpoint_key() == callback->state_key())
+        throw std::invalid_argument(
+            hooks_.module()->module_name() + ".configure_callbacks() returned callback '" +
+            callback->name() + "' whose state_key '" + callback->state_key() + "' callback '" +
+            other->name() +
+            "' of this run already has; override state_key() so checkpoints can tell them apart");
+    staying.push_back(callback.get());
+  }
+  for (const auto& callback : callbacks_)
+    if (replaced(*callback)) {
+      Suspended s{callback, hooks_.bus().connections(callback.get())};
+      for (Connection& c : s.blocked) c.block();
+      suspended_.push_back(std::move(s));
+    }
+  for (const auto& callback : added) {
+    callback->pack_path_.clear();
     run_callbacks_.push_back(callback);
     connect(*callback, callback.get());
   }
@@ -185,6 +231,9 @@ void CallbackConnector::end_run() {
   std::lock_guard lock(mutex_);
   for (const auto& callback : run_callbacks_) hooks_.bus().disconnect_owner(callback.get());
   run_callbacks_.clear();
+  for (Suspended& s : suspended_)
+    for (Connection& c : s.blocked) c.unblock();
+  suspended_.clear();
   retired_.clear();
 }
 

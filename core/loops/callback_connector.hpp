@@ -33,27 +33,38 @@ class CallbackConnector {
   void add_pack(std::shared_ptr<CallbackPack> pack);
   bool remove_pack(const CallbackPack& pack);
   std::shared_ptr<CallbackPack> pack(const std::string& name) const;
-  std::vector<std::shared_ptr<Callback>> callbacks() const;
   std::vector<std::shared_ptr<CallbackPack>> packs() const;
 
-  /// The callbacks of the trainer and of the current run (configure_callbacks), a copy.
+  /// The callbacks of the current run, a copy (between runs, the trainer's own), as Lightning's
+  /// trainer.callbacks: the trainer's callbacks minus those configure_callbacks replaced, then the
+  /// module's, with checkpoint callbacks moved to the end.
   std::vector<std::shared_ptr<Callback>> all() const;
   /// The checkpoint callbacks among all(), in order.
   std::vector<CheckpointCallback*> checkpoint_callbacks() const;
 
   /// Attaches the tracer a pack asked for (CallbackPack::trace), if any is pending.
   void apply_pack_tracing();
-  /// Subscribes the callbacks configure_callbacks returned, for this run only.
+  /// The callbacks configure_callbacks returned join for this run only, as Lightning's
+  /// _attach_model_callbacks: each replaces the trainer's callbacks of its exact type (blocked
+  /// until the run ends; a pack's callbacks are never replaced), one the trainer already has is
+  /// not subscribed twice. Throws std::invalid_argument, changing nothing, for a state_key the
+  /// run's other callbacks use.
   void add_run_callbacks(const std::vector<std::shared_ptr<Callback>>& callbacks);
   /// Between the run's setup and teardown hooks: a callback added then gets setup() first, one
   /// removed then gets teardown().
   void set_set_up(bool set_up) { set_up_.store(set_up, std::memory_order_release); }
-  /// The run ended: the run's callbacks leave, the removed ones are freed.
+  /// The run ended: the run's callbacks leave, the replaced ones come back, the removed ones are
+  /// freed.
   void end_run();
 
  private:
   /// Whether `callback` is one of this trainer's (mutex_ held).
   bool has(const Callback* callback) const;
+  /// Whether configure_callbacks replaced the trainer's `callback` for this run (mutex_ held).
+  bool suspended(const Callback* callback) const;
+  /// Keeps a callback removed while a run goes on alive until the run ends: it may be the one
+  /// whose hook is running (mutex_ held).
+  void retire(std::shared_ptr<const void> removed);
   void connect(Callback& callback, const void* owner);
   void late_setup(const std::vector<std::shared_ptr<Callback>>& added);
   void early_teardown(const std::vector<std::shared_ptr<Callback>>& removed);
@@ -66,6 +77,13 @@ class CallbackConnector {
   mutable std::recursive_mutex mutex_;
   std::vector<std::shared_ptr<Callback>> callbacks_;      // packs' callbacks included
   std::vector<std::shared_ptr<Callback>> run_callbacks_;  // from configure_callbacks()
+  // The trainer's callbacks configure_callbacks replaced for this run, with their blocked
+  // subscriptions.
+  struct Suspended {
+    std::shared_ptr<Callback> callback;
+    std::vector<Connection> blocked;
+  };
+  std::vector<Suspended> suspended_;
   std::vector<std::shared_ptr<CallbackPack>> packs_;
   std::vector<std::shared_ptr<const void>> retired_;  // removed during a run, freed at its end
   std::string pending_trace_spec_;   // a pack's trace spec, applied when no run is going on

@@ -81,18 +81,7 @@ bool AutomaticOptimization::run(Batch& batch, std::int64_t batch_idx, bool is_la
     }
     // Hooks nobody would be called for (on_before_*, on_after_backward default to nothing) are
     // not emitted; those whose default has work run it directly when only the default listens.
-    if (batch_idx % n == 0) {
-      if (hooks_.wants<BeforeZeroGrad>()) {
-        BeforeZeroGrad before_zero;
-        before_zero.optimizer = &optimizer;
-        hooks_.emit(before_zero);
-      }
-      OptimizerZeroGrad zero;
-      zero.epoch = progress_.current_epoch;
-      zero.batch_idx = batch_idx;
-      zero.optimizer = &optimizer;
-      hooks_.emit_or_default(zero);
-    }
+    if (batch_idx % n == 0) zero_grad(optimizer, batch_idx);
     if (loss.defined()) {
       if (hooks_.wants<BeforeBackward>()) {
         BeforeBackward before;
@@ -140,6 +129,27 @@ bool AutomaticOptimization::run(Batch& batch, std::int64_t batch_idx, bool is_la
   }
   outputs = detached_outputs(std::move(step_output), loss);
   return should_step;
+}
+
+void AutomaticOptimization::skip(std::int64_t batch_idx, bool is_last) {
+  const std::int64_t n = options_.accumulate_grad_batches();
+  if (n == 1) return;  // every batch is a window of its own: the next one zeroes
+  const bool opens = batch_idx % n == 0;
+  const bool closes = (batch_idx + 1) % n == 0 || is_last;
+  if (opens || closes) zero_grad(*optimizers_.optimizers[0], batch_idx);
+}
+
+void AutomaticOptimization::zero_grad(torch::optim::Optimizer& optimizer, std::int64_t batch_idx) {
+  if (hooks_.wants<BeforeZeroGrad>()) {
+    BeforeZeroGrad before_zero;
+    before_zero.optimizer = &optimizer;
+    hooks_.emit(before_zero);
+  }
+  OptimizerZeroGrad zero;
+  zero.epoch = progress_.current_epoch;
+  zero.batch_idx = batch_idx;
+  zero.optimizer = &optimizer;
+  hooks_.emit_or_default(zero);
 }
 
 void ManualOptimization::run(Batch& batch, std::int64_t batch_idx, StepOutput& outputs) {

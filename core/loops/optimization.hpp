@@ -30,8 +30,16 @@ class AutomaticOptimization {
   /// outputs, detached, with the loss divided by accumulate_grad_batches as Lightning's
   /// on_train_batch_end sees it. Returns whether the optimizer stepped.
   bool run(Batch& batch, std::int64_t batch_idx, bool is_last, StepOutput& outputs);
+  /// A batch a verdict skipped (SkipBatch) adds nothing to its accumulation window. With
+  /// accumulate_grad_batches > 1 the window keeps its bounds: a skipped batch that opens one
+  /// zeroes the gradients (the previous window's, so the next trained batch starts afresh), and
+  /// one that closes a window drops it: the gradients are zeroed and nothing steps, so none are
+  /// left behind. Zeroing runs on_before_zero_grad and optimizer_zero_grad, as a window's start.
+  void skip(std::int64_t batch_idx, bool is_last);
 
  private:
+  void zero_grad(torch::optim::Optimizer& optimizer, std::int64_t batch_idx);
+
   const TrainerOptions& options_;
   HookEmitter& hooks_;
   Strategy& strategy_;

@@ -108,28 +108,34 @@ bool TrainingEpochLoop::run_batch(Batch& batch, std::int64_t batch_idx, bool is_
   c_.logger.set_batch_size(batch.batch_size());
   c_.metrics.on_batch_start(Phase::train, std::nullopt);
 
-  Action asked = Action::Continue;
+  // A stop and a skip are two axes: a StopFit (already in should_stop, which agree() reduces
+  // too) does not hide a skip given beside it, and both apply, as in Lightning, where a callback's
+  // should_stop and the module's -1 on the same batch skip it and then stop.
+  Action skip = Action::Continue;
   if (c_.hooks.wants<TrainBatchStart>()) {  // its default does nothing
     TrainBatchStart start;
     start.batch = std::move(batch);
     start.batch_idx = batch_idx;
-    asked = c_.hooks.emit(start).action;
+    skip = c_.hooks.emit(start).skip_action();
     batch = std::move(start.batch);
   }
-  const Action action = c_.signals.agree(asked);  // every rank agrees, whether or not it emitted
-  if (action == Action::SkipRestOfEpoch) return false;
+  skip = c_.signals.agree(skip);  // every rank agrees, whether or not it emitted
+  if (skip == Action::SkipRestOfEpoch) return false;
 
   const std::int64_t steps_before = c_.progress.global_step;
-  const bool runs = action != Action::SkipBatch;
+  const bool runs = skip != Action::SkipBatch;
+  const bool automatic = c_.hooks.module()->automatic_optimization();
   StepOutput outputs;
-  if (runs) {
-    if (!c_.hooks.module()->automatic_optimization()) {
-      manual_.run(batch, batch_idx, outputs);
-    } else if (automatic_.run(batch, batch_idx, is_last, outputs)) {
-      update_lr_schedulers(Interval::step, batch_idx, false);
-      if (is_last) update_lr_schedulers(Interval::epoch, batch_idx, false);
-    }
+  if (!runs) {
+    if (automatic) automatic_.skip(batch_idx, is_last);
+  } else if (!automatic) {
+    manual_.run(batch, batch_idx, outputs);
+  } else if (automatic_.run(batch, batch_idx, is_last, outputs)) {
+    update_lr_schedulers(Interval::step, batch_idx, false);
   }
+  // Lightning steps the epoch-interval schedulers once the epoch's batches are done, whether or
+  // not the last one stepped (a skipped last batch included).
+  if (is_last) update_lr_schedulers(Interval::epoch, batch_idx, false);
   // From here a checkpoint resumes after this batch (see finish_batch).
   c_.epoch.batches_done = batch_idx + 1;
   c_.epoch.tail_pending = true;

@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(only_when_traced_subscribers_are_called_by_traced_emissions
   Bus bus;
   std::vector<std::string> called;
   bus.on<Ping>([&](const Ping&) { called.push_back("default"); },
-               SubscribeOptions().named("default").only_when_traced());
+               SubscribeOptions().named("default").only_when_traced(true));
   bus.emit(Ping{1});
   BOOST_TEST(called.empty());
   BOOST_TEST(!bus.wants<Ping>());  // nobody an untraced emission would call
@@ -79,7 +79,7 @@ BOOST_AUTO_TEST_CASE(runs_default_subscribers_are_called_but_not_counted_as_want
   BOOST_TEST((bus.audience<Ping>() == Bus::Audience::nobody));
   std::vector<std::string> called;
   auto fallback = bus.on<Ping>([&](const Ping&) { called.push_back("default"); },
-                               SubscribeOptions().named("default").runs_default());
+                               SubscribeOptions().named("default").runs_default(true));
   bus.emit(Ping{1});  // an emission still calls it
   BOOST_TEST(called == std::vector<std::string>{"default"});
   BOOST_TEST(!bus.wants<Ping>());

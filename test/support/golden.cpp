@@ -113,6 +113,8 @@ Lines run(hookline::Module& model, hookline::TrainerOptions options, hookline::S
     case hookline::Stage::predict:
       trainer.predict(model);
       break;
+    case hookline::Stage::none:
+      break;
   }
   return recorder->calls();
 }

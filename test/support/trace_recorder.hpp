@@ -84,6 +84,18 @@ class NamedCallback : public hookline::Callback {
       : Callback(std::move(name), priority) {}
 };
 
+/// Options for a silent, short run: no progress bar, summary, checkpoints, logger, sanity check
+/// or validation (tests add what they exercise).
+inline hookline::TrainerOptions quiet_options() {
+  return hookline::TrainerOptions()
+      .enable_progress_bar(false)
+      .enable_model_summary(false)
+      .num_sanity_val_steps(0)
+      .limit_val_batches(0)
+      .enable_checkpointing(false)
+      .logger(false);
+}
+
 /// Expands "cb+lm.hook(args)" into {"cb.hook(args)", "lm.hook(args)"}; other lines stay.
 std::vector<std::string> expand(const std::vector<std::string>& lines);
 
