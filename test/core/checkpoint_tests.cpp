@@ -599,14 +599,23 @@ BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_fit_rolls_the_weights_back) {
   };
   FrozenFirst model;
   const auto before = weights_of(model);
+  // Issue 28: the run that failed to restore writes no checkpoint (it would mix the file's
+  // optimizer state or callbacks with the module's own weights).
+  const std::string on_exception = dir.file("on_exception.ckpt");
+  LambdaHooks hooks;
+  hooks.on_exception = [&on_exception](Trainer& t, Module&, const std::exception_ptr&) {
+    t.save_checkpoint(on_exception);
+  };
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
                       .enable_model_summary(false)
                       .max_epochs(2)
-                      .enable_checkpointing(false));
+                      .enable_checkpointing(false),
+                  {std::make_shared<LambdaCallback>(hooks, "save_on_exception")});
   const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, path); });
   BOOST_TEST(contains(message, "parameters in the checkpoint but 2 now"), message);
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
+  BOOST_TEST(!fs::exists(on_exception));
 }
 
 BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
