@@ -418,6 +418,39 @@ BOOST_AUTO_TEST_CASE(at_every_position_of_an_accumulation_window) {
     }
 }
 
+// Issue 28: a checkpoint saved by a resumed run before its loop reaches the saved position (here in
+// on_exception after on_fit_start failed, before the optimizer state is loaded) is the file's state
+// again, partial gradients included, not the fresh optimizer and loop of the new run.
+BOOST_AUTO_TEST_CASE(a_save_before_the_resume_reaches_its_position_is_the_files_state) {
+  TempDir dir;
+  Net::Config config;
+  config.shuffle = true;
+  config.step_scheduler = true;
+  const TrainerOptions options = parity_options(dir).accumulate_grad_batches(3);
+  const auto runs = crash_and_resume(config, options, SaveAndCrash::When::batch_of_epoch_1, 4, dir);
+  check_parity(runs);
+  const std::string again = dir.file("again.ckpt");
+  {
+    torch::manual_seed(5);
+    Net model(config);
+    LambdaHooks hooks;
+    hooks.on_fit_start = [](Trainer&, Module&) { throw std::runtime_error("on_fit_start failed"); };
+    hooks.on_exception = [&again](Trainer& t, Module&, const std::exception_ptr&) {
+      t.save_checkpoint(again);
+    };
+    Trainer trainer(options, {std::make_shared<LambdaCallback>(hooks, "fails")});
+    BOOST_CHECK_THROW(trainer.fit(model, nullptr, dir.file("crash.ckpt")), std::runtime_error);
+  }
+  BOOST_REQUIRE(fs::exists(again));
+  torch::manual_seed(6);
+  Net model(config);
+  Trainer trainer(options);
+  trainer.fit(model, nullptr, again);
+  BOOST_TEST(trainer.global_step() == runs.first.global_step);
+  BOOST_TEST(bitwise_equal(weights_of(model), runs.first.weights));
+  BOOST_TEST(bitwise_equal(adam_state(trainer), runs.first.optimizer));
+}
+
 // Issue 28: Lightning counts a checkpoint's epoch as completed from on_train_start on (1 for one
 // saved at the end of epoch 0), and the resumed run goes on exactly.
 BOOST_AUTO_TEST_CASE(current_epoch_in_on_train_start_counts_the_saved_epoch) {
