@@ -1,11 +1,14 @@
 #include "hookline/core/checkpoint_io.hpp"
 
+#include "hookline/core/console.hpp"
+
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <xxhash.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +16,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <system_error>
 
 namespace hookline {
@@ -62,8 +68,31 @@ void fsync_directory(const std::filesystem::path& dir, const std::string& target
 
 }  // namespace
 
+namespace {
+
+// The problem as one line without LibTorch's own text: a backtrace or an internal assertion that
+// reached a message (from a hook's error, say) is cut off at the clause it starts.
+std::string one_line(std::string problem) {
+  std::size_t cut = problem.find('\n');
+  for (const char* libtorch :
+       {"INTERNAL ASSERT FAILED", "please report a bug to PyTorch", "Exception raised from"}) {
+    const std::size_t at = problem.find(libtorch);
+    if (at == std::string::npos) continue;
+    const std::size_t clause = problem.rfind(": ", at);
+    cut = std::min(cut, clause == std::string::npos ? at : clause);
+    problem.resize(std::min(cut, problem.size()));
+    problem += ": LibTorch failed on a value in it";
+    return problem;
+  }
+  if (cut != std::string::npos) problem.resize(cut);
+  return problem;
+}
+
+}  // namespace
+
 CheckpointError::CheckpointError(std::string path, const std::string& problem)
-    : std::runtime_error("checkpoint '" + path + "': " + problem), path_(std::move(path)) {}
+    : std::runtime_error("checkpoint '" + path + "': " + one_line(problem)),
+      path_(std::move(path)) {}
 
 std::vector<char> encode_checkpoint(const c10::IValue& state) {
   return frame_checkpoint_payload(torch::jit::pickle_save(state));
@@ -427,9 +456,53 @@ c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string&
   } catch (const CheckpointError&) {
     throw;
   } catch (const std::exception& e) {
-    throw CheckpointError(path, std::string("the payload cannot be decoded: ") + e.what());
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    console().debug("decoding '{}' failed in LibTorch: {}", path,
+                    c10_error ? c10_error->what_without_backtrace() : e.what());
+    throw CheckpointError(
+        path, "the payload cannot be decoded: its serialized data is damaged" + earlier);
   }
 }
+
+namespace {
+
+// Removes the temporary files (".NAME.tmp-PID-N") that writers killed mid-write left in `dir`:
+// those whose process is gone on this machine. Once per directory and process: a writer that dies
+// later is another process's to clean up.
+void remove_stale_temporaries(const std::filesystem::path& dir) {
+  static std::mutex mutex;
+  static std::set<std::string> cleaned;
+  {
+    std::error_code error;
+    const std::filesystem::path key =
+        std::filesystem::weakly_canonical(dir.empty() ? std::filesystem::path(".") : dir, error);
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (!cleaned.insert(error ? dir.string() : key.string()).second) return;
+  }
+  std::error_code error;
+  std::filesystem::directory_iterator it(dir.empty() ? std::filesystem::path(".") : dir, error);
+  for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    const std::size_t tag = name.rfind(".tmp-");
+    if (name.size() < 2 || name[0] != '.' || tag == std::string::npos || tag == 0) continue;
+    const std::string rest = name.substr(tag + 5);  // PID-N
+    const std::size_t dash = rest.find('-');
+    auto digits = [](const std::string& text) {
+      return !text.empty() && text.size() <= 18 &&
+             std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (dash == std::string::npos || !digits(rest.substr(0, dash)) ||
+        !digits(rest.substr(dash + 1)))
+      continue;
+    const long long pid = std::stoll(rest.substr(0, dash));
+    if (pid <= 0 || pid == ::getpid() || pid > std::numeric_limits<pid_t>::max()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or unknown
+    std::error_code ignored;
+    std::filesystem::remove(it->path(), ignored);
+  }
+}
+
+}  // namespace
 
 void write_file_atomically(const std::filesystem::path& path, const std::vector<char>& bytes) {
   static std::atomic<std::uint64_t> counter{0};
@@ -440,6 +513,7 @@ void write_file_atomically(const std::filesystem::path& path, const std::vector<
   if (error)
     throw CheckpointError(target, "its directory cannot be created (" + error.message() +
                                       "); choose a writable location");
+  remove_stale_temporaries(dir);
   std::string name = ".";
   name += path.filename().string();
   name += ".tmp-";

@@ -432,9 +432,8 @@ void MetricStore::load_state(const c10::IValue& state) {
     progress_bar_ = std::move(progress_bar);
     first_loop_iter_ = first;
     current_fx_ = std::move(current_fx);
-  } catch (const c10::Error& e) {
-    throw std::invalid_argument(std::string("the saved metrics are malformed: ") +
-                                e.what_without_backtrace());
+  } catch (const c10::Error&) {  // LibTorch's text (a type check, an assertion) stays out
+    throw std::invalid_argument("the saved metrics are malformed: a value has the wrong type");
   } catch (const std::out_of_range& e) {  // c10::Dict::at: a key is missing
     throw std::invalid_argument(std::string("the saved metrics are malformed: ") + e.what());
   }

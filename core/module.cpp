@@ -6,7 +6,10 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
 
+#include <set>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace hookline {
 
@@ -230,6 +233,65 @@ void Module::handle(const OptimizerStep& e) {
 }
 void Module::handle(const LrSchedulerStep& e) {
   lr_scheduler_step(*e.scheduler, e.metric);
+}
+
+bool detail::overrides_load_state_dict(const Module& module) {
+  return detail::overrides<PlainModule>(module, &Module::load_state_dict);
+}
+
+// ---- state_dict -----------------------------------------------------------------------------
+
+TensorDict Module::state_dict() {
+  TensorDict out;
+  for (const auto& item : named_parameters(true)) out.insert(item.key(), item.value());
+  for (const auto& item : named_buffers(true)) out.insert(item.key(), item.value());
+  return out;
+}
+
+std::string Module::state_dict_mismatch(const TensorDict& state) const {
+  std::vector<std::string> missing, unexpected;
+  std::set<std::string> names;
+  std::vector<std::pair<std::string, at::Tensor>> live;
+  for (const auto& item : named_parameters(true)) live.emplace_back(item.key(), item.value());
+  for (const auto& item : named_buffers(true)) live.emplace_back(item.key(), item.value());
+  for (const auto& [name, tensor] : live) {
+    names.insert(name);
+    auto it = state.find(name);
+    if (it == state.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    const at::Tensor& saved = it->value();
+    if (saved.sizes() != tensor.sizes())
+      return "'" + name + "' has shape " + c10::str(saved.sizes()) + " in the checkpoint but " +
+             c10::str(tensor.sizes()) + " in " + module_name_ +
+             "; the checkpoint is of another model configuration";
+    if (saved.scalar_type() != tensor.scalar_type())
+      return "'" + name + "' is " + std::string(c10::toString(saved.scalar_type())) +
+             " in the checkpoint but " + std::string(c10::toString(tensor.scalar_type())) + " in " +
+             module_name_;
+  }
+  for (const auto& entry : state)
+    if (!names.count(entry.key())) unexpected.push_back(entry.key());
+  if (missing.empty() && unexpected.empty()) return "";
+  auto join = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (std::size_t i = 0; i < list.size() && i < 8; ++i) out += (i ? ", " : "") + list[i];
+    if (list.size() > 8) out += ", ... (" + std::to_string(list.size()) + " in all)";
+    return out;
+  };
+  std::string problem = "its parameter names do not match " + module_name_ + ":";
+  if (!missing.empty()) problem += " missing from the checkpoint: " + join(missing) + ";";
+  if (!unexpected.empty()) problem += " not in the module: " + join(unexpected) + ";";
+  return problem + " the checkpoint is of another model";
+}
+
+void Module::load_state_dict(const TensorDict& state) {
+  const std::string problem = state_dict_mismatch(state);
+  if (!problem.empty()) throw std::invalid_argument(problem);
+  at::NoGradGuard no_grad;
+  for (const auto& item : named_parameters(true)) item.value().copy_(state.at(item.key()));
+  for (const auto& item : named_buffers(true)) item.value().copy_(state.at(item.key()));
 }
 
 bool Module::uses_configure_sharded_model() const {

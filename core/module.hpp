@@ -32,6 +32,7 @@
 #include "hookline/core/optimization.hpp"
 #include "hookline/hooks/hooks.hpp"
 
+#include <ATen/core/Dict.h>
 #include <torch/nn/module.h>
 
 #include <cstdint>
@@ -45,6 +46,9 @@ namespace hookline {
 
 class Bus;
 class Sink;
+
+/// A module's tensors by name, in order: what a checkpoint keeps under "state_dict".
+using TensorDict = c10::Dict<std::string, at::Tensor>;
 
 /// An optimizer as seen by a module in manual optimization: its step() runs the hooks and counts
 /// global_step, like Lightning's LightningOptimizer.
@@ -166,6 +170,20 @@ class Module : public torch::nn::Module {
   // ---- checkpoints --------------------------------------------------------------------------
   virtual void on_save_checkpoint(Checkpoint&) {}
   virtual void on_load_checkpoint(const Checkpoint&) {}
+  /// What a checkpoint keeps under "state_dict" (Lightning's LightningModule.state_dict()), asked
+  /// for first when saving. Default: every parameter, then every buffer, by its dotted name.
+  /// Override to add tensors, rename keys or leave some out; load_state_dict gets what this gave.
+  virtual TensorDict state_dict();
+  /// Loads a checkpoint's "state_dict", right after on_load_checkpoint (Lightning's order), when
+  /// resuming and for validate/test/predict with a ckpt_path. Default: refuses (std::
+  /// invalid_argument with state_dict_mismatch's text, nothing changed) a state whose names,
+  /// shapes or dtypes are not exactly this module's parameters and buffers, else copies each in
+  /// place. Override for partial loading or renamed keys; throw to refuse (the run then fails
+  /// with a CheckpointError and the module's parameters and buffers are put back).
+  virtual void load_state_dict(const TensorDict& state);
+  /// What the default load_state_dict refuses in `state` ("" when it fits): a missing or
+  /// unexpected name, another shape or dtype.
+  std::string state_dict_mismatch(const TensorDict& state) const;
   /// Hyperparameters (Lightning's save_hyperparameters): saved in every checkpoint under
   /// "hyper_parameters" and read back from a file with read_checkpoint_file.
   Checkpoint& hparams() { return hparams_; }
@@ -216,5 +234,10 @@ class Module : public torch::nn::Module {
   Trainer* trainer_ = nullptr;
   bool automatic_optimization_ = true;
 };
+
+namespace detail {
+/// Whether the class of `module` overrides load_state_dict (true when that cannot be told).
+bool overrides_load_state_dict(const Module& module);
+}  // namespace detail
 
 }  // namespace hookline

@@ -1,19 +1,23 @@
 // hookline: saving a run's state into a checkpoint and restoring it (Lightning's
 // trainer/connectors/checkpoint_connector.py).
 //
-// Save: "epoch", "global_step", "hookline_version", "format_version", "state_dict" (parameters and
-// buffers by name), "loops" (fit-loop progress, the train loader's position, the RNG), then unless
-// weights_only: "callbacks" (state_dict of every callback: StateDict), "optimizer_states" (plain
-// values, optimizer_state.hpp), "lr_schedulers"; "hyper_parameters"; the data module's state; then
-// on_save_checkpoint for the callbacks (not weights_only) and the module. That is Lightning 2.2's
-// order (docs/lightning-hook-order.md).
+// Save: "epoch", "global_step", "hookline_version", "format_version", "state_dict" (the module's
+// state_dict(): parameters and buffers by name unless it is overridden), "loops" (fit-loop
+// progress, the train loader's position, the RNG, and inside an accumulation window the gradients
+// accumulated so far), then unless weights_only: "callbacks" (state_dict of every callback:
+// StateDict), "optimizer_states" (plain values, optimizer_state.hpp), "lr_schedulers";
+// "hyper_parameters"; the data module's state; then on_save_checkpoint for the callbacks (not
+// weights_only) and the module. That is Lightning 2.2's order (docs/lightning-hook-order.md).
 //
 // Restore, in two steps like Lightning's: after configure_model, the module's on_load_checkpoint,
-// its weights, the data module's state, and (when fitting) the callbacks' on_load_checkpoint and
-// load_state_dict; after on_fit_start, the optimizers, schedulers and loop progress. Everything
-// that can be checked is checked before the first of these changes anything; what can only be
-// checked later (the optimizers' parameter groups) rolls the module and callbacks back on failure,
-// so a bad checkpoint never leaves the live objects half-loaded.
+// its load_state_dict, the data module's state, and (when fitting) the callbacks'
+// on_load_checkpoint and load_state_dict; after on_fit_start, the optimizers, schedulers and loop
+// progress. Every field of the file is checked before the first of these changes anything; what
+// can only be checked later (the optimizers' parameter groups, the train loader's length) puts
+// the module's parameters and buffers back on failure (copies taken directly, no hook called),
+// and no checkpoint is written for the rest of that run. Until the loop reaches the saved
+// position, a save (an exception checkpoint after SIGTERM in the sanity check, say) writes the
+// file's state for what the run has not loaded yet, so it never mixes two states.
 #include "hookline/core/loops/checkpoint_connector.hpp"
 
 #include "hookline/core/checkpoint_callback.hpp"
@@ -23,6 +27,7 @@
 #include "hookline/core/data/dataloader.hpp"
 #include "hookline/core/loops/checkpoint_values.hpp"
 #include "hookline/core/loops/optimizer_state.hpp"
+#include "hookline/core/module.hpp"
 #include "hookline_version.hpp"
 
 #include <ATen/Context.h>
@@ -31,6 +36,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/optim/optimizer.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -43,9 +49,14 @@ using detail::deep_copy;
 using detail::dict_field;
 using detail::field;
 using detail::int_field;
+using detail::libtorch_failure;
+using detail::LoopPosition;
 using detail::module_tensors;
 using detail::new_dict;
+using detail::read_grads;
+using detail::read_loop_position;
 using detail::rethrow_as_checkpoint_error;
+using detail::set_grads;
 using Dict = c10::impl::GenericDict;
 
 // What restore_modules_and_callbacks read, kept until the fit loop reaches the saved position.
@@ -54,15 +65,17 @@ struct CheckpointConnector::Restore {
   Checkpoint checkpoint;
   c10::impl::GenericDict fit_loop = new_dict();
   EpochProgress progress;
-  data::DataLoaderState loader;
+  std::optional<data::DataLoaderState> loader;
   at::Tensor rng;
   std::vector<at::Tensor> cuda_rng;
+  std::vector<std::pair<std::string, at::Tensor>> grads;  // accumulated, by parameter name
   // For rolling back when a later part does not fit.
   std::vector<std::pair<at::Tensor, at::Tensor>> weights;  // live tensor, copy before loading
-  std::vector<std::pair<Callback*, Checkpoint>> callbacks;
-  std::optional<Checkpoint> data_module;
+  bool weights_loaded = false;                             // the module has the file's state_dict
+  bool training_loaded = false;  // the optimizers, schedulers and counters are the file's
   bool loop_reached = false;
-  bool committed = false;  // past the point where a failure rolls the restore back
+  bool committed = false;  // past the point where a failure of the file rolls the restore back
+  bool undo = false;       // a part of the file did not fit: roll back
 };
 
 CheckpointConnector::CheckpointConnector(const Parts& parts) : p_(parts) {}
@@ -70,6 +83,7 @@ CheckpointConnector::~CheckpointConnector() = default;
 
 void CheckpointConnector::end_run() {
   restore_.reset();
+  refused_.clear();
 }
 
 bool CheckpointConnector::resumes_after_epoch_end() const {
@@ -82,58 +96,98 @@ void CheckpointConnector::commit() {
 
 // ---- saving ---------------------------------------------------------------------------------
 
+// The gradients accumulated so far, when the next batch adds to them instead of zeroing them:
+// inside an accumulation window (automatic optimization), or any time under manual optimization.
+c10::impl::GenericDict CheckpointConnector::accumulated_grads() const {
+  Dict grads = new_dict();
+  Module& module = *p_.hooks.module();
+  const std::int64_t n =
+      module.automatic_optimization() ? p_.options.accumulate_grad_batches() : std::int64_t{1};
+  const bool inside_window = n > 1 && p_.epoch.batches_done % n != 0 && !p_.epoch.epoch_end_done;
+  if (!inside_window && module.automatic_optimization()) return grads;
+  for (const auto& item : module.named_parameters(true))
+    if (item.value().grad().defined()) grads.insert(item.key(), item.value().grad().detach());
+  return grads;
+}
+
 Checkpoint CheckpointConnector::dump(bool weights_only) {
   if (!p_.hooks.module())
     throw std::logic_error(
         "Trainer::save_checkpoint needs a module: call it from a hook during a run");
+  // Restoring, before the loop reached the saved position: what the run has not loaded yet is
+  // the file's, so it is saved as the file has it.
+  const Restore* pending = restore_ && p_.state.stage == Stage::fit && !restore_->loop_reached
+                               ? restore_.get()
+                               : nullptr;
+  const Dict file = pending ? pending->checkpoint.to_ivalue().toGenericDict() : new_dict();
   Checkpoint ckpt;
-  ckpt.set("epoch", p_.progress.current_epoch);
-  ckpt.set("global_step", p_.progress.global_step);
+  if (pending) {
+    ckpt.set("epoch", pending->fit_loop.at("current_epoch"));
+    ckpt.set("global_step", pending->fit_loop.at("global_step"));
+  } else {
+    ckpt.set("epoch", p_.progress.current_epoch);
+    ckpt.set("global_step", p_.progress.global_step);
+  }
   ckpt.set("hookline_version", std::string(HOOKLINE_VERSION));
   ckpt.set("format_version", static_cast<std::int64_t>(kCheckpointFormatVersion));
 
   c10::Dict<std::string, at::Tensor> weights;
-  for (const auto& [name, tensor] : module_tensors(*p_.hooks.module()))
-    weights.insert(name, tensor.detach());
+  if (pending && !pending->weights_loaded) {
+    for (const auto& entry : file.at("state_dict").toGenericDict())
+      weights.insert(entry.key().toStringRef(), entry.value().toTensor());
+  } else {
+    for (const auto& entry : p_.hooks.module()->state_dict())
+      weights.insert(entry.key(), entry.value().detach());
+  }
   ckpt.set("state_dict", weights);
 
-  Dict progress = new_dict();
-  progress.insert("batches_done", p_.epoch.batches_done);
-  progress.insert("tail_pending", p_.epoch.tail_pending);
-  progress.insert("last_ran_step", p_.epoch.last_ran_step);
-  progress.insert("last_stepped", p_.epoch.last_stepped);
-  progress.insert("validated", p_.epoch.validated);
-  progress.insert("reached_last_batch", p_.epoch.reached_last_batch);
-  progress.insert("epoch_end_done", p_.epoch.epoch_end_done);
   Dict fit_loop = new_dict();
-  fit_loop.insert("current_epoch", p_.progress.current_epoch);
-  fit_loop.insert("global_step", p_.progress.global_step);
-  fit_loop.insert("batches_that_stepped", p_.progress.batches_that_stepped);
-  fit_loop.insert("should_stop", p_.state.should_stop);
-  fit_loop.insert("stop_reason", p_.state.stop_reason);
-  fit_loop.insert("epoch_progress", progress);
-  fit_loop.insert("metrics", p_.metrics.state());
-  if (p_.data.has_train_loader()) {
-    // The position is what the loop finished, not what the loader fetched ahead.
-    const data::DataLoaderState state = p_.data.train_loader().state();
-    Dict loader = new_dict();
-    loader.insert("epoch", p_.progress.current_epoch);
-    loader.insert("batches_yielded",
-                  p_.epoch.epoch_end_done ? state.batches_yielded : p_.epoch.batches_done);
-    loader.insert("seed", static_cast<std::int64_t>(state.seed));
-    fit_loop.insert("train_loader", loader);
+  if (pending) {
+    fit_loop = deep_copy(pending->fit_loop).toGenericDict();  // hooks may edit the checkpoint
+  } else {
+    Dict progress = new_dict();
+    progress.insert("batches_done", p_.epoch.batches_done);
+    progress.insert("tail_pending", p_.epoch.tail_pending);
+    progress.insert("last_ran_step", p_.epoch.last_ran_step);
+    progress.insert("last_stepped", p_.epoch.last_stepped);
+    progress.insert("validated", p_.epoch.validated);
+    progress.insert("reached_last_batch", p_.epoch.reached_last_batch);
+    progress.insert("epoch_end_done", p_.epoch.epoch_end_done);
+    fit_loop.insert("current_epoch", p_.progress.current_epoch);
+    fit_loop.insert("global_step", p_.progress.global_step);
+    fit_loop.insert("batches_that_stepped", p_.progress.batches_that_stepped);
+    fit_loop.insert("should_stop", p_.state.should_stop);
+    fit_loop.insert("stop_reason", p_.state.stop_reason);
+    fit_loop.insert("epoch_progress", progress);
+    fit_loop.insert("metrics", p_.metrics.state());
+    if (p_.data.has_train_loader()) {
+      // The position is what the loop finished, not what the loader fetched ahead.
+      const data::DataLoaderState state = p_.data.train_loader().state();
+      Dict loader = new_dict();
+      loader.insert("epoch", p_.progress.current_epoch);
+      loader.insert("batches_yielded",
+                    p_.epoch.epoch_end_done ? state.batches_yielded : p_.epoch.batches_done);
+      loader.insert("seed", static_cast<std::int64_t>(state.seed));
+      fit_loop.insert("train_loader", loader);
+    }
+    Dict rng = new_dict();
+    rng.insert("cpu", at::detail::getDefaultCPUGenerator().get_state());
+    c10::List<at::Tensor> cuda;
+    for (auto& generator : cuda_generators()) cuda.push_back(generator.get_state());
+    rng.insert("cuda", cuda);
+    fit_loop.insert("rng", rng);
+    const Dict grads = accumulated_grads();
+    if (!grads.empty()) fit_loop.insert("grads", grads);
   }
-  Dict rng = new_dict();
-  rng.insert("cpu", at::detail::getDefaultCPUGenerator().get_state());
-  c10::List<at::Tensor> cuda;
-  for (auto& generator : cuda_generators()) cuda.push_back(generator.get_state());
-  rng.insert("cuda", cuda);
-  fit_loop.insert("rng", rng);
   Dict loops = new_dict();
   loops.insert("fit_loop", fit_loop);
   ckpt.set("loops", loops);
 
-  if (!weights_only) {
+  if (!weights_only && pending && !pending->training_loaded) {
+    ckpt.set("callbacks", new_dict());
+    ckpt.set("optimizer_states", file.at("optimizer_states"));
+    ckpt.set("lr_schedulers", file.at("lr_schedulers"));
+  } else if (!weights_only) {
     ckpt.set("callbacks", new_dict());
     c10::impl::GenericList optimizer_states(c10::AnyType::get());
     for (const auto& optimizer : p_.optimizers.optimizers)
@@ -173,6 +227,14 @@ Checkpoint CheckpointConnector::dump(bool weights_only) {
 void CheckpointConnector::save(const std::string& path, bool weights_only) {
   if (path.empty())
     throw std::invalid_argument("Trainer::save_checkpoint: the path is empty; name a file");
+  if (!refused_.empty()) {
+    // Write none rather than a mix of the file's state and the run's.
+    console().warn(
+        "checkpoint '{}' is not saved: this run failed to restore '{}', so it has no whole state "
+        "to save",
+        path, refused_);
+    return;
+  }
   if (p_.strategy.distributed()) {
     // Lightning: every rank runs the save hooks, rank 0 alone writes, then all wait for it.
     const Checkpoint state = dump(weights_only);
@@ -251,6 +313,15 @@ std::string CheckpointConnector::resolve(const std::string& ckpt_path,
 }
 
 void CheckpointConnector::restore_modules_and_callbacks(const std::string& path) {
+  try {
+    load_modules_and_callbacks(path);
+  } catch (...) {
+    refused_ = path;  // whatever was loaded is rolled back: no save would be whole
+    throw;
+  }
+}
+
+void CheckpointConnector::load_modules_and_callbacks(const std::string& path) {
   auto restore = std::make_unique<Restore>();
   restore->path = path;
   const bool fitting = p_.state.stage == Stage::fit;
@@ -262,147 +333,43 @@ void CheckpointConnector::restore_modules_and_callbacks(const std::string& path)
     throw CheckpointError(path, e.what());
   }
   const Dict top = root.toGenericDict();
+  Module& module = *p_.hooks.module();
 
   // 1. Everything that can be checked before changing anything.
   const c10::IValue& weights_value = field(top, "state_dict", "the checkpoint ", path);
   if (!weights_value.isGenericDict())
     throw CheckpointError(path, "'state_dict' is not a dictionary of tensors");
-  std::map<std::string, at::Tensor> saved;
+  TensorDict saved;
   for (const auto& entry : weights_value.toGenericDict()) {
     if (!entry.key().isString() || !entry.value().isTensor())
       throw CheckpointError(path, "'state_dict' holds something that is not a named tensor");
-    saved.emplace(entry.key().toStringRef(), entry.value().toTensor());
+    saved.insert(entry.key().toStringRef(), entry.value().toTensor());
   }
-  const auto live = module_tensors(*p_.hooks.module());
-  std::vector<std::string> missing, unexpected;
-  std::set<std::string> live_names;
-  for (const auto& [name, tensor] : live) {
-    live_names.insert(name);
-    auto it = saved.find(name);
-    if (it == saved.end()) {
-      missing.push_back(name);
-    } else if (it->second.sizes() != tensor.sizes()) {
-      throw CheckpointError(path, "'" + name + "' has shape " + c10::str(it->second.sizes()) +
-                                      " in the checkpoint but " + c10::str(tensor.sizes()) +
-                                      " in " + p_.hooks.module()->module_name() +
-                                      "; the checkpoint is of another model configuration");
-    } else if (it->second.scalar_type() != tensor.scalar_type()) {
-      throw CheckpointError(
-          path, "'" + name + "' is " + std::string(c10::toString(it->second.scalar_type())) +
-                    " in the checkpoint but " + std::string(c10::toString(tensor.scalar_type())) +
-                    " in " + p_.hooks.module()->module_name());
-    }
+  // An overridden load_state_dict decides itself what it accepts (it may rename or skip keys).
+  if (!detail::overrides_load_state_dict(module)) {
+    const std::string problem = module.state_dict_mismatch(saved);
+    if (!problem.empty()) throw CheckpointError(path, problem);
   }
-  for (const auto& [name, tensor] : saved)
-    if (!live_names.count(name)) unexpected.push_back(name);
-  if (!missing.empty() || !unexpected.empty()) {
-    auto join = [](const std::vector<std::string>& names) {
-      std::string out;
-      for (std::size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + names[i];
-      if (names.size() > 8) out += ", ... (" + std::to_string(names.size()) + " in all)";
-      return out;
-    };
-    std::string problem =
-        "its parameter names do not match " + p_.hooks.module()->module_name() + ":";
-    if (!missing.empty()) problem += " missing from the checkpoint: " + join(missing) + ";";
-    if (!unexpected.empty()) problem += " not in the module: " + join(unexpected) + ";";
-    throw CheckpointError(path, problem + " the checkpoint is of another model");
-  }
-  if (fitting) {
-    for (const char* key : {"optimizer_states", "lr_schedulers", "callbacks"})
-      if (!top.contains(key))
-        throw CheckpointError(path, std::string("it has no '") + key +
-                                        "': it holds only the model's weights (was it saved "
-                                        "with save_weights_only?); resume from a full "
-                                        "checkpoint, or load the weights without resuming");
-    const Dict loops = dict_field(top, "loops", "the checkpoint's ", path);
-    restore->fit_loop = dict_field(loops, "fit_loop", "'loops' ", path);
-    const Dict& fit_loop = restore->fit_loop;
-    const std::string where = "'loops.fit_loop' ";
-    for (const char* key : {"current_epoch", "global_step", "batches_that_stepped"})
-      if (int_field(fit_loop, key, where, path) < 0)
-        throw CheckpointError(path, where + "'" + key + "' is negative");
-    if (bool_field(fit_loop, "should_stop", where, path) &&
-        !field(fit_loop, "stop_reason", where, path).isString())
-      throw CheckpointError(path, where + "'stop_reason' is not a string");
-    const Dict progress = dict_field(fit_loop, "epoch_progress", where, path);
-    EpochProgress& p = restore->progress;
-    p.batches_done = int_field(progress, "batches_done", "'epoch_progress' ", path);
-    p.tail_pending = bool_field(progress, "tail_pending", "'epoch_progress' ", path);
-    p.last_ran_step = bool_field(progress, "last_ran_step", "'epoch_progress' ", path);
-    p.last_stepped = bool_field(progress, "last_stepped", "'epoch_progress' ", path);
-    p.validated = bool_field(progress, "validated", "'epoch_progress' ", path);
-    p.reached_last_batch = bool_field(progress, "reached_last_batch", "'epoch_progress' ", path);
-    p.epoch_end_done = bool_field(progress, "epoch_end_done", "'epoch_progress' ", path);
-    if (fit_loop.contains("train_loader")) {
-      const Dict loader = dict_field(fit_loop, "train_loader", where, path);
-      restore->loader.epoch = int_field(loader, "epoch", "'train_loader' ", path);
-      restore->loader.batches_yielded =
-          int_field(loader, "batches_yielded", "'train_loader' ", path);
-      restore->loader.seed =
-          static_cast<std::uint64_t>(int_field(loader, "seed", "'train_loader' ", path));
-    }
-    if (fit_loop.contains("metrics")) {
-      MetricStore probe;
-      try {
-        probe.load_state(fit_loop.at("metrics"));
-      } catch (...) {
-        rethrow_as_checkpoint_error(path, "'loops.fit_loop.metrics'");
-      }
-    }
-    const Dict rng = dict_field(fit_loop, "rng", where, path);
-    const c10::IValue& cpu = field(rng, "cpu", "'rng' ", path);
-    if (!cpu.isTensor()) throw CheckpointError(path, "'rng.cpu' is not a tensor");
-    restore->rng = cpu.toTensor();
-    try {
-      at::Generator scratch = at::detail::createCPUGenerator();
-      scratch.set_state(restore->rng);
-    } catch (const std::exception& e) {
-      throw CheckpointError(path,
-                            std::string("'rng.cpu' is not a CPU generator state: ") + e.what());
-    }
-    const c10::IValue& cuda = field(rng, "cuda", "'rng' ", path);
-    if (!cuda.isList()) throw CheckpointError(path, "'rng.cuda' is not a list");
-    for (const c10::IValue& state : cuda.toListRef()) {
-      if (!state.isTensor()) throw CheckpointError(path, "'rng.cuda' holds a non-tensor");
-      restore->cuda_rng.push_back(state.toTensor());
-    }
-    const c10::IValue& schedulers = field(top, "lr_schedulers", "the checkpoint ", path);
-    const c10::IValue& optimizers = field(top, "optimizer_states", "the checkpoint ", path);
-    if (!schedulers.isList() || !optimizers.isList())
-      throw CheckpointError(path, "'optimizer_states' or 'lr_schedulers' is not a list");
-    if (!top.at("callbacks").isGenericDict())
-      throw CheckpointError(path, "'callbacks' is not a dictionary");
-  }
+  if (fitting) check_training_state(top, *restore);
 
-  // 2. Backups, so a part that turns out not to fit later can be undone.
+  // 2. Copies of the parameters and buffers (taken directly: no hook runs), so a part that turns
+  // out not to fit later can be undone.
   {
     at::NoGradGuard no_grad;
-    for (const auto& [name, tensor] : live) restore->weights.emplace_back(tensor, tensor.clone());
-  }
-  for (const auto& callback : p_.callbacks.all()) {
-    Checkpoint before;
-    callback->state_dict(before);
-    restore->callbacks.emplace_back(callback.get(), std::move(before));
-  }
-  if (data_) {
-    Checkpoint before;
-    data_->state_dict(before);
-    restore->data_module = std::move(before);
+    for (const auto& [name, tensor] : module_tensors(module))
+      restore->weights.emplace_back(tensor, tensor.clone());
   }
   restore_ = std::move(restore);
 
-  // 3. Hooks and weights, in Lightning's order: module.on_load_checkpoint, the weights, the data
-  // module's state, the callbacks' on_load_checkpoint, their load_state_dict.
+  // 3. Hooks and weights, in Lightning's order: module.on_load_checkpoint, its load_state_dict,
+  // the data module's state, the callbacks' on_load_checkpoint, their load_state_dict.
   try {
     LoadCheckpoint load;
     load.checkpoint = &ckpt;
     load.fitting = fitting;
     p_.hooks.emit(load);
-    {
-      at::NoGradGuard no_grad;
-      for (const auto& [name, tensor] : live) const_cast<at::Tensor&>(tensor).copy_(saved.at(name));
-    }
+    module.load_state_dict(saved);
+    restore_->weights_loaded = true;
     if (fitting) {
       std::set<std::string> known;
       for (const auto& callback : p_.callbacks.all()) known.insert(callback->checkpoint_key());
@@ -417,13 +384,98 @@ void CheckpointConnector::restore_modules_and_callbacks(const std::string& path)
       p_.hooks.emit(state);
     }
   } catch (...) {
+    restore_->undo = true;
     rollback();
     rethrow_as_checkpoint_error(path, "loading it into the module and callbacks failed");
   }
 }
 
+// The parts of a checkpoint a fit resumes from, checked before anything is loaded.
+void CheckpointConnector::check_training_state(const Dict& top, Restore& restore) const {
+  const std::string& path = restore.path;
+  for (const char* key : {"optimizer_states", "lr_schedulers", "callbacks"})
+    if (!top.contains(key))
+      throw CheckpointError(path, std::string("it has no '") + key +
+                                      "': it holds only the model's weights (was it saved "
+                                      "with save_weights_only?); resume from a full "
+                                      "checkpoint, or load the weights without resuming");
+  const Dict loops = dict_field(top, "loops", "the checkpoint's ", path);
+  restore.fit_loop = dict_field(loops, "fit_loop", "'loops' ", path);
+  const Dict& fit_loop = restore.fit_loop;
+  const std::string where = "'loops.fit_loop' ";
+  for (const char* key : {"current_epoch", "global_step", "batches_that_stepped"})
+    if (int_field(fit_loop, key, where, path) < 0)
+      throw CheckpointError(path, where + "'" + key + "' is negative");
+  for (const auto& [key, top_key] :
+       {std::pair{"current_epoch", "epoch"}, std::pair{"global_step", "global_step"}}) {
+    const std::int64_t value = fit_loop.at(key).toInt();
+    const std::int64_t outside = int_field(top, top_key, "the checkpoint ", path);
+    if (value != outside)
+      throw CheckpointError(path, where + "'" + key + "' is " + std::to_string(value) +
+                                      " but the checkpoint's '" + top_key + "' is " +
+                                      std::to_string(outside) + "; they must agree");
+  }
+  if (bool_field(fit_loop, "should_stop", where, path) &&
+      !field(fit_loop, "stop_reason", where, path).isString())
+    throw CheckpointError(path, where + "'stop_reason' is not a string");
+  LoopPosition position = read_loop_position(fit_loop, fit_loop.at("current_epoch").toInt(), path);
+  restore.progress = position.progress;
+  restore.loader = position.loader;
+  if (fit_loop.contains("metrics")) {
+    MetricStore probe;
+    try {
+      probe.load_state(fit_loop.at("metrics"));
+    } catch (...) {
+      rethrow_as_checkpoint_error(path, "'loops.fit_loop.metrics'");
+    }
+  }
+  const Dict rng = dict_field(fit_loop, "rng", where, path);
+  const c10::IValue& cpu = field(rng, "cpu", "'rng' ", path);
+  if (!cpu.isTensor()) throw CheckpointError(path, "'rng.cpu' is not a tensor");
+  restore.rng = cpu.toTensor();
+  try {
+    at::Generator scratch = at::detail::createCPUGenerator();
+    scratch.set_state(restore.rng);
+  } catch (const std::exception& e) {
+    throw CheckpointError(path, "'rng.cpu' is not a CPU generator state: " + libtorch_failure(e));
+  }
+  const c10::IValue& cuda = field(rng, "cuda", "'rng' ", path);
+  if (!cuda.isList()) throw CheckpointError(path, "'rng.cuda' is not a list");
+  for (const c10::IValue& state : cuda.toListRef()) {
+    if (!state.isTensor()) throw CheckpointError(path, "'rng.cuda' holds a non-tensor");
+    restore.cuda_rng.push_back(state.toTensor());
+  }
+  restore.grads = read_grads(fit_loop, *p_.hooks.module(), p_.hooks.module()->module_name(), path);
+  const c10::IValue& schedulers = field(top, "lr_schedulers", "the checkpoint ", path);
+  const c10::IValue& optimizers = field(top, "optimizer_states", "the checkpoint ", path);
+  if (!schedulers.isList() || !optimizers.isList())
+    throw CheckpointError(path, "'optimizer_states' or 'lr_schedulers' is not a list");
+  if (!top.at("callbacks").isGenericDict())
+    throw CheckpointError(path, "'callbacks' is not a dictionary");
+}
+
+// A part of the file that does not fit, found after the module and callbacks were loaded: the
+// restore is undone (rollback) and no checkpoint is written for the rest of the run.
+template <class F>
+void CheckpointConnector::or_undo(F&& f) {
+  try {
+    f();
+  } catch (...) {
+    if (restore_ && !restore_->committed) {
+      restore_->undo = true;
+      refused_ = restore_->path;
+    }
+    throw;
+  }
+}
+
 void CheckpointConnector::restore_training_state() {
   if (!restore_ || p_.state.stage != Stage::fit) return;
+  or_undo([this] { load_training_state(); });
+  restore_->training_loaded = true;
+}
+
+void CheckpointConnector::load_training_state() {
   Restore& r = *restore_;
   const Dict top = r.checkpoint.to_ivalue().toGenericDict();
   const auto optimizers = top.at("optimizer_states").toListRef();
@@ -449,6 +501,13 @@ void CheckpointConnector::restore_training_state() {
                                         live_schedulers[i].name() +
                                         "') has saved state but no way to load it; give it one "
                                         "with SchedulerConfig::state(save, load)");
+  const Dict& loop = r.fit_loop;
+  const std::int64_t max_epochs = p_.options.effective_max_epochs();
+  if (max_epochs >= 0 && loop.at("current_epoch").toInt() > max_epochs)
+    throw CheckpointError(r.path, "it was saved at epoch " +
+                                      std::to_string(loop.at("current_epoch").toInt()) +
+                                      ", past TrainerOptions::max_epochs(" +
+                                      std::to_string(max_epochs) + "); raise max_epochs");
   // Everything fits: load.
   try {
     for (const auto& load : load_optimizers) load();
@@ -460,30 +519,27 @@ void CheckpointConnector::restore_training_state() {
   for (std::size_t i = 0; i < schedulers.size(); ++i)
     if (schedulers[i].isNone() && live_schedulers[i].state_dict)
       console().warn("checkpoint '{}' has no state for LR scheduler {}; it restarts", r.path, i);
-  const Dict& loop = r.fit_loop;
   p_.progress.current_epoch = loop.at("current_epoch").toInt();
   p_.progress.global_step = loop.at("global_step").toInt();
   p_.progress.batches_that_stepped = loop.at("batches_that_stepped").toInt();
-  const std::int64_t max_epochs = p_.options.effective_max_epochs();
-  if (max_epochs >= 0 && p_.progress.current_epoch > max_epochs)
-    throw CheckpointError(r.path, "it was saved at epoch " +
-                                      std::to_string(p_.progress.current_epoch) +
-                                      ", past TrainerOptions::max_epochs(" +
-                                      std::to_string(max_epochs) + "); raise max_epochs");
 }
 
 // The train loader's saved position, applied once the loader exists.
 void CheckpointConnector::resume_loader() {
   if (!restore_ || p_.state.stage != Stage::fit || !p_.data.has_train_loader()) return;
-  Restore& r = *restore_;
-  if (!r.fit_loop.contains("train_loader")) return;
-  data::DataLoader& loader = p_.data.train_loader();
-  if (r.loader.batches_yielded > loader.size())
-    throw CheckpointError(
-        r.path, "it was saved after batch " + std::to_string(r.loader.batches_yielded) +
-                    " of an epoch, but the train loader has only " + std::to_string(loader.size()) +
-                    " batches now; resume with the same data and batch size");
-  loader.load_state(r.loader);
+  or_undo([this] {
+    Restore& r = *restore_;
+    data::DataLoader& loader = p_.data.train_loader();
+    const std::int64_t batches =
+        std::max(r.progress.batches_done, r.loader ? r.loader->batches_yielded : 0);
+    if (batches > loader.size())
+      throw CheckpointError(r.path, "it was saved after batch " + std::to_string(batches) +
+                                        " of an epoch ('batches_done'), but the train loader "
+                                        "has only " +
+                                        std::to_string(loader.size()) +
+                                        " batches now; resume with the same data and batch size");
+    if (r.loader) loader.load_state(*r.loader);
+  });
 }
 
 // Called where the fit loop reaches the saved position: restores the rest of the loop state and
@@ -503,6 +559,7 @@ bool CheckpointConnector::resume_epoch() {
     auto cuda = cuda_generators();
     for (std::size_t i = 0; i < cuda.size() && i < r.cuda_rng.size(); ++i)
       cuda[i].set_state(r.cuda_rng[i]);
+    set_grads(*p_.hooks.module(), r.grads);  // inside an accumulation window
   } catch (...) {
     rethrow_as_checkpoint_error(r.path, "restoring the loop's position failed");
   }
@@ -516,18 +573,16 @@ void CheckpointConnector::finish_restore() {
 }
 
 void CheckpointConnector::rollback() noexcept {
-  if (!restore_ || restore_->committed) {
-    restore_.reset();
-    return;
-  }
+  // A failure that is not the file's (SIGTERM in the sanity check, a hook's error) keeps the
+  // restore: a save in on_exception still takes what the run has not loaded yet from the file.
+  if (!restore_ || !restore_->undo || restore_->committed) return;
   try {
     at::NoGradGuard no_grad;
     for (auto& [live, before] : restore_->weights) live.copy_(before);
-    for (auto& [callback, before] : restore_->callbacks) callback->load_state_dict(before);
-    if (data_ && restore_->data_module) data_->load_state_dict(*restore_->data_module);
   } catch (const std::exception& e) {
     console().error("rolling back a failed checkpoint restore failed too: {}", e.what());
   }
+  refused_ = restore_->path;
   restore_.reset();
 }
 

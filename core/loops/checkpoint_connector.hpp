@@ -77,8 +77,10 @@ class CheckpointConnector {
   /// Whether the checkpoint was saved during on_train_epoch_end.
   bool resumes_after_epoch_end() const;
   void finish_restore();
-  /// Undoes a restore that has not been committed (the module, callbacks and data module get
-  /// their states from before it back).
+  /// After a failure: a restore the file did not fit gives the module its parameters and buffers
+  /// from before it back (the callbacks and data module keep what they loaded: their state_dict
+  /// is not called to keep copies), and the run saves no checkpoint from then on. A failure that
+  /// is not the file's keeps the restore pending.
   void rollback() noexcept;
   /// The run ended: a restore it did not reach is dropped.
   void end_run();
@@ -86,10 +88,18 @@ class CheckpointConnector {
  private:
   struct Restore;
 
+  void load_modules_and_callbacks(const std::string& path);
+  void check_training_state(const c10::impl::GenericDict& top, Restore& restore) const;
+  void load_training_state();
+  template <class F>
+  void or_undo(F&& f);
+  c10::impl::GenericDict accumulated_grads() const;
+
   Parts p_;
   DataModule* data_ = nullptr;
   std::unique_ptr<Restore> restore_;  // a checkpoint being restored, until the loop reaches it
   std::string ckpt_path_;
+  std::string refused_;  // the file of a restore that failed this run: no save until it ends
   std::future<void> pending_write_;
   std::string pending_path_;
 };

@@ -1,11 +1,14 @@
 #include "hookline/core/loops/checkpoint_values.hpp"
 
 #include "hookline/core/checkpoint_io.hpp"
+#include "hookline/core/console.hpp"
 
 #include <ATen/Context.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <torch/nn/module.h>
 
+#include <map>
 #include <stdexcept>
 
 namespace hookline::detail {
@@ -77,13 +80,102 @@ Dict dict_field(const Dict& dict, const std::string& key, const std::string& whe
   return v.toGenericDict();
 }
 
+LoopPosition read_loop_position(const Dict& fit_loop, std::int64_t epoch, const std::string& path) {
+  LoopPosition out;
+  const std::string where = "'loops.fit_loop.epoch_progress' ";
+  const Dict progress = dict_field(fit_loop, "epoch_progress", "'loops.fit_loop' ", path);
+  EpochProgress& p = out.progress;
+  p.batches_done = int_field(progress, "batches_done", where, path);
+  p.tail_pending = bool_field(progress, "tail_pending", where, path);
+  p.last_ran_step = bool_field(progress, "last_ran_step", where, path);
+  p.last_stepped = bool_field(progress, "last_stepped", where, path);
+  p.validated = bool_field(progress, "validated", where, path);
+  p.reached_last_batch = bool_field(progress, "reached_last_batch", where, path);
+  p.epoch_end_done = bool_field(progress, "epoch_end_done", where, path);
+  if (p.batches_done < 0)
+    throw CheckpointError(path, where + "'batches_done' is " + std::to_string(p.batches_done) +
+                                    "; a count of batches cannot be negative");
+  if (p.tail_pending && p.batches_done == 0)
+    throw CheckpointError(path, where +
+                                    "'tail_pending' is set but 'batches_done' is 0: no batch "
+                                    "can be pending before the first");
+  if ((p.last_stepped && !p.last_ran_step) || (p.tail_pending && p.epoch_end_done))
+    throw CheckpointError(path, where +
+                                    "'last_stepped', 'last_ran_step', 'tail_pending' and "
+                                    "'epoch_end_done' contradict each other");
+  if (!fit_loop.contains("train_loader")) return out;
+  const std::string at = "'loops.fit_loop.train_loader' ";
+  const Dict loader = dict_field(fit_loop, "train_loader", "'loops.fit_loop' ", path);
+  data::DataLoaderState state;
+  state.epoch = int_field(loader, "epoch", at, path);
+  state.batches_yielded = int_field(loader, "batches_yielded", at, path);
+  state.seed = static_cast<std::uint64_t>(int_field(loader, "seed", at, path));
+  if (state.epoch != epoch)
+    throw CheckpointError(path, at + "'epoch' is " + std::to_string(state.epoch) +
+                                    " but the checkpoint was saved in epoch " +
+                                    std::to_string(epoch));
+  if (state.batches_yielded < 0)
+    throw CheckpointError(path, at + "'batches_yielded' is " +
+                                    std::to_string(state.batches_yielded) +
+                                    "; a count of batches cannot be negative");
+  // Until the epoch's end the loader's position is the loop's (dump writes it so).
+  if (!p.epoch_end_done && state.batches_yielded != p.batches_done)
+    throw CheckpointError(path, at + "'batches_yielded' is " +
+                                    std::to_string(state.batches_yielded) + " but " + where +
+                                    "'batches_done' is " + std::to_string(p.batches_done) +
+                                    "; they must agree inside an epoch");
+  out.loader = state;
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> read_grads(const Dict& fit_loop,
+                                                           torch::nn::Module& module,
+                                                           const std::string& name,
+                                                           const std::string& path) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (!fit_loop.contains("grads")) return out;
+  std::map<std::string, at::Tensor> parameters;
+  for (const auto& item : module.named_parameters(true))
+    parameters.emplace(item.key(), item.value());
+  for (const auto& entry : dict_field(fit_loop, "grads", "'loops.fit_loop' ", path)) {
+    const std::string key = entry.key().isString() ? entry.key().toStringRef() : "";
+    auto it = parameters.find(key);
+    if (it == parameters.end() || !entry.value().isTensor() ||
+        entry.value().toTensor().sizes() != it->second.sizes() ||
+        entry.value().toTensor().scalar_type() != it->second.scalar_type())
+      throw CheckpointError(path, "'loops.fit_loop.grads' holds '" + key +
+                                      "', which is not the gradient of a parameter of " + name);
+    out.emplace_back(key, entry.value().toTensor());
+  }
+  return out;
+}
+
+void set_grads(torch::nn::Module& module,
+               const std::vector<std::pair<std::string, at::Tensor>>& grads) {
+  if (grads.empty()) return;
+  at::NoGradGuard no_grad;
+  const std::map<std::string, at::Tensor> saved(grads.begin(), grads.end());
+  for (auto& item : module.named_parameters(true)) {
+    auto it = saved.find(item.key());
+    if (it != saved.end())
+      item.value().mutable_grad() = it->second.to(item.value().device()).clone();
+  }
+}
+
+std::string libtorch_failure(const std::exception& error) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+  console().debug("LibTorch's error: {}",
+                  c10_error ? c10_error->what_without_backtrace() : error.what());
+  return "a value in it does not have the type, shape or size LibTorch expects";
+}
+
 [[noreturn]] void rethrow_as_checkpoint_error(const std::string& path, const std::string& during) {
   try {
     throw;
   } catch (const CheckpointError&) {
     throw;
   } catch (const c10::Error& e) {
-    throw CheckpointError(path, during + ": " + e.what_without_backtrace());
+    throw CheckpointError(path, during + ": " + libtorch_failure(e));
   } catch (const std::out_of_range& e) {
     throw CheckpointError(path, during + ": " + e.what());
   } catch (const std::invalid_argument& e) {

@@ -40,6 +40,16 @@ void FitLoop::run() {
   c_.data.ensure_train_loader();
   c_.checkpoint.resume_loader();
   c_.checkpoint.commit();  // from here on a failure is the run's, not the file's
+  // A checkpoint saved during on_train_epoch_end resumes after that epoch's hooks: the rest of
+  // its end (epoch schedulers, epoch values to the loggers, the epoch count) runs before
+  // on_train_start, where Lightning's current_epoch already counts the saved epoch.
+  if (c_.checkpoint.resumes_after_epoch_end() && c_.data.num_training_batches() > 0) {
+    c_.state.training = true;
+    c_.checkpoint.resume_epoch();
+    c_.checkpoint.finish_restore();
+    epoch_loop_.end_epoch();
+    c_.state.training = false;
+  }
   if (done() || c_.data.num_training_batches() == 0) {
     c_.checkpoint.finish_restore();
     return;
@@ -55,12 +65,6 @@ void FitLoop::run() {
   c_.state.training = true;
   TrainStart start;
   c_.hooks.emit(start);
-  // A checkpoint saved during on_train_epoch_end resumes after that epoch's hooks.
-  if (c_.checkpoint.resumes_after_epoch_end()) {
-    c_.checkpoint.resume_epoch();
-    c_.checkpoint.finish_restore();
-    epoch_loop_.end_epoch();
-  }
   while (!done()) epoch_loop_.run();
   if (c_.options.max_steps() >= 0 && c_.progress.global_step >= c_.options.max_steps())
     console().info("`Trainer.fit` stopped: `max_steps={}` reached.", c_.options.max_steps());

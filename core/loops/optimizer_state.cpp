@@ -1,6 +1,7 @@
 #include "hookline/core/loops/optimizer_state.hpp"
 
 #include "hookline/core/checkpoint_io.hpp"
+#include "hookline/core/loops/checkpoint_values.hpp"
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/List.h>
@@ -461,7 +462,7 @@ std::function<void()> prepare_archive(const c10::IValue& saved, torch::optim::Op
   } catch (const CheckpointError&) {
     throw;
   } catch (const std::exception& e) {
-    throw CheckpointError(path, which + " cannot be read: " + e.what());
+    throw CheckpointError(path, which + " cannot be read: " + detail::libtorch_failure(e));
   }
   return [bytes, &optimizer] {
     torch::serialize::InputArchive archive = archive_of(bytes);

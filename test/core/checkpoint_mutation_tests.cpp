@@ -149,6 +149,13 @@ BOOST_AUTO_TEST_CASE(damaged_payloads_load_or_fail_cleanly) {
       ++refused;
       if (!bitwise_equal(before, weights_of(model)))
         BOOST_FAIL("run " << i << ": the model changed although loading failed: " << e.what());
+      // One line in hookline's words: no c10 backtrace, no LibTorch assertion (issue 28).
+      const std::string message = e.what();
+      for (const char* libtorch :
+           {"\n", "Exception raised from", "INTERNAL ASSERT", "report a bug", "frame #"})
+        if (message.find(libtorch) != std::string::npos)
+          BOOST_FAIL("run " << i << ": the message holds LibTorch's text (" << libtorch
+                            << "): " << message);
     } catch (const std::exception& e) {
       BOOST_FAIL("run " << i << " (seed " << env_number("HOOKLINE_MUTATION_SEED", 20261125)
                         << "): a damaged checkpoint failed with something else than a "

@@ -8,12 +8,14 @@
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/core/checkpoint_io.hpp>
 
+#include <sys/wait.h>
 #include <torch/optim/schedulers/step_lr.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <sstream>
@@ -107,12 +109,15 @@ class Net : public Module {
 // Saves a checkpoint at a chosen point, then (optionally) crashes the run, like a killed job.
 class SaveAndCrash final : public Callback {
  public:
-  enum class When { train_batch_end, train_epoch_end, validation_end };
+  // batch_of_epoch_1: on_train_batch_end of batch `at` of epoch 1 (a point inside an
+  // accumulation window, where global_step does not tell the batches apart).
+  enum class When { train_batch_end, train_epoch_end, validation_end, batch_of_epoch_1 };
   SaveAndCrash(std::string path, When when, std::int64_t at, bool crash = true)
       : Callback("save_and_crash"), path_(std::move(path)), when_(when), at_(at), crash_(crash) {}
   void on_train_batch_end(Trainer& t, Module&, const StepOutput&, const Batch&,
-                          std::int64_t) override {
+                          std::int64_t batch_idx) override {
     if (when_ == When::train_batch_end && t.global_step() == at_) fire(t);
+    if (when_ == When::batch_of_epoch_1 && t.current_epoch() == 1 && batch_idx == at_) fire(t);
   }
   void on_train_epoch_end(Trainer& t, Module&) override {
     if (when_ == When::train_epoch_end && t.current_epoch() == at_) fire(t);
@@ -337,6 +342,30 @@ BOOST_AUTO_TEST_CASE(a_failed_write_leaves_the_previous_file) {
   if (!root) BOOST_TEST(read_checkpoint_file(path).toGenericDict().at("v").toInt() == 1);
 }
 
+// Issue 28: a SIGKILL during a save leaves ".NAME.tmp-PID-N"; the next save into that directory
+// removes those of writers that are gone, and only those.
+BOOST_AUTO_TEST_CASE(a_save_removes_the_temporary_files_of_dead_writers) {
+  TempDir dir;
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  BOOST_REQUIRE(dead > 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string stale = dir.file(".last.ckpt.tmp-" + std::to_string(dead) + "-3");
+  const std::string other_stale = dir.file(".epoch=1.ckpt.tmp-" + std::to_string(dead) + "-0");
+  const std::string live = dir.file(".last.ckpt.tmp-" + std::to_string(::getppid()) + "-1");
+  const std::string unrelated = dir.file("notes.tmp-" + std::to_string(dead) + "-1");
+  for (const std::string& name : {stale, other_stale, live, unrelated})
+    write_bytes(name, std::vector<char>(10, 'x'));
+  c10::impl::GenericDict state(c10::StringType::get(), c10::AnyType::get());
+  state.insert("v", std::int64_t{1});
+  write_checkpoint_file(dir.file("last.ckpt"), state);
+  BOOST_TEST(!fs::exists(stale));
+  BOOST_TEST(!fs::exists(other_stale));
+  BOOST_TEST(fs::exists(live));  // its writer may still be writing
+  BOOST_TEST(fs::exists(unrelated));
+  BOOST_TEST(read_checkpoint_file(dir.file("last.ckpt")).toGenericDict().at("v").toInt() == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---- exact resume -----------------------------------------------------------------------------
@@ -370,6 +399,80 @@ BOOST_AUTO_TEST_CASE(inside_an_accumulation_window) {
   // 11 batches, windows of 3: steps after batches 2, 5, 8 and 10 (the short last window).
   check_parity(crash_and_resume(config, parity_options(dir).accumulate_grad_batches(3),
                                 SaveAndCrash::When::train_batch_end, 5, dir));
+}
+
+// Issue 28: a save after a batch that only accumulated must keep the partial gradients. Every
+// position of a window of 2 and of 3 (the second window of epoch 1: batches 2-3, or 3-5).
+BOOST_AUTO_TEST_CASE(at_every_position_of_an_accumulation_window) {
+  for (const std::int64_t n : {2, 3})
+    for (std::int64_t position = 0; position < n; ++position) {
+      BOOST_TEST_CONTEXT("accumulate_grad_batches " << n << ", batch " << position + 1
+                                                    << " of the window") {
+        TempDir dir;
+        Net::Config config;
+        config.shuffle = true;
+        config.step_scheduler = true;
+        check_parity(crash_and_resume(config, parity_options(dir).accumulate_grad_batches(n),
+                                      SaveAndCrash::When::batch_of_epoch_1, n + position, dir));
+      }
+    }
+}
+
+// Issue 28: a checkpoint saved by a resumed run before its loop reaches the saved position (here in
+// on_exception after on_fit_start failed, before the optimizer state is loaded) is the file's state
+// again, partial gradients included, not the fresh optimizer and loop of the new run.
+BOOST_AUTO_TEST_CASE(a_save_before_the_resume_reaches_its_position_is_the_files_state) {
+  TempDir dir;
+  Net::Config config;
+  config.shuffle = true;
+  config.step_scheduler = true;
+  const TrainerOptions options = parity_options(dir).accumulate_grad_batches(3);
+  const auto runs = crash_and_resume(config, options, SaveAndCrash::When::batch_of_epoch_1, 4, dir);
+  check_parity(runs);
+  const std::string again = dir.file("again.ckpt");
+  {
+    torch::manual_seed(5);
+    Net model(config);
+    LambdaHooks hooks;
+    hooks.on_fit_start = [](Trainer&, Module&) { throw std::runtime_error("on_fit_start failed"); };
+    hooks.on_exception = [&again](Trainer& t, Module&, const std::exception_ptr&) {
+      t.save_checkpoint(again);
+    };
+    Trainer trainer(options, {std::make_shared<LambdaCallback>(hooks, "fails")});
+    BOOST_CHECK_THROW(trainer.fit(model, nullptr, dir.file("crash.ckpt")), std::runtime_error);
+  }
+  BOOST_REQUIRE(fs::exists(again));
+  torch::manual_seed(6);
+  Net model(config);
+  Trainer trainer(options);
+  trainer.fit(model, nullptr, again);
+  BOOST_TEST(trainer.global_step() == runs.first.global_step);
+  BOOST_TEST(bitwise_equal(weights_of(model), runs.first.weights));
+  BOOST_TEST(bitwise_equal(adam_state(trainer), runs.first.optimizer));
+}
+
+// Issue 28: Lightning counts a checkpoint's epoch as completed from on_train_start on (1 for one
+// saved at the end of epoch 0), and the resumed run goes on exactly.
+BOOST_AUTO_TEST_CASE(current_epoch_in_on_train_start_counts_the_saved_epoch) {
+  TempDir dir;
+  const std::string path = dir.file("e0.ckpt");
+  {
+    Net model;
+    Trainer trainer(
+        parity_options(dir).max_epochs(1),
+        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+    trainer.fit(model);
+  }
+  std::vector<std::int64_t> seen;
+  LambdaHooks hooks;
+  hooks.on_train_start = [&seen](Trainer& t, Module&) { seen.push_back(t.current_epoch()); };
+  hooks.on_train_epoch_start = [&seen](Trainer& t, Module&) { seen.push_back(t.current_epoch()); };
+  Net model;
+  Trainer trainer(parity_options(dir).max_epochs(3),
+                  {std::make_shared<LambdaCallback>(hooks, "epochs")});
+  trainer.fit(model, nullptr, path);
+  BOOST_TEST(seen == (std::vector<std::int64_t>{1, 1, 2}), boost::test_tools::per_element());
+  BOOST_TEST(trainer.global_step() == 33);
 }
 
 BOOST_AUTO_TEST_CASE(after_a_mid_epoch_validation) {
@@ -529,14 +632,23 @@ BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_fit_rolls_the_weights_back) {
   };
   FrozenFirst model;
   const auto before = weights_of(model);
+  // Issue 28: the run that failed to restore writes no checkpoint (it would mix the file's
+  // optimizer state or callbacks with the module's own weights).
+  const std::string on_exception = dir.file("on_exception.ckpt");
+  LambdaHooks hooks;
+  hooks.on_exception = [&on_exception](Trainer& t, Module&, const std::exception_ptr&) {
+    t.save_checkpoint(on_exception);
+  };
   Trainer trainer(TrainerOptions()
                       .enable_progress_bar(false)
                       .enable_model_summary(false)
                       .max_epochs(2)
-                      .enable_checkpointing(false));
+                      .enable_checkpointing(false),
+                  {std::make_shared<LambdaCallback>(hooks, "save_on_exception")});
   const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, path); });
   BOOST_TEST(contains(message, "parameters in the checkpoint but 2 now"), message);
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
+  BOOST_TEST(!fs::exists(on_exception));
 }
 
 BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
@@ -569,6 +681,71 @@ BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
                       .enable_checkpointing(false));
   BOOST_TEST(contains(checkpoint_error_of([&] { trainer.fit(model, nullptr, path); }),
                       "save_weights_only"));
+}
+
+// Issue 28: every loop field is checked, and a CheckpointError says in one line, in hookline's
+// words, what is wrong with the file (no c10 backtrace, no LibTorch assertion text).
+BOOST_AUTO_TEST_CASE(crafted_loop_fields_are_refused_in_one_line) {
+  TempDir dir;
+  const std::string path = dir.file("mid.ckpt");
+  {
+    Net model;
+    Trainer trainer(
+        parity_options(dir).max_epochs(1),
+        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_batch_end, 5, false)});
+    trainer.fit(model);
+  }
+  using Edit = std::function<void(c10::impl::GenericDict&)>;
+  auto fit_loop = [](c10::impl::GenericDict& top) {
+    return top.at("loops").toGenericDict().at("fit_loop").toGenericDict();
+  };
+  auto progress = [fit_loop](c10::impl::GenericDict& top) {
+    return fit_loop(top).at("epoch_progress").toGenericDict();
+  };
+  auto loader = [fit_loop](c10::impl::GenericDict& top) {
+    return fit_loop(top).at("train_loader").toGenericDict();
+  };
+  const std::vector<std::pair<std::string, Edit>> edits{
+      {"batches_done",
+       [&](auto& top) { progress(top).insert_or_assign("batches_done", std::int64_t{-5}); }},
+      {"batches_done",
+       [&](auto& top) {
+         progress(top).insert_or_assign("batches_done", std::int64_t{1000});
+         loader(top).insert_or_assign("batches_yielded", std::int64_t{1000});
+       }},
+      {"batches_yielded",
+       [&](auto& top) { loader(top).insert_or_assign("batches_yielded", std::int64_t{7}); }},
+      {"batches_yielded",
+       [&](auto& top) { loader(top).insert_or_assign("batches_yielded", std::int64_t{-1}); }},
+      {"tail_pending",
+       [&](auto& top) {
+         progress(top).insert_or_assign("batches_done", std::int64_t{0});
+         loader(top).insert_or_assign("batches_yielded", std::int64_t{0});
+         progress(top).insert_or_assign("tail_pending", true);
+       }},
+      {"'epoch'", [&](auto& top) { loader(top).insert_or_assign("epoch", std::int64_t{-2}); }},
+      {"current_epoch",
+       [&](auto& top) { fit_loop(top).insert_or_assign("current_epoch", std::int64_t{4}); }},
+      {"rng.cpu",
+       [&](auto& top) {
+         fit_loop(top).at("rng").toGenericDict().insert_or_assign("cpu", torch::zeros({3}));
+       }},
+  };
+  for (const auto& [expected, edit] : edits) {
+    auto top = read_checkpoint_file(path).toGenericDict();
+    edit(top);
+    const std::string crafted = dir.file("crafted.ckpt");
+    write_checkpoint_file(crafted, top);
+    torch::manual_seed(3);
+    Net model;
+    const auto before = weights_of(model);
+    Trainer trainer(parity_options(dir).max_epochs(2));
+    const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, crafted); });
+    BOOST_TEST(contains(message, expected), message);
+    BOOST_TEST(!contains(message, "\n"), message);
+    BOOST_TEST(!contains(message, "Exception raised from"), message);
+    BOOST_TEST(bitwise_equal(before, weights_of(model)), expected);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -678,10 +855,14 @@ class CountingData final : public DataModule {
     return {std::make_shared<data::DataLoader>(random_dataset(16, 8, 2, 1),
                                                data::DataLoaderOptions().batch_size(4))};
   }
-  void state_dict(Checkpoint& state) const override { state.set("loads", loads); }
+  void state_dict(Checkpoint& state) const override {
+    ++state_dicts;
+    state.set("loads", loads);
+  }
   void load_state_dict(const Checkpoint& state) override { restored = state.at("loads").toInt(); }
   std::int64_t loads = 0;
   std::int64_t restored = -1;
+  mutable std::int64_t state_dicts = 0;  // calls of state_dict
 };
 
 class Remembers final : public Callback {
@@ -691,9 +872,13 @@ class Remembers final : public Callback {
                           std::int64_t) override {
     ++batches;
   }
-  void state_dict(Checkpoint& state) const override { state.set("batches", batches); }
+  void state_dict(Checkpoint& state) const override {
+    ++state_dicts;
+    state.set("batches", batches);
+  }
   void load_state_dict(const Checkpoint& state) override { batches = state.at("batches").toInt(); }
   std::int64_t batches = 0;
+  mutable std::int64_t state_dicts = 0;  // calls of state_dict
 };
 }  // namespace
 
@@ -731,6 +916,9 @@ BOOST_AUTO_TEST_CASE(hyperparameters_data_module_and_callback_state) {
   trainer.fit(model, data, path);
   BOOST_TEST(data.restored == 1);
   BOOST_TEST(other->batches == 4);  // only the resumed epoch: its state was not in the file
+  // Issue 28: a resume that saves nothing calls no state_dict (Lightning calls none).
+  BOOST_TEST(data.state_dicts == 0);
+  BOOST_TEST(other->state_dicts == 0);
 
   auto remembers = std::make_shared<Remembers>("remembers");
   Net again;
@@ -738,6 +926,68 @@ BOOST_AUTO_TEST_CASE(hyperparameters_data_module_and_callback_state) {
   Trainer third(parity_options(dir).max_epochs(2), {remembers});
   third.fit(again, same_data, path);
   BOOST_TEST(remembers->batches == 8);  // 4 restored + 4 of the resumed epoch
+  BOOST_TEST(remembers->state_dicts == 0);
+  BOOST_TEST(same_data.state_dicts == 0);
+}
+
+// Issue 28: a checkpoint holds the module's state_dict() and gives it back to load_state_dict(),
+// which a module may override (renamed keys, a tensor that is no parameter), in Lightning's order:
+// state_dict before on_save_checkpoint; on_load_checkpoint before load_state_dict.
+BOOST_AUTO_TEST_CASE(the_modules_overridden_state_dict_is_saved_and_loaded) {
+  TempDir dir;
+  class Renamed final : public Net {
+   public:
+    explicit Renamed(std::vector<std::string>& calls) : calls_(calls) {}
+    TensorDict state_dict() override {
+      calls_.push_back("state_dict");
+      TensorDict out;
+      for (const auto& entry : Net::state_dict()) out.insert("model." + entry.key(), entry.value());
+      out.insert("extra.scale", scale);
+      return out;
+    }
+    void load_state_dict(const TensorDict& state) override {
+      calls_.push_back("load_state_dict");
+      TensorDict mine;
+      for (const auto& entry : state)
+        if (entry.key().rfind("model.", 0) == 0) mine.insert(entry.key().substr(6), entry.value());
+      Net::load_state_dict(mine);
+      scale = state.at("extra.scale").clone();
+    }
+    void on_save_checkpoint(Checkpoint&) override { calls_.push_back("on_save_checkpoint"); }
+    void on_load_checkpoint(const Checkpoint&) override { calls_.push_back("on_load_checkpoint"); }
+    at::Tensor scale = torch::ones({1});
+
+   private:
+    std::vector<std::string>& calls_;
+  };
+  const std::string path = dir.file("renamed.ckpt");
+  std::vector<std::string> calls;
+  std::vector<at::Tensor> saved_weights;
+  {
+    Renamed model(calls);
+    model.scale.fill_(2.5);
+    Trainer trainer(
+        parity_options(dir).max_epochs(1),
+        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+    trainer.fit(model);
+    saved_weights = weights_of(model);
+  }
+  BOOST_TEST(calls == (std::vector<std::string>{"state_dict", "on_save_checkpoint"}),
+             boost::test_tools::per_element());
+  const auto weights = read_checkpoint_file(path).toGenericDict().at("state_dict").toGenericDict();
+  BOOST_TEST(weights.contains("model.l1.weight"));
+  BOOST_TEST(!weights.contains("l1.weight"));
+  BOOST_TEST(weights.at("extra.scale").toTensor().item<float>() == 2.5f);
+
+  calls.clear();
+  torch::manual_seed(77);
+  Renamed model(calls);
+  Trainer trainer(parity_options(dir).max_epochs(1));  // the saved epoch was the last: no training
+  trainer.fit(model, nullptr, path);
+  BOOST_TEST(calls == (std::vector<std::string>{"on_load_checkpoint", "load_state_dict"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(model.scale.item<float>() == 2.5f);
+  BOOST_TEST(bitwise_equal(weights_of(model), saved_weights));
 }
 
 BOOST_AUTO_TEST_CASE(custom_scheduler_state) {

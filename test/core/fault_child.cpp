@@ -3,7 +3,7 @@
 // or writes checkpoints in a loop until it is killed.
 //
 //   fault_child DIR [--resume] [--sigterm-at-step K] [--sigterm-in-validation K]
-//                   [--throw-at-step K] [--save-forever]
+//                   [--sigterm-in-sanity-check] [--throw-at-step K] [--save-forever]
 //
 // Checkpoints go to DIR/last.ckpt (every 4 steps and on any exception); the final weights to
 // DIR/final.ckpt. Exit codes: 0 done, 143 interrupted by a signal (resumable), 4 other error.
@@ -31,6 +31,7 @@ struct Args {
   std::int64_t sigterm_at_step = -1;
   std::int64_t sigterm_in_validation = -1;
   std::int64_t throw_at_step = -1;
+  bool sigterm_in_sanity_check = false;
   bool save_forever = false;
 };
 
@@ -83,6 +84,7 @@ class Faults final : public Callback {
                                  std::int64_t) override {
     if (!t.sanity_checking() && t.global_step() == args_.sigterm_in_validation && batch_idx == 0)
       raise_sigterm();
+    if (t.sanity_checking() && args_.sigterm_in_sanity_check && batch_idx == 0) raise_sigterm();
   }
   void on_exception(Trainer& t, Module&, const std::exception_ptr&) override {
     t.save_checkpoint(args_.dir + "/last.ckpt");
@@ -144,6 +146,8 @@ int main(int argc, char** argv) {
       args.sigterm_in_validation = next();
     else if (a == "--throw-at-step")
       args.throw_at_step = next();
+    else if (a == "--sigterm-in-sanity-check")
+      args.sigterm_in_sanity_check = true;
     else if (a == "--save-forever")
       args.save_forever = true;
     else {

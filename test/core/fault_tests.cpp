@@ -116,6 +116,23 @@ BOOST_AUTO_TEST_CASE(an_exception_in_a_callback_keeps_the_last_checkpoint) {
   interrupt_and_resume({"--throw-at-step", "13"}, 4, "training");
 }
 
+// Issue 28: a SIGTERM in the sanity check of a resumed run (before the loop reaches the saved
+// position) once wrote an exception checkpoint mixing the restored optimizer state with the
+// initial weights, and the next resume trained on from it. What is on disk must resume exactly.
+BOOST_AUTO_TEST_CASE(sigterm_in_a_resumed_runs_sanity_check_keeps_a_whole_checkpoint) {
+  BOOST_REQUIRE_MESSAGE(!child_path().empty(), "run test_core with -- --fault-child=PATH");
+  TempDir dir;
+  BOOST_TEST(run_child({"--sigterm-at-step", "10"}, dir) == 128 + SIGTERM);
+  BOOST_REQUIRE(fs::exists(dir.file("last.ckpt")));
+  fs::remove(dir.file("on_exception_ran"));
+  BOOST_TEST(run_child({"--resume", "--sigterm-in-sanity-check"}, dir) == 128 + SIGTERM);
+  BOOST_TEST(fs::exists(dir.file("on_exception_ran")));  // it did try to save
+  BOOST_CHECK_NO_THROW(hookline::read_checkpoint_file(dir.file("last.ckpt")));
+  BOOST_TEST(!fs::exists(dir.file("final.ckpt")));
+  BOOST_TEST(run_child({"--resume"}, dir) == 0);
+  BOOST_TEST(bitwise_equal(final_weights(dir), reference()));
+}
+
 BOOST_AUTO_TEST_CASE(sigkill_during_checkpoint_writes_leaves_a_loadable_file) {
   BOOST_REQUIRE_MESSAGE(!child_path().empty(), "run test_core with -- --fault-child=PATH");
   std::mt19937 rng(11);

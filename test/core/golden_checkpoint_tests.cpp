@@ -22,9 +22,15 @@ namespace {
 class StatefulCallback final : public Callback {
  public:
   StatefulCallback() : Callback("cb") {}
-  void state_dict(Checkpoint& state) const override { state.set("foo", true); }
+  void state_dict(Checkpoint& state) const override {
+    ++state_dicts;
+    state.set("foo", true);
+  }
   void load_state_dict(const Checkpoint& state) override { foo = state.at("foo").toBool(); }
+  void on_train_start(Trainer& t, Module&) override { epoch_at_train_start = t.current_epoch(); }
   bool foo = false;
+  mutable int state_dicts = 0;  // calls, traced or not
+  std::int64_t epoch_at_train_start = -1;
 };
 
 class EpochEndSaver final : public Callback {
@@ -109,6 +115,10 @@ BOOST_AUTO_TEST_CASE(a_fit_resumed_at_an_epoch_end) {
   golden::check(only_cb_and_lm(recorder->calls()), expected);
   BOOST_TEST(cb->foo);
   BOOST_TEST(trainer.global_step() == 4);
+  // Issue 28: Lightning calls state_dict only for the save at the epoch end, not to restore, and
+  // current_epoch counts the saved epoch as completed from on_train_start on.
+  BOOST_TEST(cb->state_dicts == 1);
+  BOOST_TEST(cb->epoch_at_train_start == 1);
   std::filesystem::remove(path);
 }
 
