@@ -1,5 +1,6 @@
 #include "hookline/strategies/ddp.hpp"
 
+#include "hookline/core/signals.hpp"
 #include "hookline/strategies/cluster_environment.hpp"
 #include "hookline/strategies/launcher.hpp"
 
@@ -377,8 +378,17 @@ void DDPStrategy::finish_backward() {
 }
 
 // A rank other than 0 leaves its error for the launcher; rank 0, when the failure came from
-// another rank (its collective broke), fails with that rank's error instead.
+// another rank (its collective broke), fails with that rank's error instead. A run interrupted
+// by a signal is no failure: every rank stopped at the same agreed step (SignalConnector), rank
+// 0's launcher then takes the ranks that end by that signal as stopped, not failed.
 void DDPStrategy::run_failed(const std::string& message) {
+  try {
+    if (const auto error = std::current_exception()) std::rethrow_exception(error);
+  } catch (const RunInterrupted& interrupted) {
+    launcher::interrupted(interrupted.signal());
+    return;
+  } catch (...) {
+  }
   if (!is_global_zero()) {
     launcher::report_error(global_rank(), message);
     return;
