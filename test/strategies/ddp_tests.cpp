@@ -285,6 +285,25 @@ BOOST_AUTO_TEST_CASE(sigterm_to_rank_0_stops_every_rank_resumably) {
   BOOST_TEST(max_difference(end0.weights, read_report(straight, 0).weights) < 1e-6);
 }
 
+// Issue 29 (C): a rank whose tracing cannot start (HOOKLINE_TRACE names a file it cannot open)
+// fails before it joins the process group; the run ends at once with its failure instead of
+// rank 0 waiting for it until the process group timeout (20 s here).
+BOOST_AUTO_TEST_CASE(a_rank_whose_tracing_fails_ends_the_run) {
+  TempDir dir;
+  fs::create_directories(dir.path / "r0");
+  std::ofstream(dir.path / "r1") << "a file where rank 1's trace directory should be";
+  // TMPDIR: rank 0 ends by an uncaught RankFailure (no atexit), its launcher files stay in dir.
+  const Result r = run("ddp", dir,
+                       {"HOOKLINE_TRACE=" + (dir.path / "r{rank}" / "t.jsonl").string(),
+                        "TMPDIR=" + dir.path.string()});
+  BOOST_TEST_MESSAGE(r.err);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.err.find("rank 1 failed") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("HOOKLINE_TRACE") != std::string::npos, r.err);  // rank 1 says why
+  BOOST_TEST(r.seconds < 15.0);
+  BOOST_TEST(!fs::exists(dir.path / "rank0.txt"));  // nothing trained
+}
+
 BOOST_AUTO_TEST_CASE(the_cluster_environment_is_read_and_checked) {
   ::setenv("RANK", "1", 1);
   ::setenv("WORLD_SIZE", "4", 1);
