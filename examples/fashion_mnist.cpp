@@ -8,10 +8,14 @@
 //   ./build/release/examples/fashion_mnist --limit-train-batches 0.1 --trace trace.jsonl
 //   ./build/release/examples/fashion_mnist --threads 2               # torch threads (default 1)
 //   ./build/release/examples/fashion_mnist --epochs 4 --resume       # continue the last run
+//   ./build/release/examples/fashion_mnist --trainer.fast_dev_run=5 --model.lr=0.1
+//   ./build/release/examples/fashion_mnist --callbacks+=EarlyStopping:{monitor: val_loss}
+//   ./build/release/examples/fashion_mnist --print-config > run.yaml # then: --config run.yaml
 //   ./build/release/examples/fashion_mnist --help                    # every option
 //
-// A usage error (an unknown option, a bad value) is refused with the option named and exit
-// status 2 (examples/example_cli.hpp).
+// The command line is hookline::Cli's (recipe/cli.hpp): every trainer option, the model's and the
+// data's options and the callbacks are reachable as recipe keys. A usage error (an unknown
+// option, a bad value) is refused with the option named and exit status 2.
 //
 // The data comes from Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist);
 // --data-dir points elsewhere.
@@ -44,6 +48,9 @@
 #include <hookline/hooks/hooks.hpp>
 #include <hookline/loggers/csv_logger.hpp>
 #include <hookline/loggers/tensorboard_logger.hpp>
+#include <hookline/recipe/cli.hpp>
+#include <hookline/recipe/recipe.hpp>
+#include <hookline/recipe/registry.hpp>
 #include <hookline/recipe/tracing.hpp>
 #include <hookline/tracing/trace_sinks.hpp>
 
@@ -75,9 +82,14 @@ namespace {
 
 class FashionClassifier : public hookline::Module {
  public:
-  FashionClassifier() : Module("classifier") {
-    hidden = register_module("hidden", torch::nn::Linear(28 * 28, 256));
-    output = register_module("output", torch::nn::Linear(256, 10));
+  // From the recipe's `model:` section (--model.hidden, --model.lr).
+  explicit FashionClassifier(hookline::RecipeOptions& o)
+      : Module("classifier"), lr_(o.get_or<double>("lr", 0.05)) {
+    const std::int64_t width = o.get_or<std::int64_t>("hidden", 256);
+    if (width < 1) o.fail("hidden", "expected a positive integer, got " + std::to_string(width));
+    if (!(lr_ > 0)) o.fail("lr", "expected a learning rate > 0");
+    hidden = register_module("hidden", torch::nn::Linear(28 * 28, width));
+    output = register_module("output", torch::nn::Linear(width, 10));
   }
 
   // Logits of a batch of flattened images [N, 784].
@@ -108,7 +120,7 @@ class FashionClassifier : public hookline::Module {
 
   hookline::OptimizerConfig configure_optimizers() override {
     auto sgd = std::make_shared<torch::optim::SGD>(parameters(),
-                                                   torch::optim::SGDOptions(0.05).momentum(0.9));
+                                                   torch::optim::SGDOptions(lr_).momentum(0.9));
     // Halve the learning rate after every epoch (SchedulerConfig steps it at epoch ends).
     auto halve = std::make_shared<torch::optim::StepLR>(*sgd, /*step_size=*/1, /*gamma=*/0.5);
     return hookline::OptimizerConfig().add(sgd).add_scheduler(
@@ -119,6 +131,7 @@ class FashionClassifier : public hookline::Module {
   torch::nn::Linear output{nullptr};
 
  private:
+  double lr_;
   std::pair<at::Tensor, at::Tensor> evaluate(const Batch& batch) {
     at::Tensor logits = forward(batch["x"]);
     at::Tensor loss = torch::nn::functional::cross_entropy(logits, batch["y"]);
@@ -133,8 +146,11 @@ class FashionClassifier : public hookline::Module {
 // split), and the 10000 "t10k" images for testing.
 class FashionMnistData : public hookline::DataModule {
  public:
-  FashionMnistData(std::filesystem::path dir, std::int64_t batch_size)
-      : DataModule("fashion_mnist"), dir_(std::move(dir)), batch_size_(batch_size) {}
+  // From the recipe's `data:` section (--data.data_dir, --data.batch_size).
+  explicit FashionMnistData(hookline::RecipeOptions& o)
+      : FashionMnistData(hookline_examples::data_options(o)) {}
+  explicit FashionMnistData(const hookline_examples::DataOptions& d)
+      : DataModule("fashion_mnist"), dir_(d.dir), batch_size_(d.batch_size) {}
 
   // setup() runs at the start of every fit / validate / test; load each split only once.
   void setup(hookline::Stage stage) override {
@@ -209,55 +225,45 @@ class EpochSummary : public hookline::Callback {
 
 // ---- command line -------------------------------------------------------------------------------
 
-struct Args {
-  std::int64_t epochs = 2;
-  std::int64_t batch_size = 64;
-  hookline::BatchAmount limit_train_batches = 1.0;  // all of them
-  std::string data_dir{hookline::data::kFashionMnistDir};
-  std::string trace;  // a trace spec, as HOOKLINE_TRACE takes ("" : none)
-  // Torch intra-op threads. The trainer's default is one per core, but a model this small gains
-  // little from more than one, and when other programs keep the cores busy, OpenMP's spinning
-  // worker threads can make two threads ten times slower than one.
-  int threads = 1;
-  std::string root_dir = "fashion_mnist_run";  // checkpoints go to <root_dir>/checkpoints
-  bool resume = false;
-};
-
-Args parse_args(int argc, char** argv) {
-  Args args;
-  CLI::App app{"Trains a perceptron on Fashion-MNIST, validates it every epoch, then tests it.",
-               "fashion_mnist"};
-  hookline_examples::setup_cli(app);
-  hookline_examples::add_epochs(app, args.epochs);
-  app.add_option("--batch-size", args.batch_size, "samples per batch")
-      ->check(hookline_examples::positive_integer())
-      ->capture_default_str();
-  hookline_examples::add_limit_train_batches(app, args.limit_train_batches);
-  hookline_examples::add_data_dir(app, args.data_dir);
-  app.add_option("--trace", args.trace,
-                 "trace the run, as HOOKLINE_TRACE does: a file (t.jsonl; t.json is a Chrome "
-                 "trace) or a spec such as \"t.jsonl,summary\" (tracing/trace_spec.hpp)");
-  app.add_option("--threads", args.threads, "torch intra-op threads")
-      ->check(hookline_examples::positive_integer())
-      ->capture_default_str();
-  app.add_option("--root-dir", args.root_dir, "where checkpoints and logs go")
-      ->capture_default_str();
-  app.add_flag("--resume", args.resume, "continue the last run from its newest checkpoint");
-  hookline_examples::parse_cli(app, argc, argv);
-  return args;
+// The defaults under the command line (hookline::Cli): the model and data registered below, and
+// the trainer options this example runs with. Torch intra-op threads: the trainer's default is
+// one per core, but a model this small gains little from more than one, and when other programs
+// keep the cores busy, OpenMP's spinning worker threads can make two threads ten times slower.
+std::string default_recipe() {
+  return "trainer:\n"
+         "  max_epochs: 2\n"
+         "  num_threads: 1\n"
+         "  default_root_dir: fashion_mnist_run   # checkpoints go to <root>/checkpoints\n"
+         "  seed: 0                               # the same initial weights every run\n"
+         "model:\n"
+         "  class: FashionClassifier\n"
+         "data:\n"
+         "  class: FashionMnist\n"
+         "  data_dir: " +
+         std::string(hookline::data::kFashionMnistDir) + "\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Args args = parse_args(argc, argv);
-  torch::manual_seed(0);  // the same initial weights every run
-
-  FashionClassifier model;
-  FashionMnistData data(args.data_dir, args.batch_size);
+  hookline::registry().add_model<FashionClassifier>("FashionClassifier");
+  hookline::registry().add_data<FashionMnistData>("FashionMnist");
+  bool resume = false;
+  hookline::Cli cli(
+      "fashion_mnist",
+      "Trains a perceptron on Fashion-MNIST, validates it every epoch, then tests it.");
+  hookline_examples::setup_cli(cli, "fashion_mnist");
+  cli.defaults(default_recipe())
+      .flag("--resume", resume, "continue the last run from its newest checkpoint");
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  const hookline::Recipe& recipe = cli.recipe();
+  hookline::Module& model = *cli.model();
+  hookline::DataModule& data = *cli.data();
+  hookline::TrainerOptions options = recipe.trainer_options();
+  const std::string root_dir = options.default_root_dir();
   // ---- 6. checkpoints
   // ----------------------------------------------------------------------------
-  const std::string checkpoints = args.root_dir + "/checkpoints";
+  const std::string checkpoints = root_dir + "/checkpoints";
   auto best = std::make_shared<hookline::ModelCheckpoint>(hookline::ModelCheckpointOptions()
                                                               .dirpath(checkpoints)
                                                               .monitor("val_acc")
@@ -270,18 +276,18 @@ int main(int argc, char** argv) try {
   // <root-dir>/tensorboard/version_N (open with `tensorboard --logdir <root-dir>/tensorboard`) and
   // <root-dir>/csv/version_N/metrics.csv. Without .logger(...) the trainer writes TensorBoard
   // files to <root-dir>/lightning_logs, as Lightning does; .logger(false) writes none.
+  // (--trainer.logger=false turns them off; --trainer.logger=csv uses the recipe's one instead.)
   auto tensorboard = std::make_shared<hookline::TensorBoardLogger>(
-      args.root_dir, hookline::TensorBoardLoggerOptions().name("tensorboard"));
-  auto csv = std::make_shared<hookline::CSVLogger>(args.root_dir,
-                                                   hookline::CSVLoggerOptions().name("csv"));
-  hookline::Trainer trainer(hookline::TrainerOptions()
-                                .logger({tensorboard, csv})
-                                .max_epochs(args.epochs)
-                                .limit_train_batches(args.limit_train_batches)
-                                .default_root_dir(args.root_dir)
-                                .num_threads(args.threads),
+      root_dir, hookline::TensorBoardLoggerOptions().name("tensorboard"));
+  auto csv =
+      std::make_shared<hookline::CSVLogger>(root_dir, hookline::CSVLoggerOptions().name("csv"));
+  const bool own_loggers = options.logger() && options.loggers().empty();
+  if (own_loggers) options.logger({tensorboard, csv});
+  hookline::Trainer trainer(options,
                             {std::make_shared<EpochSummary>(), best,
                              std::make_shared<hookline::OnExceptionCheckpoint>(checkpoints)});
+  // The recipe's callbacks and packs (--callbacks+=..., --config FILE).
+  recipe.apply(trainer);
 
   // ---- 4. a subscriber on the async lane --------------------------------------------------------
   // Anything can listen on the trainer's bus, not only callbacks. An async subscriber gets its own
@@ -299,11 +305,11 @@ int main(int argc, char** argv) try {
   // and recipes use: records carry the run's stage, epoch, step and durations, and the file
   // passes `hookline-trace check`.
   std::shared_ptr<hookline::TraceRecorder> tracer;
-  if (!args.trace.empty()) tracer = hookline::enable_tracing(trainer, args.trace);
+  if (!recipe.trace().empty()) tracer = hookline::enable_tracing(trainer, recipe.trace());
 
   const auto started = std::chrono::steady_clock::now();
   try {
-    trainer.fit(model, data, args.resume ? "last" : "");
+    trainer.fit(model, data, resume ? "last" : "");
   } catch (const hookline::RunInterrupted& e) {
     std::fprintf(stderr, "fashion_mnist: %s\nrun again with --resume to continue\n", e.what());
     return 128 + e.signal();
@@ -320,13 +326,14 @@ int main(int argc, char** argv) try {
     tracer->flush();
     if (const auto jsonl = tracer->sink<hookline::JsonlSink>())
       std::printf("trace: %llu lines written to %s\n",
-                  static_cast<unsigned long long>(jsonl->lines()), args.trace.c_str());
+                  static_cast<unsigned long long>(jsonl->lines()), recipe.trace().c_str());
     else
-      std::printf("trace: %s\n", args.trace.c_str());
+      std::printf("trace: %s\n", recipe.trace().c_str());
   }
   std::printf("best checkpoint: %s\n", best->best_model_path().c_str());
-  std::printf("logs: %s (TensorBoard), %s/metrics.csv\n", tensorboard->log_dir().c_str(),
-              csv->log_dir().c_str());
+  if (own_loggers)
+    std::printf("logs: %s (TensorBoard), %s/metrics.csv\n", tensorboard->log_dir().c_str(),
+                csv->log_dir().c_str());
   std::printf("fit + test took %.1f s\n", took.count());
   return 0;
 } catch (const std::exception& e) {

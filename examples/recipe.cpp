@@ -1,20 +1,23 @@
 // hookline example: a training setup from a recipe file.
 //
-//   recipe [RECIPE.yaml] [--data-dir DIR]
-//   recipe --help | --version
+//   recipe [RECIPE.yaml] [--data-dir DIR] [--trainer.max_epochs=1 --model.hidden=64 ...]
+//   recipe --print-config | --help | --version
 //
-// The trainer options, callbacks and packs come from the recipe (default: the shipped
-// examples/recipes/fashion_mnist.yaml), so they change without recompiling: edit the file, run
-// again. The model and the data stay in code. A recipe with a mistake prints where it is
+// The trainer options, the model's and the data's options, the callbacks and packs come from
+// the recipe (default: the shipped examples/recipes/fashion_mnist.yaml), so they change without
+// recompiling: edit the file or override a key on the command line (hookline::Cli,
+// recipe/cli.hpp). The model and data classes are code, registered by name for the recipe's
+// `model:` and `data:` sections. A recipe with a mistake prints where it is
 // ("recipes/bad.yaml:7:7: callbacks[0].EarlyStopping.patiense: unknown option ...") and the
-// program exits with status 2 before anything trains, as it does for a usage error (an unknown
-// option, examples/example_cli.hpp).
+// program exits with status 2 before anything trains, as it does for a usage error.
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
 #include <hookline/core/data_module.hpp>
 #include <hookline/core/trainer.hpp>
+#include <hookline/recipe/cli.hpp>
 #include <hookline/recipe/recipe.hpp>
+#include <hookline/recipe/registry.hpp>
 
 #include <torch/torch.h>
 
@@ -30,10 +33,15 @@ namespace {
 // A two-layer perceptron on flattened 28x28 images; logs what the shipped recipes monitor.
 class Perceptron : public hookline::Module {
  public:
-  Perceptron() : Module("perceptron") {
-    layers = register_module("layers",
-                             torch::nn::Sequential(torch::nn::Linear(784, 128), torch::nn::ReLU(),
-                                                   torch::nn::Linear(128, 10)));
+  // The recipe's `model:` options: hidden (units) and lr (Adam's learning rate).
+  explicit Perceptron(hookline::RecipeOptions& o)
+      : Module("perceptron"), lr_(o.get_or<double>("lr", 1e-3)) {
+    const std::int64_t hidden = o.get_or<std::int64_t>("hidden", 128);
+    if (hidden < 1) o.fail("hidden", "expected a positive integer, got " + std::to_string(hidden));
+    if (!(lr_ > 0)) o.fail("lr", "expected a learning rate > 0");
+    layers = register_module(
+        "layers", torch::nn::Sequential(torch::nn::Linear(784, hidden), torch::nn::ReLU(),
+                                        torch::nn::Linear(hidden, 10)));
   }
   hookline::StepOutput training_step(const hookline::Batch& batch, std::int64_t) override {
     const at::Tensor loss =
@@ -51,18 +59,24 @@ class Perceptron : public hookline::Module {
   }
   hookline::OptimizerConfig configure_optimizers() override {
     return hookline::OptimizerConfig().add(
-        std::make_shared<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(1e-3)));
+        std::make_shared<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(lr_)));
   }
   torch::nn::Sequential layers{nullptr};
+
+ private:
+  double lr_;
 };
 
 // Fashion-MNIST's training images: the first 50000 to train on, the last 10000 to validate.
 class Data : public hookline::DataModule {
  public:
-  explicit Data(std::filesystem::path dir) : DataModule("fashion_mnist"), dir_(std::move(dir)) {}
+  // The recipe's `data:` options: data_dir and batch_size.
+  explicit Data(hookline::RecipeOptions& o)
+      : DataModule("fashion_mnist"), options_(hookline_examples::data_options(o)) {}
   void setup(hookline::Stage) override {
     if (train_) return;
-    const auto all = hookline::data::load_fashion_mnist(dir_, hookline::data::Split::kTrain);
+    const auto all =
+        hookline::data::load_fashion_mnist(options_.dir, hookline::data::Split::kTrain);
     const at::Tensor order = torch::arange(all.size(), torch::kLong);
     train_ =
         std::make_shared<hookline::data::TensorDataset>(all.get_batch(order.slice(0, 0, 50000)));
@@ -72,41 +86,43 @@ class Data : public hookline::DataModule {
   hookline::DataLoaders val_dataloader() override { return {loader(val_, false)}; }
 
  private:
-  static std::shared_ptr<hookline::data::DataLoader> loader(
-      std::shared_ptr<const hookline::data::Dataset> set, bool shuffle) {
+  std::shared_ptr<hookline::data::DataLoader> loader(
+      std::shared_ptr<const hookline::data::Dataset> set, bool shuffle) const {
     return std::make_shared<hookline::data::DataLoader>(
-        std::move(set), hookline::data::DataLoaderOptions().batch_size(64).shuffle(shuffle));
+        std::move(set),
+        hookline::data::DataLoaderOptions().batch_size(options_.batch_size).shuffle(shuffle));
   }
-  std::filesystem::path dir_;
+  hookline_examples::DataOptions options_;
   std::shared_ptr<hookline::data::TensorDataset> train_, val_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string recipe_path = std::string(HOOKLINE_EXAMPLE_RECIPES) + "/fashion_mnist.yaml";
-  std::string data_dir;
-  CLI::App app{
-      "Trains a perceptron on Fashion-MNIST with the trainer options, callbacks and "
-      "packs of a recipe file.",
-      "recipe"};
-  hookline_examples::setup_cli(app);
-  app.add_option("recipe", recipe_path, "the recipe (YAML)")->capture_default_str();
-  hookline_examples::add_data_dir(app, data_dir);
-  hookline_examples::parse_cli(app, argc, argv);
+  hookline::registry().add_model<Perceptron>("Perceptron");
+  hookline::registry().add_data<Data>("FashionMnist");
+  const std::string shipped = std::string(HOOKLINE_EXAMPLE_RECIPES) + "/fashion_mnist.yaml";
+  hookline::Cli cli("recipe",
+                    "Trains a perceptron on Fashion-MNIST with the trainer options, model and data "
+                    "options, callbacks and packs of a recipe file.");
+  hookline_examples::setup_cli(cli, "recipe");
+  // Under the recipe file: the classes, and where Debian puts the data.
+  cli.defaults("model: {class: Perceptron}\ndata: {class: FashionMnist, data_dir: " +
+               std::string(hookline::data::kFashionMnistDir) + "}\n")
+      .default_config(shipped)
+      .positional_config("the recipe (YAML; default: " + shipped + ")");
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  const hookline::Recipe& recipe = cli.recipe();
   std::unique_ptr<hookline::Trainer> trainer;
   try {
-    trainer = hookline::Trainer::from_recipe(recipe_path);
+    trainer = recipe.make_trainer();
   } catch (const hookline::RecipeError& e) {
     std::fprintf(stderr, "recipe: %s\n", e.what());
     return 2;
   }
   try {
-    torch::manual_seed(0);
-    Perceptron model;
-    Data data(data_dir);
-    trainer->fit(model, data);
-    std::printf("recipe %s: %lld epochs, %lld optimizer steps", recipe_path.c_str(),
+    trainer->fit(*cli.model(), *cli.data());
+    std::printf("recipe %s: %lld epochs, %lld optimizer steps", recipe.source().c_str(),
                 static_cast<long long>(trainer->current_epoch()),
                 static_cast<long long>(trainer->global_step()));
     if (auto it = trainer->callback_metrics().find("val_acc");

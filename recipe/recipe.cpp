@@ -1,9 +1,12 @@
 #include "hookline/recipe/recipe.hpp"
 
+#include "hookline/core/data_module.hpp"
+#include "hookline/core/module.hpp"
 #include "hookline/core/trainer.hpp"
 #include "hookline/loggers/csv_logger.hpp"
 #include "hookline/loggers/tensorboard_logger.hpp"
 #include "hookline/recipe/recipe_reload.hpp"
+#include "hookline/recipe/recipe_root.hpp"
 #include "hookline/recipe/registry.hpp"
 #include "hookline/recipe/tracing.hpp"
 #include "hookline/recipe/yaml_node.hpp"
@@ -23,7 +26,8 @@ namespace hookline {
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys{"trainer", "trace", "reload", "packs", "callbacks"};
+  static const std::vector<std::string> keys{"trainer", "model", "data",     "trace",
+                                             "reload",  "packs", "callbacks"};
   return keys;
 }
 
@@ -47,34 +51,6 @@ YAML::Node child(const YAML::Node& map, const std::string& key) {
 [[noreturn]] void fail_at(const std::string& file, const YAML::Mark& mark, const std::string& key,
                           const std::string& problem) {
   throw RecipeError(file, mark.line + 1, mark.column + 1, key, problem);
-}
-
-// yaml-cpp keeps both values of a key given twice in one mapping (and lookups find the first):
-// refuse it, naming both lines. `path` is where `node` is ("" for the root).
-void reject_duplicate_keys(const YAML::Node& node, const std::string& path,
-                           const std::string& file) {
-  if (node.IsSequence()) {
-    std::size_t i = 0;
-    for (const auto& item : node)
-      reject_duplicate_keys(item, path + "[" + std::to_string(i++) + "]", file);
-  } else if (node.IsMap()) {
-    std::vector<std::pair<std::string, YAML::Mark>> seen;
-    for (const auto& item : node) {
-      const std::string key = item.first.IsScalar() ? item.first.Scalar() : "";
-      const std::string where = path.empty() ? key : path + "." + key;
-      if (item.first.IsScalar()) {
-        const auto first =
-            std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
-        if (first != seen.end())
-          fail_at(file, item.first.Mark(), where,
-                  "'" + key + "' is given twice in one mapping, on line " +
-                      std::to_string(first->second.line + 1) + " and on line " +
-                      std::to_string(item.first.Mark().line + 1) + "; keep one of them");
-        seen.emplace_back(key, item.first.Mark());
-      }
-      reject_duplicate_keys(item.second, where, file);
-    }
-  }
 }
 
 // Options for a whole section or entry (errors point at `mark` when a key is not found).
@@ -115,14 +91,20 @@ void read_trainer_options(RecipeOptions& o, TrainerOptions& t, std::string& logg
   HOOKLINE_RECIPE_OPTION(o, t, inference_mode);
   HOOKLINE_RECIPE_OPTION(o, t, num_threads);
   HOOKLINE_RECIPE_OPTION(o, t, device);
+  HOOKLINE_RECIPE_OPTION(o, t, accelerator);
+  HOOKLINE_RECIPE_OPTION(o, t, strategy);
+  HOOKLINE_RECIPE_OPTION(o, t, devices);
+  HOOKLINE_RECIPE_OPTION(o, t, num_nodes);
+  HOOKLINE_RECIPE_OPTION(o, t, process_group_timeout);
+  HOOKLINE_RECIPE_OPTION(o, t, use_distributed_sampler);
   HOOKLINE_RECIPE_OPTION(o, t, enable_checkpointing);
   HOOKLINE_RECIPE_OPTION(o, t, async_checkpointing);
   HOOKLINE_RECIPE_OPTION(o, t, handle_signals);
   HOOKLINE_RECIPE_OPTION(o, t, enable_progress_bar);
   HOOKLINE_RECIPE_OPTION(o, t, enable_model_summary);
   // logger: true / false (Lightning's), or which logger: "tensorboard" or "csv".
-  if (o.has("logger")) {
-    const std::string value = o.require<std::string>("logger");
+  if (const auto given = o.get<std::string>("logger")) {
+    const std::string& value = *given;
     if (value == "true" || value == "false") {
       t.logger(value == "true");
     } else if (value == "tensorboard" || value == "csv") {
@@ -130,19 +112,34 @@ void read_trainer_options(RecipeOptions& o, TrainerOptions& t, std::string& logg
     } else {
       o.fail("logger", "expected true, false, \"tensorboard\" or \"csv\", got '" + value + "'");
     }
+  } else {
+    o.note_default("logger", true);
   }
   o.reject_unknown("the trainer");
   try {
     t.validate();
   } catch (const std::invalid_argument& e) {
-    o.fail("", e.what());
+    // "TrainerOptions::max_steps(-5) is invalid: ...": the error is at that option.
+    const std::string message = e.what(), prefix = "TrainerOptions::";
+    std::string key;
+    if (message.rfind(prefix, 0) == 0)
+      key = message.substr(prefix.size(),
+                           message.find_first_of("(: ", prefix.size()) - prefix.size());
+    o.fail(o.has(key) ? key : "", message);
   }
+}
+
+// The model or data section's class: `class:`, else the one registered name.
+std::string class_of(const YAML::Node& section, const std::vector<std::string>& registered) {
+  if (const YAML::Node name = child(section, "class"); name.IsScalar()) return name.Scalar();
+  return registered.size() == 1 ? registered.front() : std::string();
 }
 
 }  // namespace
 
 struct Recipe::Impl {
   std::string source;
+  std::map<std::string, RecipeOrigin> origins;  // a merged recipe's sources (recipe_root.hpp)
   YAML::Node root;
   TrainerOptions options;
   std::string logger;  // "", "csv" or "tensorboard"
@@ -221,6 +218,78 @@ struct Recipe::Impl {
     return !child(child(root, "packs"), name).IsNull() || registry().has_pack(name);
   }
 
+  // `error` at the source of its key path (a merged recipe), else as it is.
+  RecipeError relocate(const RecipeError& error) const {
+    if (origins.empty() || error.file() != source) return error;
+    std::string path = error.key();
+    while (!path.empty()) {
+      if (const auto it = origins.find(path); it != origins.end()) {
+        const bool place = it->second.has_place && error.line() > 0;
+        return RecipeError(it->second.source, place ? error.line() : 0, place ? error.column() : 0,
+                           error.key(), error.problem());
+      }
+      const std::size_t cut = path.find_last_of(".[");
+      path = cut == std::string::npos ? std::string() : path.substr(0, cut);
+    }
+    return error;
+  }
+
+  // Runs `f`; a RecipeError it throws comes out at its source.
+  template <class F>
+  auto relocated(F f) const {
+    try {
+      return f();
+    } catch (const RecipeError& e) {
+      throw relocate(e);
+    }
+  }
+
+  // A model or data section: its options (without `class`) and the registered name to build.
+  template <class Has>
+  std::pair<std::string, RecipeOptions> section_options(const char* name,
+                                                        const std::vector<std::string>& registered,
+                                                        Has has) const {
+    const YAML::Node section = child(root, name);
+    RecipeOptions o = options_of(section, section.Mark(), source, name);
+    const std::string kind = std::string(name) == "model" ? "model" : "data module";
+    const std::string type = class_of(section, registered);
+    (void)o.get<std::string>("class");
+    if (type.empty())
+      o.fail(o.has("class") ? "class" : "",
+             registered.empty()
+                 ? "no " + kind + " is registered; register yours with hookline::registry().add_" +
+                       name + "(\"Name\", factory)"
+                 : "name the " + kind +
+                       " with 'class:'; the registered ones are: " + join(registered));
+    if (!has(type)) {
+      const std::string suggestion = Registry::closest(type, registered);
+      o.fail("class", "unknown " + kind + " '" + type + "'" +
+                          (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?") +
+                          (registered.empty() ? "" : " (registered: " + join(registered) + ")"));
+    }
+    return {type, std::move(o)};
+  }
+
+  std::pair<std::string, RecipeOptions> model_options() const {
+    return section_options("model", registry().model_names(),
+                           [](const std::string& n) { return registry().has_model(n); });
+  }
+  std::pair<std::string, RecipeOptions> data_options() const {
+    return section_options("data", registry().data_names(),
+                           [](const std::string& n) { return registry().has_data(n); });
+  }
+
+  // Checks a model or data section (a mapping whose class is registered); builds nothing.
+  void check_section(const char* name) const {
+    const YAML::Node section = child(root, name);
+    if (section.IsNull()) return;
+    if (!section.IsMap())
+      fail_at(
+          source, section.Mark(), name,
+          std::string("'") + name + "' must be a mapping of options, like {class: Name, lr: 0.01}");
+    (void)(std::string(name) == "model" ? model_options() : data_options());
+  }
+
   Parts build() const {
     Parts parts;
     const YAML::Node list = child(root, "callbacks");
@@ -262,15 +331,34 @@ Recipe Recipe::load(const std::string& path) {
 }
 
 Recipe Recipe::parse(const std::string& text, const std::string& source) {
-  auto impl = std::make_shared<Impl>();
-  impl->source = source;
+  YAML::Node root;
   try {
-    impl->root = YAML::Load(text);
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw RecipeError(source, e.mark.line + 1, e.mark.column + 1, "", "bad YAML: " + e.msg);
   }
+  RecipeAccess::reject_duplicate_keys(root, source);
+  return RecipeAccess::from_root(root, source, {});
+}
+
+const YAML::Node& RecipeAccess::root(const Recipe& recipe) {
+  return recipe.impl_->root;
+}
+
+Recipe RecipeAccess::from_root(YAML::Node root_node, const std::string& source,
+                               std::map<std::string, RecipeOrigin> origins) {
+  auto impl = std::make_shared<Recipe::Impl>();
+  impl->source = source;
+  impl->root = root_node;
+  impl->origins = std::move(origins);
+  impl->relocated([&] { check(*impl); });
+  return Recipe(std::move(impl));
+}
+
+void RecipeAccess::check(Recipe::Impl& impl_ref) {
+  Recipe::Impl* impl = &impl_ref;
+  const std::string& source = impl->source;
   const YAML::Node& root = impl->root;
-  reject_duplicate_keys(root, "", source);
   if (root.IsNull() || !root.IsDefined())
     throw RecipeError(source, 1, 1, "",
                       "the recipe is empty; give it a 'trainer:' or a 'callbacks:' section");
@@ -301,6 +389,8 @@ Recipe Recipe::parse(const std::string& text, const std::string& source) {
     }
   }
   impl->reload = top.get_or<bool>("reload", false);
+  impl->check_section("model");
+  impl->check_section("data");
   if (const YAML::Node packs = root["packs"]; packs.IsDefined() && !packs.IsNull()) {
     if (!packs.IsMap())
       fail_at(source, packs.Mark(), "packs",
@@ -327,7 +417,7 @@ Recipe Recipe::parse(const std::string& text, const std::string& source) {
   // would refuse: two packs of one name, two callbacks of one state key.
   {
     std::set<std::string> packs, keys;
-    const Parts parts = impl->build();
+    const Recipe::Parts parts = impl->build();
     const YAML::Node list = child(root, "callbacks");
     std::size_t callback_i = 0, pack_i = 0;
     for (std::size_t i = 0; list.IsSequence() && i < list.size(); ++i) {
@@ -349,7 +439,6 @@ Recipe Recipe::parse(const std::string& text, const std::string& source) {
       }
     }
   }
-  return Recipe(std::move(impl));
 }
 
 const std::string& Recipe::source() const {
@@ -370,7 +459,60 @@ bool Recipe::reload() const {
   return impl_->reload;
 }
 Recipe::Parts Recipe::build() const {
-  return impl_->build();
+  return impl_->relocated([this] { return impl_->build(); });
+}
+
+bool Recipe::has_model() const {
+  return !child(impl_->root, "model").IsNull();
+}
+bool Recipe::has_data() const {
+  return !child(impl_->root, "data").IsNull();
+}
+std::string Recipe::model_class() const {
+  return has_model() ? class_of(child(impl_->root, "model"), registry().model_names()) : "";
+}
+std::string Recipe::data_class() const {
+  return has_data() ? class_of(child(impl_->root, "data"), registry().data_names()) : "";
+}
+
+std::shared_ptr<Module> Recipe::make_model() const {
+  if (!has_model()) return nullptr;
+  return impl_->relocated([this] {
+    auto [type, o] = impl_->model_options();
+    return registry().make_model(type, o);
+  });
+}
+
+std::shared_ptr<DataModule> Recipe::make_data() const {
+  if (!has_data()) return nullptr;
+  return impl_->relocated([this] {
+    auto [type, o] = impl_->data_options();
+    return registry().make_data(type, o);
+  });
+}
+
+std::vector<RecipeOptions::Asked> Recipe::describe(const std::string& name) const {
+  return impl_->relocated([&] {
+    std::vector<RecipeOptions::Asked> out;
+    if (name == "trainer") {
+      const YAML::Node section = child(impl_->root, "trainer");
+      RecipeOptions o = options_of(section, section.Mark(), impl_->source, "trainer");
+      TrainerOptions options;
+      std::string logger;
+      read_trainer_options(o, options, logger);
+      out = o.asked();
+    } else if ((name == "model" && has_model()) || (name == "data" && has_data())) {
+      const bool model = name == "model";
+      auto [type, o] = model ? impl_->model_options() : impl_->data_options();
+      if (model)
+        (void)registry().make_model(type, o);
+      else
+        (void)registry().make_data(type, o);
+      for (const auto& asked : o.asked())
+        if (asked.key != "class") out.push_back(asked);
+    }
+    return out;
+  });
 }
 
 std::string Recipe::section(const std::string& name) const {
@@ -413,6 +555,10 @@ void AppliedRecipe::remove(Trainer& trainer) const {
 }
 
 std::unique_ptr<Trainer> Recipe::make_trainer() const {
+  return impl_->relocated([this] { return make_trainer_here(); });
+}
+
+std::unique_ptr<Trainer> Recipe::make_trainer_here() const {
   std::unique_ptr<Trainer> trainer;
   if (impl_->reload) {
     auto pack = build_pack("recipe");

@@ -7,6 +7,12 @@
 //     limit_val_batches: 0.5
 //   trace: "ring:10000"           # optional: tracing (recipe/tracing.hpp spec)
 //   reload: false                 # optional: re-read the file at each epoch end (RecipeReload)
+//   model:                        # optional: a registered model (registry.hpp) and its options
+//     class: Classifier           #   (class may be left out when one model is registered)
+//     lr: 0.01
+//   data:                         # optional: a registered data module and its options
+//     class: FashionMnist
+//     batch_size: 64
 //   packs:                        # optional: packs defined here, by name
 //     monitoring:
 //       - LearningRateMonitor: {logging_interval: epoch}
@@ -28,7 +34,11 @@
 // Loading checks everything and builds every part once: unknown names ("did you mean ...?"),
 // unknown or mistyped options, missing required ones, bad YAML, and options a constructor
 // rejects all throw RecipeError with the file, line, column and key, before any trainer exists;
-// apply() adds all parts or none.
+// apply() adds all parts or none. The model's and data's options are checked by their factories
+// when make_model() / make_data() build them (hookline::Cli does it before anything trains).
+//
+// Recipes can be layered, later sources over earlier ones (the program's defaults, files, then
+// command-line overrides): see recipe/cli.hpp.
 #pragma once
 
 #include "hookline/core/callback.hpp"
@@ -43,6 +53,8 @@
 namespace hookline {
 
 class Trainer;
+class Module;
+class DataModule;
 
 /// What Recipe::apply added to a trainer, so it can be taken out again.
 struct AppliedRecipe {
@@ -73,6 +85,23 @@ class Recipe {
   bool reload() const;
   /// A top-level section as normalised YAML text ("" when absent), to compare two recipes.
   std::string section(const std::string& name) const;
+  /// The whole recipe as YAML text that loads back to the same recipe (--print-config).
+  std::string to_yaml() const;
+
+  /// Whether the recipe has a `model:` (`data:`) section.
+  bool has_model() const;
+  bool has_data() const;
+  /// The registered name the section picks: its `class:`, else the one registered model (data
+  /// module); "" without a section.
+  std::string model_class() const;
+  std::string data_class() const;
+  /// A fresh model (data module) from its registered factory, given the section's other keys;
+  /// null without a section. Throws RecipeError (unknown or mistyped options, ...).
+  std::shared_ptr<Module> make_model() const;
+  std::shared_ptr<DataModule> make_data() const;
+  /// The options a section ("trainer", "model" or "data") reads, with their types and the values
+  /// in effect (for "model" and "data" the factory runs once). Throws RecipeError.
+  std::vector<RecipeOptions::Asked> describe(const std::string& section) const;
 
   /// Fresh instances of the callbacks and packs of `callbacks:`, in order.
   struct Parts {
@@ -92,8 +121,10 @@ class Recipe {
   std::unique_ptr<Trainer> make_trainer() const;
 
  private:
+  friend struct RecipeAccess;  // recipe/recipe_root.hpp
   struct Impl;
   explicit Recipe(std::shared_ptr<const Impl> impl);
+  std::unique_ptr<Trainer> make_trainer_here() const;
   std::shared_ptr<const Impl> impl_;
 };
 

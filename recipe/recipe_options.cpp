@@ -2,6 +2,7 @@
 
 #include "hookline/callbacks/model_checkpoint.hpp"
 #include "hookline/core/trainer_options.hpp"
+#include "hookline/recipe/registry.hpp"
 #include "hookline/recipe/yaml_node.hpp"
 
 #include <algorithm>
@@ -265,7 +266,130 @@ c10::Device convert<c10::Device>(const Value& v) {
   v.expected("a device such as \"cpu\" or \"cuda:0\"");
 }
 
+// How --help names a type.
+template <class T>
+const char* type_name();
+template <>
+const char* type_name<bool>() {
+  return "true|false";
+}
+template <>
+const char* type_name<int>() {
+  return "integer";
+}
+template <>
+const char* type_name<std::int64_t>() {
+  return "integer";
+}
+template <>
+const char* type_name<std::uint64_t>() {
+  return "integer >= 0";
+}
+template <>
+const char* type_name<double>() {
+  return "number";
+}
+template <>
+const char* type_name<std::string>() {
+  return "string";
+}
+template <>
+const char* type_name<std::vector<std::int64_t>>() {
+  return "list of integers";
+}
+template <>
+const char* type_name<std::vector<double>>() {
+  return "list of numbers";
+}
+template <>
+const char* type_name<std::vector<std::string>>() {
+  return "list of strings";
+}
+template <>
+const char* type_name<std::map<std::int64_t, std::int64_t>>() {
+  return "mapping of integers";
+}
+template <>
+const char* type_name<BatchAmount>() {
+  return "count|fraction";
+}
+template <>
+const char* type_name<std::chrono::milliseconds>() {
+  return "seconds|DD:HH:MM:SS";
+}
+template <>
+const char* type_name<SaveLast>() {
+  return "true|false|link";
+}
+template <>
+const char* type_name<Precision>() {
+  return "32-true|bf16-mixed";
+}
+template <>
+const char* type_name<ClipAlgorithm>() {
+  return "norm|value";
+}
+template <>
+const char* type_name<c10::Device>() {
+  return "device";
+}
+
+std::string number_text(double x) {
+  if (std::isinf(x)) return x > 0 ? ".inf" : "-.inf";
+  if (std::isnan(x)) return ".nan";
+  char buffer[64];
+  const auto written = std::to_chars(buffer, buffer + sizeof buffer, x);  // the shortest exact
+  std::string text(buffer, written.ptr);
+  // Keep a fraction a fraction when read back ("1" would be a count of batches).
+  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
+  return text;
+}
+
+// A YAML value as one line of text, as --help shows what a recipe gives.
+std::string flow_text(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar();
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
 }  // namespace
+
+template <class T>
+std::string RecipeOptions::describe(const T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, double>) {
+    return number_text(value);
+  } else if constexpr (std::is_integral_v<T>) {
+    return std::to_string(value);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    YAML::Emitter out;
+    out << value;
+    return out.c_str();
+  } else if constexpr (std::is_same_v<T, BatchAmount>) {
+    return value.is_count() ? std::to_string(value.count()) : number_text(value.fraction());
+  } else if constexpr (std::is_same_v<T, std::chrono::milliseconds>) {
+    return number_text(static_cast<double>(value.count()) / 1000.0);
+  } else if constexpr (std::is_same_v<T, SaveLast>) {
+    return value == SaveLast::yes ? "true" : value == SaveLast::no ? "false" : "link";
+  } else if constexpr (std::is_same_v<T, Precision>) {
+    return value == Precision::fp32 ? "32-true" : "bf16-mixed";
+  } else if constexpr (std::is_same_v<T, ClipAlgorithm>) {
+    return value == ClipAlgorithm::norm ? "norm" : "value";
+  } else if constexpr (std::is_same_v<T, c10::Device>) {
+    return value.str();
+  } else if constexpr (std::is_same_v<T, std::map<std::int64_t, std::int64_t>>) {
+    std::string out;
+    for (const auto& [k, v] : value)
+      out += (out.empty() ? "" : ", ") + std::to_string(k) + ": " + std::to_string(v);
+    return "{" + out + "}";
+  } else {  // lists
+    std::string out;
+    for (const auto& item : value) out += (out.empty() ? "" : ", ") + describe(item);
+    return "[" + out + "]";
+  }
+}
 
 RecipeError::RecipeError(std::string file, int line, int column, std::string key,
                          const std::string& problem)
@@ -285,14 +409,49 @@ RecipeOptions::~RecipeOptions() = default;
 RecipeOptions::RecipeOptions(RecipeOptions&&) noexcept = default;
 RecipeOptions& RecipeOptions::operator=(RecipeOptions&&) noexcept = default;
 
+RecipeOptions::Asked& RecipeOptions::asked_entry(const std::string& key) const {
+  for (auto& entry : asked_)
+    if (entry.key == key) return entry;
+  asked_.push_back({key, "", ""});
+  return asked_.back();
+}
+
+void RecipeOptions::note_default_text(const std::string& key, const std::string& text) const {
+  Asked& entry = asked_entry(key);
+  if (entry.value.empty()) entry.value = text;
+}
+
 template <class T>
 std::optional<T> RecipeOptions::get(const std::string& key) const {
   known_.push_back(key);
+  Asked& entry = asked_entry(key);
+  if (entry.type.empty()) entry.type = type_name<T>();
   if (!node_->value.IsMap()) return std::nullopt;
   const YAML::Node value = node_->value[key];
   if (!value.IsDefined() || value.IsNull()) return std::nullopt;
+  entry.value = flow_text(value);
   return convert<T>(Value{value, *this, key});
 }
+
+#define HOOKLINE_DESCRIBE(...) \
+  template std::string RecipeOptions::describe<__VA_ARGS__>(const __VA_ARGS__&);
+HOOKLINE_DESCRIBE(bool)
+HOOKLINE_DESCRIBE(int)
+HOOKLINE_DESCRIBE(std::int64_t)
+HOOKLINE_DESCRIBE(std::uint64_t)
+HOOKLINE_DESCRIBE(double)
+HOOKLINE_DESCRIBE(std::string)
+HOOKLINE_DESCRIBE(std::vector<std::int64_t>)
+HOOKLINE_DESCRIBE(std::vector<double>)
+HOOKLINE_DESCRIBE(std::vector<std::string>)
+HOOKLINE_DESCRIBE(std::map<std::int64_t, std::int64_t>)
+HOOKLINE_DESCRIBE(BatchAmount)
+HOOKLINE_DESCRIBE(std::chrono::milliseconds)
+HOOKLINE_DESCRIBE(SaveLast)
+HOOKLINE_DESCRIBE(Precision)
+HOOKLINE_DESCRIBE(ClipAlgorithm)
+HOOKLINE_DESCRIBE(c10::Device)
+#undef HOOKLINE_DESCRIBE
 
 template std::optional<bool> RecipeOptions::get<bool>(const std::string&) const;
 template std::optional<int> RecipeOptions::get<int>(const std::string&) const;
@@ -355,10 +514,12 @@ void RecipeOptions::reject_unknown(const std::string& what) const {
     known.erase(std::unique(known.begin(), known.end()), known.end());
     std::string list;
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    const std::string near = Registry::closest(key, known);
     const YAML::Mark mark = item.first.Mark();
     throw RecipeError(file_, mark.line + 1, mark.column + 1,
                       path_ + (path_.empty() ? "" : ".") + key,
                       "unknown option '" + key + "' for " + what +
+                          (near.empty() ? "" : " (did you mean '" + near + "'?)") +
                           (list.empty() ? " (it takes no options)" : "; its options are: " + list));
   }
 }

@@ -62,7 +62,9 @@ class RecipeOptions {
   template <class T>
   T get_or(const std::string& key, T fallback) const {
     auto value = get<T>(key);
-    return value ? std::move(*value) : std::move(fallback);
+    if (value) return std::move(*value);
+    note_default(key, fallback);
+    return fallback;
   }
   /// The value of `key`; a RecipeError "missing required option" when absent.
   template <class T>
@@ -85,11 +87,44 @@ class RecipeOptions {
   /// Where these options are in the recipe, e.g. "callbacks[1].EarlyStopping".
   const std::string& path() const { return path_; }
 
+  /// An option a factory asked for (what --help lists): its key, its type ("integer", "count or
+  /// fraction", ...) and the value in effect: the recipe's, else the default the factory gave
+  /// (get_or, HOOKLINE_RECIPE_OPTION), else "".
+  struct Asked {
+    std::string key;
+    std::string type;
+    std::string value;
+  };
+  /// Every key asked for, once, in the order first asked.
+  const std::vector<Asked>& asked() const { return asked_; }
+  /// Records `value` as the default of `key` when the recipe does not set it (for asked()).
+  template <class T>
+  void note_default(const std::string& key, const T& value) const {
+    if constexpr (is_optional<T>::value) {
+      if (value)
+        note_default(key, *value);
+      else
+        note_default_text(key, "");
+    } else {
+      note_default_text(key, describe(value));
+    }
+  }
+  /// A value as recipe YAML text ("0.25", "\"00:00:30:00\"", "[1, 2]"); the supported types above.
+  template <class T>
+  static std::string describe(const T& value);
+
  private:
+  template <class T>
+  struct is_optional : std::false_type {};
+  template <class T>
+  struct is_optional<std::optional<T>> : std::true_type {};
+  void note_default_text(const std::string& key, const std::string& text) const;
+  Asked& asked_entry(const std::string& key) const;
   std::shared_ptr<const Node> node_;
   std::string file_;
   std::string path_;
   mutable std::vector<std::string> known_;
+  mutable std::vector<Asked> asked_;
 };
 
 namespace detail {
@@ -114,4 +149,6 @@ struct unwrap_optional<std::optional<T>> {
         std::decay_t<decltype((target).name())>>::type;                                  \
     if (auto hookline_value_ = (recipe_options).template get<hookline_option_t_>(#name)) \
       (target).name(std::move(*hookline_value_));                                        \
+    else                                                                                 \
+      (recipe_options).note_default(#name, (target).name());                             \
   } while (0)

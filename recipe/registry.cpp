@@ -1,5 +1,8 @@
 #include "hookline/recipe/registry.hpp"
 
+#include "hookline/core/data_module.hpp"
+#include "hookline/core/module.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <stdexcept>
@@ -121,15 +124,86 @@ std::shared_ptr<CallbackPack> Registry::make_pack(const std::string& name,
 }
 
 std::string Registry::suggest(const std::string& name) const {
+  std::vector<std::string> names = callback_names();
+  const std::vector<std::string> packs = pack_names();
+  names.insert(names.end(), packs.begin(), packs.end());
+  return closest(name, names);
+}
+
+std::string Registry::closest(const std::string& name, const std::vector<std::string>& names) {
   std::string best;
   std::size_t best_distance = 4;
-  for (const auto& names : {callback_names(), pack_names()})
-    for (const auto& candidate : names)
-      if (const auto d = edit_distance(name, candidate); d < best_distance) {
-        best_distance = d;
-        best = candidate;
-      }
+  for (const auto& candidate : names)
+    if (const auto d = edit_distance(name, candidate); d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
   return best;
+}
+
+namespace {
+
+// Adds `factory` under `name` to `factories` (models and data modules: a namespace each).
+template <class Factory>
+void add_to(std::map<std::string, Factory>& factories, const char* what, const std::string& name,
+            Factory factory) {
+  if (name.empty())
+    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
+  if (!factory)
+    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
+                                "'): the factory is empty");
+  if (!factories.emplace(name, std::move(factory)).second)
+    throw std::invalid_argument(std::string("Registry::") + what + ": the name '" + name +
+                                "' is already registered; choose another one");
+}
+
+template <class Factory>
+std::vector<std::string> names_of(const std::map<std::string, Factory>& factories) {
+  std::vector<std::string> out;
+  for (const auto& entry : factories) out.push_back(entry.first);
+  return out;
+}
+
+}  // namespace
+
+void Registry::add_model(const std::string& name, ModelFactory factory) {
+  std::lock_guard lock(mutex_);
+  add_to(models_, "add_model", name, std::move(factory));
+}
+
+void Registry::add_data(const std::string& name, DataFactory factory) {
+  std::lock_guard lock(mutex_);
+  add_to(data_, "add_data", name, std::move(factory));
+}
+
+bool Registry::has_model(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return models_.count(name) != 0;
+}
+
+bool Registry::has_data(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return data_.count(name) != 0;
+}
+
+std::vector<std::string> Registry::model_names() const {
+  std::lock_guard lock(mutex_);
+  return names_of(models_);
+}
+
+std::vector<std::string> Registry::data_names() const {
+  std::lock_guard lock(mutex_);
+  return names_of(data_);
+}
+
+std::shared_ptr<Module> Registry::make_model(const std::string& name,
+                                             RecipeOptions& options) const {
+  return build(name, options, factory_of(models_, name));
+}
+
+std::shared_ptr<DataModule> Registry::make_data(const std::string& name,
+                                                RecipeOptions& options) const {
+  return build(name, options, factory_of(data_, name));
 }
 
 }  // namespace hookline

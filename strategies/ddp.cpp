@@ -1,5 +1,6 @@
 #include "hookline/strategies/ddp.hpp"
 
+#include "hookline/core/signals.hpp"
 #include "hookline/strategies/cluster_environment.hpp"
 #include "hookline/strategies/launcher.hpp"
 
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace hookline {
 
@@ -184,6 +186,33 @@ int DDPStrategy::node_rank() const {
   return impl_->group ? impl_->group->env.node_rank : 0;
 }
 
+namespace {
+
+// Every rank says it reached the store. Rank 0 of a launched run waits for all of them while it
+// watches the launcher, so a rank that dies before it joins (a HOOKLINE_TRACE it cannot open, a
+// crash at startup) ends the run with that rank's error at once, instead of rank 0 waiting for
+// the whole timeout.
+void wait_for_ranks(c10d::Store& store, const ClusterEnvironment& env,
+                    std::chrono::milliseconds timeout) {
+  store.set("hookline_joined_" + std::to_string(env.global_rank), std::vector<std::uint8_t>{1});
+  if (env.global_rank != 0 || !launcher::launched()) return;
+  std::vector<std::string> keys;
+  for (int rank = 0; rank < env.world_size; ++rank)
+    keys.push_back("hookline_joined_" + std::to_string(rank));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!store.check(keys)) {
+    if (auto failed = launcher::failure()) throw *failed;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error(
+          "DDP: the other ranks did not join within the process group "
+          "timeout (" +
+          std::to_string(timeout.count()) + " ms)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
 void DDPStrategy::setup_environment() {
   std::lock_guard lock(g_group_mutex);
   if (g_group == nullptr) {
@@ -215,9 +244,11 @@ void DDPStrategy::setup_environment() {
     store_options.port = static_cast<std::uint16_t>(env->master_port);
     store_options.isServer = env->global_rank == 0;
     store_options.numWorkers = env->world_size;
-    store_options.waitWorkers = true;
+    // Launched ranks are waited for below, watching the launcher for one that dies first.
+    store_options.waitWorkers = !launcher::launched();
     store_options.timeout = options_.timeout;
     group->store = c10::make_intrusive<c10d::TCPStore>(env->master_addr, store_options);
+    wait_for_ranks(*group->store, *env, options_.timeout);
     if (group->backend == "gloo") {
       auto gloo = c10d::ProcessGroupGloo::Options::create(options_.timeout);
       const bool loopback = env->master_addr == "127.0.0.1" || env->master_addr == "localhost";
@@ -377,8 +408,17 @@ void DDPStrategy::finish_backward() {
 }
 
 // A rank other than 0 leaves its error for the launcher; rank 0, when the failure came from
-// another rank (its collective broke), fails with that rank's error instead.
+// another rank (its collective broke), fails with that rank's error instead. A run interrupted
+// by a signal is no failure: every rank stopped at the same agreed step (SignalConnector), rank
+// 0's launcher then takes the ranks that end by that signal as stopped, not failed.
 void DDPStrategy::run_failed(const std::string& message) {
+  try {
+    if (const auto error = std::current_exception()) std::rethrow_exception(error);
+  } catch (const RunInterrupted& interrupted) {
+    launcher::interrupted(interrupted.signal());
+    return;
+  } catch (...) {
+  }
   if (!is_global_zero()) {
     launcher::report_error(global_rank(), message);
     return;

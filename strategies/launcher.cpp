@@ -44,6 +44,9 @@ struct State {
   std::mutex mutex;
   std::vector<Child> children;
   std::optional<RankFailure> failure;
+  // The first rank that ended by SIGTERM / SIGINT (or exited 128 + one): a failure unless the
+  // run was interrupted by a signal, when every rank stops that way.
+  std::optional<RankFailure> signaled;
   std::string error_dir;
 };
 
@@ -53,6 +56,7 @@ State& state() {
 }
 
 std::atomic<bool> g_launched{false};
+std::atomic<int> g_interrupted{0};  // the signal that interrupted the run, 0: none
 pid_t g_children[256];
 std::atomic<int> g_child_count{0};
 
@@ -108,14 +112,34 @@ bool reap(bool block) {
     int code = 0;
     if (got > 0 && WIFEXITED(status)) code = WEXITSTATUS(status);
     if (got > 0 && WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
-    if (code != 0 && !s.failure) s.failure.emplace(child.rank, code, read_error(child.rank));
+    const bool by_signal = code == 128 + SIGTERM || code == 128 + SIGINT;
+    if (code != 0 && by_signal && !s.signaled)
+      s.signaled.emplace(child.rank, code,
+                         "it was stopped by signal " + std::to_string(code - 128));
+    else if (code != 0 && !by_signal && !s.failure)
+      s.failure.emplace(child.rank, code, read_error(child.rank));
   }
   return all_done;
 }
 
+// The first failure: a rank that failed, or one stopped by a signal when the run was not.
+std::optional<RankFailure> first_failure(State& s) {
+  if (s.failure) return s.failure;
+  if (s.signaled && g_interrupted.load() == 0) return s.signaled;
+  return std::nullopt;
+}
+
+// SIGTERM / SIGINT on rank 0: the other ranks get it too. Inside a run the trainer watches the
+// signal (core/signals.hpp) and calls this from its watcher thread, its own handler installed:
+// the ranks then agree on the step to stop at, and the run ends resumably on every rank. Outside
+// a run (this is the handler itself), the process ends the way the signal ends it.
 void forward_signal(int signal) {
+  g_interrupted.store(signal);
   const int n = g_child_count.load();
   for (int i = 0; i < n; ++i) ::kill(g_children[i], signal);
+  struct sigaction current {};
+  ::sigaction(signal, nullptr, &current);
+  if (current.sa_handler != forward_signal) return;  // a run handles it
   ::signal(signal, SIG_DFL);
   ::raise(signal);
 }
@@ -137,8 +161,12 @@ void launch(int n) {
   if (g_launched) throw std::logic_error("launcher::launch: this process already launched ranks");
   const std::vector<std::string> args = own_arguments();
   const int port = free_port();
-  char dir_template[] = "/tmp/hookline_ddp_XXXXXX";
-  if (::mkdtemp(dir_template) == nullptr)
+  // $TMPDIR/hookline_ddp_XXXXXX (/tmp by default); removed when the ranks are done.
+  std::error_code ec;
+  std::string dir_template = std::filesystem::temp_directory_path(ec).string();
+  if (ec || dir_template.empty()) dir_template = "/tmp";
+  dir_template += "/hookline_ddp_XXXXXX";
+  if (::mkdtemp(dir_template.data()) == nullptr)
     throw std::runtime_error(std::string("cannot make the ranks' error directory: ") +
                              std::strerror(errno));
   State& s = state();
@@ -197,7 +225,7 @@ std::optional<RankFailure> failure(double wait_seconds) {
     if (g_launched) reap(false);
     {
       std::lock_guard lock(state().mutex);
-      if (state().failure) return state().failure;
+      if (auto failed = first_failure(state())) return failed;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -217,7 +245,7 @@ std::optional<RankFailure> wait_all() {
     bool failed;
     {
       std::lock_guard lock(state().mutex);
-      failed = state().failure.has_value();
+      failed = first_failure(state()).has_value();
       if (failed)
         for (const Child& child : state().children)
           if (!child.done) ::kill(child.pid, SIGTERM);
@@ -227,7 +255,11 @@ std::optional<RankFailure> wait_all() {
   std::error_code ec;
   std::filesystem::remove_all(state().error_dir, ec);
   std::lock_guard lock(state().mutex);
-  return state().failure;
+  return first_failure(state());
+}
+
+void interrupted(int signal) {
+  g_interrupted.store(signal);
 }
 
 }  // namespace launcher

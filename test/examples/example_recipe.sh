@@ -27,6 +27,31 @@ grep -q "callback debugging/AnomalyDetection" debugging.txt
 grep -q "callback watch/Timer" debugging.txt
 grep -q "50 optimizer steps" debugging.txt
 
+# Command-line overrides on top of the recipe (hookline::Cli): trainer options, the model's
+# options, a callback removed and one added.
+"$exe" "$recipes/fashion_mnist.yaml" --trainer.max_epochs=1 --trainer.limit_train_batches=5 \
+  --trainer.limit_val_batches=2 --model.hidden=32 --callbacks-=Timer \
+  "--callbacks+=ModelSummary:{max_depth: 2}" > override.txt
+cat override.txt
+grep -q "^recipe $recipes/fashion_mnist.yaml: 1 epochs, 5 optimizer steps" override.txt
+grep -q "callback ModelSummary" override.txt
+if grep -q "callback Timer" override.txt; then
+  echo "--callbacks-=Timer left the Timer" >&2
+  exit 1
+fi
+
+# A model option the factory does not know, in a file: its line and column.
+cat > bad_model.yaml <<'YAML'
+model:
+  class: Perceptron
+  hiden: 32
+YAML
+status=0
+"$exe" bad_model.yaml > bad_model.out 2> bad_model.err || status=$?
+cat bad_model.err
+test "$status" -eq 2
+grep -q "^recipe: bad_model.yaml:3:3: model.hiden: unknown option 'hiden' for 'Perceptron'" bad_model.err
+
 # A bad recipe: exit status 2, and the message names the file, line, column and key.
 cat > bad.yaml <<'YAML'
 trainer:

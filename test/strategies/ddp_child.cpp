@@ -1,5 +1,5 @@
-// ddp_child: the training program the DDP tests run (test/strategies/ddp_tests.cpp). Started once; with
-// devices(2) it launches its second rank itself (strategies/launcher.hpp). Each rank writes
+// ddp_child: the training program the DDP tests run (test/strategies/ddp_tests.cpp). Started once;
+// with devices(2) it launches its second rank itself (strategies/launcher.hpp). Each rank writes
 // "<dir>/rank<R>.txt": its global step, epoch, stop reason and final weights (one float per
 // line, "%.9g"), so the test can compare ranks and runs.
 //
@@ -7,21 +7,31 @@
 //   scenarios: single (1 process, global batch 16), ddp (2 processes, batch 8 each),
 //              ddp_accumulate (2 processes, batch 4, accumulate 2), veto_rank1 (rank 1 alone
 //              asks to stop at batch 2 of epoch 1), checkpoint (saves, then "resume"),
-//              resume, throw_rank1 (rank 1 throws at batch 3), throw_rank0.
+//              resume, throw_rank1 (rank 1 throws at batch 3), throw_rank0, sigterm (trains
+//              slowly until a signal stops it: "<dir>/training" appears at batch 2, each rank
+//              writes its pid to "<dir>/pid<R>", OnExceptionCheckpoint in <dir>/ckpt; exits
+//              128 + the signal), sigterm_resume (3 epochs from <dir>/ckpt/on_exception.ckpt,
+//              "<dir>/resumed_step" holds the step it started from).
 #include <hookline/callbacks/early_stopping.hpp>
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/callbacks/model_checkpoint.hpp>
+#include <hookline/callbacks/on_exception_checkpoint.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/loops/logger_connector.hpp>
+#include <hookline/core/signals.hpp>
 #include <hookline/core/trainer.hpp>
 #include <hookline/strategies/ddp.hpp>
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 using namespace hookline;
 
@@ -139,11 +149,40 @@ int main(int argc, char** argv) {
     hooks.on_fit_end = [dir](Trainer& t, Module&) {
       t.save_checkpoint(dir + "/manual_rank" + std::to_string(t.global_rank()) + ".ckpt");
     };
+  const bool sigterm = scenario == "sigterm" || scenario == "sigterm_resume";
+  if (sigterm) {
+    options.handle_signals(true).enable_checkpointing(true);
+    callbacks.push_back(std::make_shared<OnExceptionCheckpoint>(dir + "/ckpt"));
+  }
+  if (scenario == "sigterm") {
+    options.max_epochs(1000);
+    hooks.on_train_start = [dir](Trainer& t, Module&) {
+      std::ofstream(dir + "/pid" + std::to_string(t.global_rank())) << ::getpid();
+    };
+    hooks.on_train_batch_end = [dir](Trainer& t, Module&, const StepOutput&, const Batch&,
+                                     std::int64_t i) {
+      if (t.global_rank() == 0 && t.current_epoch() == 0 && i == 2)
+        std::ofstream(dir + "/training") << "x";
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    };
+  }
+  if (scenario == "sigterm_resume")
+    hooks.on_train_start = [dir](Trainer& t, Module&) {
+      if (t.global_rank() == 0) std::ofstream(dir + "/resumed_step") << t.global_step();
+    };
   callbacks.push_back(std::make_shared<LambdaCallback>(hooks, "scenario"));
   Trainer trainer(options, callbacks);
   Net net(batch);
   net.dir = dir;
-  trainer.fit(net, nullptr, scenario == "resume" ? dir + "/ckpt/last.ckpt" : std::string());
+  std::string ckpt;
+  if (scenario == "resume") ckpt = dir + "/ckpt/last.ckpt";
+  if (scenario == "sigterm_resume") ckpt = dir + "/ckpt/on_exception.ckpt";
+  try {
+    trainer.fit(net, nullptr, ckpt);
+  } catch (const RunInterrupted& e) {
+    report(dir, trainer, net);
+    return 128 + e.signal();
+  }
   report(dir, trainer, net);
   return 0;
 }

@@ -12,8 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +24,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -45,25 +49,43 @@ struct Result {
   double seconds = 0;
 };
 
-// Runs ddp_child <scenario> <dir>; stderr goes to <dir>/<scenario>.err.
-Result run(const std::string& scenario, const TempDir& dir) {
+// Starts ddp_child <scenario> <dir> with our environment plus `extra` ("NAME=value", replacing
+// ours) and without torchrun's variables (the child launches its own ranks); stderr goes to
+// <dir>/<scenario>.err.
+pid_t spawn(const std::string& scenario, const TempDir& dir, std::vector<std::string> extra) {
   BOOST_REQUIRE_MESSAGE(!child_path().empty(), "run test_core with -- --ddp-child=PATH");
   const std::string err = (dir.path / (scenario + ".err")).string();
   std::vector<std::string> args{child_path(), scenario, dir.path.string()};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> names{
+      "RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "SLURM_PROCID=", "SLURM_NTASKS="};
+  for (const auto& e : extra) names.push_back(e.substr(0, e.find('=') + 1));
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string var = *e;
+    if (std::none_of(names.begin(), names.end(),
+                     [&](const std::string& n) { return var.rfind(n, 0) == 0; }))
+      extra.push_back(var);
+  }
+  std::vector<char*> env;
+  for (auto& e : extra) env.push_back(e.data());
+  env.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  // The child must launch its own ranks: no torchrun variables from our environment.
-  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS"})
-    ::unsetenv(name);
-  const auto start = std::chrono::steady_clock::now();
   pid_t pid = -1;
-  const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   BOOST_REQUIRE(spawned == 0);
+  return pid;
+}
+
+// Runs ddp_child <scenario> <dir> to its end (spawn()).
+Result run(const std::string& scenario, const TempDir& dir, std::vector<std::string> extra = {}) {
+  const std::string err = (dir.path / (scenario + ".err")).string();
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = spawn(scenario, dir, std::move(extra));
   int status = 0;
   ::waitpid(pid, &status, 0);
   Result r;
@@ -74,6 +96,13 @@ Result run(const std::string& scenario, const TempDir& dir) {
   text << in.rdbuf();
   r.err = text.str();
   return r;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 struct Report {
@@ -189,6 +218,90 @@ BOOST_AUTO_TEST_CASE(a_rank_that_throws_ends_the_run_with_its_message) {
   BOOST_TEST(z.exit_code != 0);
   BOOST_TEST(z.err.find("boom from rank 0") != std::string::npos, z.err);
   BOOST_TEST(z.seconds < 30.0);
+}
+
+// Issue 29 item 7: SIGTERM to rank 0 of a 2-rank run is a clean, resumable stop on every rank:
+// the ranks stop at the same step, rank 0 writes the exception checkpoint once, waits for rank
+// 1, removes its temporary files and exits 128 + SIGTERM; the checkpoint resumes.
+BOOST_AUTO_TEST_CASE(sigterm_to_rank_0_stops_every_rank_resumably) {
+  BOOST_REQUIRE_MESSAGE(!child_path().empty(), "run test_core with -- --ddp-child=PATH");
+  TempDir dir;
+  const fs::path tmp = dir.path / "tmp";  // the child's TMPDIR: where the launcher's files go
+  fs::create_directories(tmp);
+  const std::string err = (dir.path / "sigterm.err").string();
+  const pid_t pid = spawn("sigterm", dir, {"TMPDIR=" + tmp.string()});
+  // Wait until both ranks train, then SIGTERM to rank 0 (the process we started).
+  int status = 0;
+  bool exited = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(dir.path / "training") && std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_REQUIRE_MESSAGE(!exited && fs::exists(dir.path / "training"),
+                        "the run did not start training: " << read_text(err));
+  ::kill(pid, SIGTERM);
+  const auto sent = std::chrono::steady_clock::now();
+  ::waitpid(pid, &status, 0);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  const std::string stderr_text = read_text(err);
+  BOOST_TEST_MESSAGE("rank 0's stderr:\n" << stderr_text);
+  // Rank 0 exits as a process stopped by SIGTERM does, after its run ended resumably.
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 128 + SIGTERM);
+  BOOST_TEST(seconds < 30.0);
+  BOOST_TEST(stderr_text.find("failed") == std::string::npos, stderr_text);
+  BOOST_TEST(stderr_text.find("Connection closed") == std::string::npos, stderr_text);
+  // Rank 1 is gone too (rank 0 waited for it and reaped it).
+  long rank1_pid = 0;
+  std::ifstream(dir.path / "pid1") >> rank1_pid;
+  BOOST_REQUIRE(rank1_pid > 0);
+  BOOST_TEST((::kill(static_cast<pid_t>(rank1_pid), 0) == -1 && errno == ESRCH));
+  // Both ranks stopped at the same step, the checkpoint was written once, no temporary files.
+  const Report rank0 = read_report(dir, 0), rank1 = read_report(dir, 1);
+  BOOST_TEST(rank0.step > 0);
+  BOOST_TEST(rank0.step == rank1.step);
+  BOOST_TEST(rank0.step < 18);  // within the 3 epochs the resumed run trains
+  BOOST_TEST(max_difference(rank0.weights, rank1.weights) == 0.0);
+  BOOST_TEST(fs::exists(dir.path / "ckpt" / "on_exception.ckpt"));
+  BOOST_TEST(std::distance(fs::directory_iterator(dir.path / "ckpt"), fs::directory_iterator()) ==
+             1);
+  BOOST_TEST(fs::is_empty(tmp), "left in TMPDIR: " << fs::directory_iterator(tmp)->path());
+  // The checkpoint resumes where the ranks stopped, and the run ends as an uninterrupted one.
+  const Result resumed = run("sigterm_resume", dir);
+  BOOST_REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
+  long resumed_step = -1;
+  std::ifstream(dir.path / "resumed_step") >> resumed_step;
+  BOOST_TEST(resumed_step == rank0.step);
+  const Report end0 = read_report(dir, 0), end1 = read_report(dir, 1);
+  BOOST_TEST(end0.step == 18);
+  BOOST_TEST(end1.step == 18);
+  TempDir straight;
+  BOOST_REQUIRE_EQUAL(run("ddp", straight).exit_code, 0);
+  BOOST_TEST(max_difference(end0.weights, read_report(straight, 0).weights) < 1e-6);
+}
+
+// Issue 29 (C): a rank whose tracing cannot start (HOOKLINE_TRACE names a file it cannot open)
+// fails before it joins the process group; the run ends at once with its failure instead of
+// rank 0 waiting for it until the process group timeout (20 s here).
+BOOST_AUTO_TEST_CASE(a_rank_whose_tracing_fails_ends_the_run) {
+  TempDir dir;
+  fs::create_directories(dir.path / "r0");
+  std::ofstream(dir.path / "r1") << "a file where rank 1's trace directory should be";
+  // TMPDIR: rank 0 ends by an uncaught RankFailure (no atexit), its launcher files stay in dir.
+  const Result r = run("ddp", dir,
+                       {"HOOKLINE_TRACE=" + (dir.path / "r{rank}" / "t.jsonl").string(),
+                        "TMPDIR=" + dir.path.string()});
+  BOOST_TEST_MESSAGE(r.err);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.err.find("rank 1 failed") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("HOOKLINE_TRACE") != std::string::npos, r.err);  // rank 1 says why
+  BOOST_TEST(r.seconds < 15.0);
+  BOOST_TEST(!fs::exists(dir.path / "rank0.txt"));  // nothing trained
 }
 
 BOOST_AUTO_TEST_CASE(the_cluster_environment_is_read_and_checked) {

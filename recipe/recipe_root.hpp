@@ -1,0 +1,35 @@
+// hookline (private): a Recipe made from a YAML tree that several sources were merged into
+// (recipe/cli.cpp), with errors that name the source of the key at fault.
+#pragma once
+
+#include "hookline/recipe/recipe.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <string>
+
+namespace hookline {
+
+/// Where a key of a merged recipe came from: a file (its errors keep their line and column), or
+/// a command-line argument (has_place false: the argument is the place).
+struct RecipeOrigin {
+  std::string source;
+  bool has_place = true;
+};
+
+struct RecipeAccess {
+  /// Checks `root` as Recipe::parse checks a file. An error about key path P ("model.lr",
+  /// "callbacks[2].Timer.duration") names the origin of the longest key path in `origins` that
+  /// P starts with (`source` when none does).
+  static Recipe from_root(YAML::Node root, const std::string& source,
+                          std::map<std::string, RecipeOrigin> origins);
+  /// Refuses a key given twice in one mapping of `node`, naming both lines (file `source`).
+  static void reject_duplicate_keys(const YAML::Node& node, const std::string& source);
+  /// The recipe's YAML tree.
+  static const YAML::Node& root(const Recipe& recipe);
+  /// Recipe::parse's checks, on a recipe's tree (recipe.cpp).
+  static void check(Recipe::Impl& impl);
+};
+
+}  // namespace hookline
