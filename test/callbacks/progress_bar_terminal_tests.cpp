@@ -5,6 +5,7 @@
 // column as xterm and tmux do, \r, \n, ESC[A; other escape sequences are ignored).
 #include <boost/test/unit_test.hpp>
 
+#include "child_process.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/progress_bar.hpp>
