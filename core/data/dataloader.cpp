@@ -69,9 +69,46 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
                                 std::to_string(num_batches_) + ")");
 }
 
+DataLoader::DataLoader(std::shared_ptr<const IterableDataset> dataset, DataLoaderOptions options)
+    : iterable_(std::move(dataset)), options_(std::move(options)) {
+  if (!iterable_)
+    throw std::invalid_argument("DataLoader: dataset is null; pass a std::make_shared<...>(...)");
+  check_worker_options(options_);
+  if (options_.shuffle() || options_.sampler() || options_.batch_sampler())
+    throw std::invalid_argument(
+        "DataLoader: shuffle, sampler and batch_sampler do not apply to an IterableDataset (its "
+        "streams choose the order); leave them unset");
+  if (options_.batch_size() <= 0)
+    throw std::invalid_argument("DataLoader: batch_size must be > 0 (got " +
+                                std::to_string(options_.batch_size()) + ")");
+  samples_ = iterable_->size();
+  if (samples_ <= 0)
+    throw std::invalid_argument(
+        "DataLoader: the iterable dataset is empty (size() == " + std::to_string(samples_) + ")");
+  const int streams = std::max(1, options_.num_workers());
+  auto schedule = std::make_shared<std::vector<detail::StreamBatch>>(
+      detail::stream_schedule(samples_, streams, options_.batch_size(), options_.drop_last()));
+  num_batches_ = static_cast<std::int64_t>(schedule->size());
+  if (num_batches_ == 0)
+    throw std::invalid_argument(
+        "DataLoader: with drop_last(true) and batch_size " + std::to_string(options_.batch_size()) +
+        " every worker's shard of " + std::to_string(samples_) +
+        " samples is dropped; lower batch_size or num_workers, or set drop_last(false)");
+  if (options_.num_workers() > 0)
+    for (const auto& b : *schedule) owners_.push_back(b.worker);
+  schedule_ = std::move(schedule);
+}
+
 DataLoader::~DataLoader() = default;
 
+const Dataset& DataLoader::dataset() const {
+  if (!dataset_)
+    throw std::logic_error("DataLoader::dataset: this loader reads an IterableDataset");
+  return *dataset_;
+}
+
 std::int64_t DataLoader::epoch_samples() const {
+  if (iterable_) return iterable_->size();
   return options_.sampler() ? options_.sampler()->size() : dataset_->size();
 }
 
@@ -84,6 +121,11 @@ void DataLoader::set_distributed(int rank, int replicas) {
   if (replicas < 1 || rank < 0 || rank >= replicas)
     throw std::invalid_argument("DataLoader::set_distributed: rank " + std::to_string(rank) +
                                 " is not in [0, " + std::to_string(replicas) + ")");
+  if (iterable_) {  // the dataset shards by rank itself (StreamInfo)
+    rank_ = rank;
+    replicas_ = replicas;
+    return;
+  }
   if (options_.batch_sampler() && replicas > 1)
     throw std::invalid_argument(
         "DataLoader::set_distributed: a batch_sampler cannot be sharded across ranks; use a "
@@ -142,7 +184,7 @@ DataLoader::Iterator DataLoader::begin() {
     else
       pool_.reset();  // fresh workers for every pass
   }
-  if (!options_.batch_sampler() && !map_ && options_.num_workers() == 0) {
+  if (!options_.batch_sampler() && !map_ && !iterable_ && options_.num_workers() == 0) {
     plan_.reset();
     order_ = epoch_order(epoch_);
     return Iterator(this, pass_);
@@ -175,7 +217,16 @@ std::shared_ptr<const detail::PassPlan> DataLoader::plan_of(std::int64_t epoch) 
   plan->seed = options_.seed();
   plan->pin = options_.pin_memory();
   plan->wrap_errors = map_ != nullptr || options_.num_workers() > 0;
-  if (options_.batch_sampler()) {
+  if (iterable_) {
+    plan->iterable = iterable_;
+    plan->schedule = schedule_;
+    plan->stream_info.num_workers = std::max(1, options_.num_workers());
+    plan->stream_info.epoch = epoch;
+    plan->stream_info.seed = options_.seed();
+    plan->stream_info.rank = rank_;
+    plan->stream_info.replicas = replicas_;
+    plan->streams.resize(static_cast<std::size_t>(plan->stream_info.num_workers));
+  } else if (options_.batch_sampler()) {
     plan->batches = options_.batch_sampler()->batches(epoch);
     if (static_cast<std::int64_t>(plan->batches.size()) != num_batches_)
       throw std::invalid_argument("DataLoader: the batch_sampler's batches(" +

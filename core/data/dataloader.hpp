@@ -40,6 +40,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <hookline/core/data/dataset.hpp>
+#include <hookline/core/data/iterable.hpp>
 #include <hookline/core/data/sample.hpp>
 #include <hookline/hooks/batch.hpp>
 
@@ -56,6 +57,7 @@
 namespace hookline::data::detail {
 class WorkerPool;
 struct PassPlan;
+struct StreamBatch;
 }  // namespace hookline::data::detail
 
 namespace hookline::data {
@@ -265,6 +267,13 @@ class DataLoader {
   /// Throws std::invalid_argument if `dataset` is null or empty, batch_size <= 0, or drop_last
   /// would drop every sample (batch_size > dataset size).
   DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
+  /// Batches of an iterable dataset (iterable.hpp): each worker reads its shard. Throws
+  /// std::invalid_argument for a null or empty dataset, batch_size <= 0, or shuffle, sampler or
+  /// batch_sampler set.
+  DataLoader(std::shared_ptr<const IterableDataset> dataset, DataLoaderOptions options = {});
+  /// A null dataset: throws std::invalid_argument (as the overloads above do for null).
+  explicit DataLoader(std::nullptr_t, DataLoaderOptions options = {})
+      : DataLoader(std::shared_ptr<const Dataset>(), std::move(options)) {}
   /// Stops and joins the workers.
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
@@ -290,7 +299,8 @@ class DataLoader {
   void load_state(const DataLoaderState& state);
 
   const DataLoaderOptions& options() const { return options_; }
-  const Dataset& dataset() const { return *dataset_; }
+  /// The map-style dataset; throws std::logic_error for a loader over an IterableDataset.
+  const Dataset& dataset() const;
   /// Turns shuffling on or off from the next pass on (overfit_batches turns it off).
   void set_shuffle(bool shuffle) { options_.shuffle(shuffle); }
   /// DDP: from the next pass on, yield only replica `rank`'s share of each epoch, as torch's
@@ -323,7 +333,10 @@ class DataLoader {
   void load_chunk();
 
   std::shared_ptr<const Dataset> dataset_;
-  const MapDataset* map_ = nullptr;  // dataset_ as a MapDataset, if it is one
+  const MapDataset* map_ = nullptr;                  // dataset_ as a MapDataset, if it is one
+  std::shared_ptr<const IterableDataset> iterable_;  // instead of dataset_
+  std::shared_ptr<const std::vector<detail::StreamBatch>> schedule_;  // iterable: the epoch's
+  std::vector<int> owners_;  // iterable with workers: the worker of each batch
   DataLoaderOptions options_;
   std::int64_t num_batches_ = 0;
   std::int64_t samples_ = 0;  // per epoch: the dataset's size, or this rank's shard

@@ -6,7 +6,9 @@
 #include <boost/core/demangle.hpp>
 
 #include <cxxabi.h>
+#include <algorithm>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -41,7 +43,72 @@ namespace {
   throw DataLoaderError(what, worker, batch, sample, std::move(type));
 }
 
+// The batch in page-locked memory when LibTorch has CUDA (pin_memory); unchanged otherwise.
+Batch pinned(Batch batch) {
+  if (!at::globalContext().hasCUDA()) return batch;
+  Batch out;
+  for (const auto& [name, tensor] : batch) out.set(name, tensor.pin_memory());
+  return out;
+}
+
 }  // namespace
+
+std::vector<StreamBatch> stream_schedule(std::int64_t samples, int workers, std::int64_t batch_size,
+                                         bool drop_last) {
+  std::vector<std::vector<StreamBatch>> per_worker(static_cast<std::size_t>(workers));
+  for (int w = 0; w < workers; ++w) {
+    const std::int64_t mine = w < samples ? (samples - w + workers - 1) / workers : 0;
+    const std::int64_t count = drop_last ? mine / batch_size : (mine + batch_size - 1) / batch_size;
+    for (std::int64_t j = 0; j < count; ++j)
+      per_worker[static_cast<std::size_t>(w)].push_back(
+          {w, j, std::min(batch_size, mine - j * batch_size)});
+  }
+  std::vector<StreamBatch> out;
+  for (std::size_t round = 0;; ++round) {
+    bool any = false;
+    for (const auto& batches : per_worker)
+      if (round < batches.size()) {
+        out.push_back(batches[round]);
+        any = true;
+      }
+    if (!any) break;
+  }
+  return out;
+}
+
+std::vector<Batch> PassPlan::stream_samples(std::int64_t k, int worker,
+                                            const std::function<bool()>* cancelled) const {
+  const StreamBatch& where = (*schedule)[static_cast<std::size_t>(k)];
+  const int shards = stream_info.num_workers;
+  auto& stream = streams[static_cast<std::size_t>(where.worker)];
+  std::vector<Batch> items;
+  items.reserve(static_cast<std::size_t>(where.rows));
+  for (std::int64_t r = 0; r < where.rows; ++r) {
+    if (cancelled != nullptr && (*cancelled)()) return {};
+    // The sample's position in the epoch's sequence.
+    const std::int64_t position = (where.local * batch_size + r) * shards + where.worker;
+    try {
+      if (!stream) {
+        StreamInfo info = stream_info;
+        info.worker = where.worker;
+        stream = iterable->open(info);
+        if (!stream) throw std::runtime_error("IterableDataset::open returned no stream");
+        stream->skip(where.local * batch_size);  // resume: its earlier batches were handed out
+      }
+      std::optional<Batch> sample = stream->next();
+      if (!sample)
+        throw std::runtime_error("the stream of worker " + std::to_string(where.worker) + " of " +
+                                 std::to_string(shards) + " ended after " +
+                                 std::to_string(where.local * batch_size + r) +
+                                 " samples, but the dataset's size() says " +
+                                 std::to_string(samples) + " in all");
+      items.push_back(std::move(*sample));
+    } catch (...) {
+      rethrow_as_loader_error(worker, k, epoch, position, "on");
+    }
+  }
+  return items;
+}
 
 at::Tensor PassPlan::indices(std::int64_t k) const {
   if (!batches.empty()) return batches[static_cast<std::size_t>(k)];
@@ -50,8 +117,18 @@ at::Tensor PassPlan::indices(std::int64_t k) const {
 }
 
 Batch PassPlan::make(std::int64_t k, int worker, const std::function<bool()>* cancelled) const {
-  const at::Tensor idx = indices(k);
   Batch out;
+  if (iterable) {
+    std::vector<Batch> items = stream_samples(k, worker, cancelled);
+    if (items.empty()) return out;
+    try {
+      out = collate ? collate(items) : stack_collate(items);
+    } catch (...) {
+      rethrow_as_loader_error(worker, k, epoch, -1, "collating");
+    }
+    return pin ? pinned(std::move(out)) : out;
+  }
+  const at::Tensor idx = indices(k);
   if (map != nullptr) {
     const std::int64_t* data = idx.data_ptr<std::int64_t>();
     const std::int64_t n = idx.numel();
@@ -86,12 +163,7 @@ Batch PassPlan::make(std::int64_t k, int worker, const std::function<bool()>* ca
   } else {
     out = dataset->get_batch(idx);
   }
-  if (pin && at::globalContext().hasCUDA()) {
-    Batch pinned;
-    for (const auto& [name, tensor] : out) pinned.set(name, tensor.pin_memory());
-    out = std::move(pinned);
-  }
-  return out;
+  return pin ? pinned(std::move(out)) : out;
 }
 
 }  // namespace hookline::data::detail

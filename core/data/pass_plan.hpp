@@ -9,6 +9,7 @@
 #pragma once
 
 #include <hookline/core/data/dataset.hpp>
+#include <hookline/core/data/iterable.hpp>
 #include <hookline/core/data/sample.hpp>
 #include <hookline/hooks/batch.hpp>
 
@@ -20,6 +21,19 @@
 #include <vector>
 
 namespace hookline::data::detail {
+
+/// Where batch k of an iterable dataset's epoch comes from: `worker`'s batch number `local`, of
+/// `rows` samples.
+struct StreamBatch {
+  int worker = 0;
+  std::int64_t local = 0;
+  std::int64_t rows = 0;
+};
+
+/// The batches of an epoch of `samples` samples read by `workers` streams (round-robin over the
+/// workers' own batches; see iterable.hpp).
+std::vector<StreamBatch> stream_schedule(std::int64_t samples, int workers, std::int64_t batch_size,
+                                         bool drop_last);
 
 struct PassPlan {
   std::shared_ptr<const Dataset> dataset;
@@ -33,12 +47,22 @@ struct PassPlan {
   std::uint64_t seed = 0;
   bool pin = false;
   bool wrap_errors = false;
+  // Iterable datasets: the epoch's schedule and one stream per worker, each touched only by the
+  // thread that owns its worker's batches (opened at its first batch of the pass).
+  std::shared_ptr<const IterableDataset> iterable;
+  std::shared_ptr<const std::vector<StreamBatch>> schedule;
+  StreamInfo stream_info;  // worker set per stream
+  mutable std::vector<std::unique_ptr<SampleStream>> streams;
 
   /// The dataset indices of batch k (1-D, int64, contiguous).
   at::Tensor indices(std::int64_t k) const;
   /// Batch k, made on `worker` (-1: the loader's thread); returns an empty batch early once
   /// `*cancelled` turns true.
   Batch make(std::int64_t k, int worker, const std::function<bool()>* cancelled) const;
+
+ private:
+  std::vector<Batch> stream_samples(std::int64_t k, int worker,
+                                    const std::function<bool()>* cancelled) const;
 };
 
 }  // namespace hookline::data::detail

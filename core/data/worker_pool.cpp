@@ -33,9 +33,18 @@ WorkerPool::~WorkerPool() {
   for (auto& thread : threads_) thread.join();
 }
 
-void WorkerPool::start_pass(std::int64_t first, std::int64_t end, Task task) {
+void WorkerPool::start_pass(std::int64_t first, std::int64_t end, Task task,
+                            const std::vector<int>& owners) {
+  std::vector<std::vector<std::int64_t>> queues;
+  if (!owners.empty()) {
+    queues.resize(threads_.size());
+    for (std::int64_t k = first; k < end; ++k)
+      queues.at(static_cast<std::size_t>(owners.at(static_cast<std::size_t>(k)))).push_back(k);
+  }
   {
     std::lock_guard lock(mutex_);
+    queues_ = std::move(queues);
+    queued_.assign(queues_.size(), 0);
     generation_.fetch_add(1);
     results_.clear();
     task_ = std::move(task);
@@ -54,6 +63,17 @@ void WorkerPool::cancel() {
   old = std::move(task_);
   task_ = nullptr;
   next_ = end_ = consumer_ = 0;
+  queues_.clear();
+  queued_.clear();
+}
+
+std::int64_t WorkerPool::claimable(int worker) const {
+  if (!task_) return -1;
+  if (queues_.empty()) return next_ < end_ && next_ < consumer_ + window_ ? next_ : -1;
+  const auto w = static_cast<std::size_t>(worker);
+  if (queued_[w] >= queues_[w].size()) return -1;
+  const std::int64_t k = queues_[w][queued_[w]];
+  return k < consumer_ + window_ ? k : -1;
 }
 
 Batch WorkerPool::take(std::int64_t k, std::chrono::nanoseconds timeout,
@@ -96,10 +116,13 @@ void WorkerPool::run(int worker, const std::function<void(int)>& init) {
   }
   std::unique_lock lock(mutex_);
   for (;;) {
-    work_.wait(lock,
-               [&] { return stop_ || (task_ && next_ < end_ && next_ < consumer_ + window_); });
+    work_.wait(lock, [&] { return stop_ || claimable(worker) >= 0; });
     if (stop_) return;
-    const std::int64_t k = next_++;
+    const std::int64_t k = claimable(worker);
+    if (queues_.empty())
+      ++next_;
+    else
+      ++queued_[static_cast<std::size_t>(worker)];
     const std::uint64_t generation = generation_.load();
     Task task = task_;  // a copy: the pass may be dropped while it runs
     lock.unlock();

@@ -39,8 +39,11 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  /// Drops the current pass and starts computing batches [first, end) with `task`.
-  void start_pass(std::int64_t first, std::int64_t end, Task task);
+  /// Drops the current pass and starts computing batches [first, end) with `task`. With `owners`
+  /// (one worker id per batch of [0, end)), batch k is computed by worker owners[k] only, each
+  /// worker taking its batches in order (streams read by one thread); without, by any worker.
+  void start_pass(std::int64_t first, std::int64_t end, Task task,
+                  const std::vector<int>& owners = {});
   /// Drops the current pass (the workers go idle).
   void cancel();
   /// Batch `k` of the pass (the next in order), waiting for it up to `timeout` (zero: forever).
@@ -56,6 +59,8 @@ class WorkerPool {
     std::exception_ptr error;
   };
   void run(int worker, const std::function<void(int)>& init);
+  // Under the lock: the batch `worker` may compute now, or -1.
+  std::int64_t claimable(int worker) const;
 
   std::mutex mutex_;
   std::condition_variable work_;   // workers wait for a batch to compute
@@ -68,6 +73,8 @@ class WorkerPool {
   std::int64_t end_ = 0;       // end of the pass
   std::int64_t consumer_ = 0;  // next batch the consumer takes
   std::int64_t window_ = 1;
+  std::vector<std::vector<std::int64_t>> queues_;  // with owners: each worker's batches, in order
+  std::vector<std::size_t> queued_;                // with owners: each worker's next in its queue
   std::map<std::int64_t, Result> results_;
   std::exception_ptr init_error_;
 };

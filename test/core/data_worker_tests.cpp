@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -446,6 +447,86 @@ BOOST_AUTO_TEST_CASE(bad_worker_options_are_refused) {
                     std::invalid_argument);
   data::DataLoader pinned(tensors, O().batch_size(4).num_workers(1).pin_memory(true));
   BOOST_TEST(all_batches(pinned, 1).size() == 5u);
+}
+
+namespace {
+
+// Sample p is {"x": [p]}: a stream reads the positions of its shard, p = worker, worker + W, ...
+class Counting final : public data::IterableDataset {
+ public:
+  explicit Counting(std::int64_t n, std::int64_t real = -1) : n_(n), real_(real < 0 ? n : real) {}
+  std::int64_t size() const override { return n_; }
+  std::unique_ptr<data::SampleStream> open(const data::StreamInfo& info) const override {
+    struct Stream final : data::SampleStream {
+      std::int64_t next_, step_, end_;
+      Stream(std::int64_t first, std::int64_t step, std::int64_t end)
+          : next_(first), step_(step), end_(end) {}
+      std::optional<Batch> next() override {
+        if (next_ >= end_) return std::nullopt;
+        const auto p = next_;
+        next_ += step_;
+        return Batch{{"x", at::full({1}, static_cast<float>(p))}};
+      }
+    };
+    ++opened;
+    return std::make_unique<Stream>(info.worker, info.num_workers, real_);
+  }
+  mutable std::atomic<int> opened{0};
+
+ private:
+  std::int64_t n_, real_;
+};
+
+std::vector<std::vector<int>> positions(const std::vector<Batch>& batches) {
+  std::vector<std::vector<int>> out;
+  for (const auto& b : batches) {
+    auto x = b["x"].flatten();
+    std::vector<int> ids;
+    for (std::int64_t i = 0; i < x.numel(); ++i) ids.push_back(x[i].item<int>());
+    out.push_back(ids);
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(iterable_datasets_read_one_shard_per_worker_round_robin) {
+  auto dataset = std::make_shared<Counting>(11);
+  data::DataLoader single(dataset, data::DataLoaderOptions().batch_size(4));
+  BOOST_TEST(single.size() == 3);
+  BOOST_TEST((positions(all_batches(single, 1)) ==
+              std::vector<std::vector<int>>{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10}}));
+  // Two workers: shards {0, 2, 4, ...} and {1, 3, 5, ...}, batched per worker, round-robin.
+  data::DataLoader two(dataset, data::DataLoaderOptions().batch_size(4).num_workers(2));
+  BOOST_TEST(two.size() == 4);
+  const auto expected = std::vector<std::vector<int>>{{0, 2, 4, 6}, {1, 3, 5, 7}, {8, 10}, {9}};
+  BOOST_TEST((positions(all_batches(two, 1)) == expected));
+  data::DataLoader dropped(dataset,
+                           data::DataLoaderOptions().batch_size(4).num_workers(2).drop_last(true));
+  BOOST_TEST(dropped.size() == 2);
+  // Resume after batch 1 with workers: the rest, each stream skipping what it already gave.
+  data::DataLoader first(dataset, data::DataLoaderOptions().batch_size(4).num_workers(2));
+  data::DataLoaderState saved;
+  {
+    auto it = first.begin();
+    ++it;
+    saved = first.state();
+  }
+  data::DataLoader second(dataset, data::DataLoaderOptions().batch_size(4).num_workers(2));
+  second.load_state(saved);
+  BOOST_TEST((positions(all_batches(second, 1)) ==
+              std::vector<std::vector<int>>(expected.begin() + 2, expected.end())));
+  // A stream shorter than size() promises is an error naming the worker.
+  auto short_one = std::make_shared<Counting>(11, 9);
+  data::DataLoader broken(short_one, data::DataLoaderOptions().batch_size(4).num_workers(2));
+  try {
+    all_batches(broken, 1);
+    BOOST_TEST(false);
+  } catch (const data::DataLoaderError& e) {
+    BOOST_TEST(contains(e.what(), "ended after"), e.what());
+  }
+  BOOST_CHECK_THROW(data::DataLoader(dataset, data::DataLoaderOptions().shuffle(true)),
+                    std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
