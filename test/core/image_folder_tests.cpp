@@ -155,6 +155,33 @@ BOOST_AUTO_TEST_CASE(transforms_crop_flip_normalize_compose) {
   BOOST_CHECK_THROW(data::random_crop(20, 2)(img, rng), std::invalid_argument);
 }
 
+// docs/data.md's snippet, on a small folder of grey images.
+BOOST_AUTO_TEST_CASE(docs_data_md_snippet_loads_an_augmented_image_folder_with_workers) {
+  test_support::TempDir dir("hookline_images_");
+  const fs::path root = dir.path / "fashion" / "train";
+  for (int c = 0; c < 3; ++c) {
+    fs::create_directories(root / ("class" + std::to_string(c)));
+    for (int i = 0; i < 5; ++i)
+      data::write_png(root / ("class" + std::to_string(c)) / (std::to_string(i) + ".png"),
+                      image(1, 28, 28, static_cast<std::uint64_t>(c * 10 + i)));
+  }
+  auto images = std::make_shared<data::ImageFolder>(
+      root.string(),
+      data::compose({data::random_crop(28, 4), data::random_horizontal_flip(),
+                     data::normalize({0.286}, {0.353})}),
+      data::ImageMode::kGray);
+  auto loader = std::make_shared<data::DataLoader>(
+      images, data::DataLoaderOptions().batch_size(4).shuffle(true).seed(42).num_workers(2));
+  std::int64_t seen = 0;
+  for (auto it = loader->begin(); it != loader->end(); ++it) {
+    BOOST_TEST((*it)["x"].sizes()[1] == 1);
+    BOOST_TEST((*it)["x"].scalar_type() == at::kFloat);
+    BOOST_TEST((*it)["y"].max().item<std::int64_t>() <= 2);
+    seen += it->batch_size();
+  }
+  BOOST_TEST(seen == 15);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace hookline_test_image_folder_tests
