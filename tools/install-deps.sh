@@ -14,6 +14,8 @@ packages=(
   libspdlog-dev
   libprotobuf-dev protobuf-compiler  # TensorBoard event files (loggers/tensorboard.proto)
   zlib1g-dev             # reads the gzip-compressed IDX files
+  libpng-dev             # ImageFolder decodes PNG (core/data/image_folder.cpp)
+  libturbojpeg0-dev      # ImageFolder decodes JPEG with libjpeg-turbo
   libxxhash-dev          # checkpoint checksums (XXH3)
   libcli11-dev           # the examples' and tools' command lines
   libyaml-cpp-dev        # recipe files (recipe/)

@@ -1,24 +1,55 @@
 #include <hookline/core/data/dataloader.hpp>
 
+#include <hookline/core/data/pass_plan.hpp>
+#include <hookline/core/data/worker_pool.hpp>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/randperm.h>
 #include <c10/core/TensorImpl.h>
 
 #include <algorithm>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 namespace hookline::data {
 
+namespace {
+
+void check_worker_options(const DataLoaderOptions& o) {
+  if (o.num_workers() < 0)
+    throw std::invalid_argument("DataLoader: num_workers must be >= 0 (got " +
+                                std::to_string(o.num_workers()) +
+                                "); use 0 to make batches on the calling thread");
+  if (o.prefetch_factor() < 1)
+    throw std::invalid_argument("DataLoader: prefetch_factor must be >= 1 (got " +
+                                std::to_string(o.prefetch_factor()) + ")");
+  if (o.timeout().count() < 0)
+    throw std::invalid_argument("DataLoader: timeout must be >= 0 seconds (got " +
+                                std::to_string(o.timeout().count()) + "); 0 waits forever");
+  if (o.sampler() && o.shuffle())
+    throw std::invalid_argument(
+        "DataLoader: sampler and shuffle(true) are mutually exclusive; shuffle in the sampler");
+  if (o.batch_sampler() && (o.batch_size() != 1 || o.shuffle() || o.sampler() || o.drop_last()))
+    throw std::invalid_argument(
+        "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler and "
+        "drop_last; leave those at their defaults");
+}
+
+}  // namespace
+
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
-    : dataset_(std::move(dataset)), options_(options) {
+    : dataset_(std::move(dataset)), options_(std::move(options)) {
   if (!dataset_)
     throw std::invalid_argument("DataLoader: dataset is null; pass a std::make_shared<...>(...)");
-  const std::int64_t n = dataset_->size();
+  check_worker_options(options_);
+  map_ = dynamic_cast<const MapDataset*>(dataset_.get());
+  const std::int64_t n = epoch_samples();
   const std::int64_t batch = options_.batch_size();
-  if (n <= 0)
+  if (dataset_->size() <= 0 || n <= 0)
     throw std::invalid_argument(
         "DataLoader: the dataset is empty (size() == " + std::to_string(n) +
         "); check that it was loaded (right directory or split) before building the loader");
@@ -32,7 +63,53 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
         ") with drop_last(true), so every sample would be dropped; lower batch_size or set "
         "drop_last(false)");
   samples_ = n;
-  num_batches_ = batches_of(n);
+  num_batches_ = options_.batch_sampler() ? options_.batch_sampler()->size() : batches_of(n);
+  if (num_batches_ <= 0)
+    throw std::invalid_argument("DataLoader: the batch_sampler has no batches (size() == " +
+                                std::to_string(num_batches_) + ")");
+}
+
+DataLoader::DataLoader(std::shared_ptr<const IterableDataset> dataset, DataLoaderOptions options)
+    : iterable_(std::move(dataset)), options_(std::move(options)) {
+  if (!iterable_)
+    throw std::invalid_argument("DataLoader: dataset is null; pass a std::make_shared<...>(...)");
+  check_worker_options(options_);
+  if (options_.shuffle() || options_.sampler() || options_.batch_sampler())
+    throw std::invalid_argument(
+        "DataLoader: shuffle, sampler and batch_sampler do not apply to an IterableDataset (its "
+        "streams choose the order); leave them unset");
+  if (options_.batch_size() <= 0)
+    throw std::invalid_argument("DataLoader: batch_size must be > 0 (got " +
+                                std::to_string(options_.batch_size()) + ")");
+  samples_ = iterable_->size();
+  if (samples_ <= 0)
+    throw std::invalid_argument(
+        "DataLoader: the iterable dataset is empty (size() == " + std::to_string(samples_) + ")");
+  const int streams = std::max(1, options_.num_workers());
+  auto schedule = std::make_shared<std::vector<detail::StreamBatch>>(
+      detail::stream_schedule(samples_, streams, options_.batch_size(), options_.drop_last()));
+  num_batches_ = static_cast<std::int64_t>(schedule->size());
+  if (num_batches_ == 0)
+    throw std::invalid_argument(
+        "DataLoader: with drop_last(true) and batch_size " + std::to_string(options_.batch_size()) +
+        " every worker's shard of " + std::to_string(samples_) +
+        " samples is dropped; lower batch_size or num_workers, or set drop_last(false)");
+  if (options_.num_workers() > 0)
+    for (const auto& b : *schedule) owners_.push_back(b.worker);
+  schedule_ = std::move(schedule);
+}
+
+DataLoader::~DataLoader() = default;
+
+const Dataset& DataLoader::dataset() const {
+  if (!dataset_)
+    throw std::logic_error("DataLoader::dataset: this loader reads an IterableDataset");
+  return *dataset_;
+}
+
+std::int64_t DataLoader::epoch_samples() const {
+  if (iterable_) return iterable_->size();
+  return options_.sampler() ? options_.sampler()->size() : dataset_->size();
 }
 
 std::int64_t DataLoader::batches_of(std::int64_t samples) const {
@@ -44,9 +121,19 @@ void DataLoader::set_distributed(int rank, int replicas) {
   if (replicas < 1 || rank < 0 || rank >= replicas)
     throw std::invalid_argument("DataLoader::set_distributed: rank " + std::to_string(rank) +
                                 " is not in [0, " + std::to_string(replicas) + ")");
+  if (iterable_) {  // the dataset shards by rank itself (StreamInfo)
+    rank_ = rank;
+    replicas_ = replicas;
+    return;
+  }
+  if (options_.batch_sampler() && replicas > 1)
+    throw std::invalid_argument(
+        "DataLoader::set_distributed: a batch_sampler cannot be sharded across ranks; use a "
+        "sampler (or shuffle) with batch_size, or shard inside the batch_sampler and turn "
+        "TrainerOptions::use_distributed_sampler off");
   rank_ = rank;
   replicas_ = replicas;
-  const std::int64_t n = dataset_->size();
+  const std::int64_t n = epoch_samples();
   samples_ = options_.drop_last() ? n / replicas : (n + replicas - 1) / replicas;
   if (samples_ == 0)
     throw std::invalid_argument("DataLoader::set_distributed: " + std::to_string(n) +
@@ -56,9 +143,16 @@ void DataLoader::set_distributed(int rank, int replicas) {
 }
 
 at::Tensor DataLoader::epoch_order(std::int64_t epoch) const {
-  const std::int64_t n = dataset_->size();
+  const std::int64_t n = epoch_samples();
   at::Tensor order;
-  if (options_.shuffle()) {
+  if (options_.sampler()) {
+    order = options_.sampler()->indices(epoch);
+    if (!order.defined() || order.dim() != 1 || order.size(0) != n)
+      throw std::invalid_argument("DataLoader: the sampler's indices(" + std::to_string(epoch) +
+                                  ") must be a 1-D tensor of its size() = " + std::to_string(n) +
+                                  " indices");
+    order = order.to(at::kCPU, at::kLong).contiguous();
+  } else if (options_.shuffle()) {
     auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed() +
                                                               static_cast<std::uint64_t>(epoch));
     order = at::randperm(n, generator, at::kLong);
@@ -84,8 +178,98 @@ DataLoader::Iterator DataLoader::begin() {
     cursor_ = 0;
   }
   ++pass_;
-  order_ = epoch_order(epoch_);
+  if (pool_) {
+    if (options_.persistent_workers())
+      pool_->cancel();
+    else
+      pool_.reset();  // fresh workers for every pass
+  }
+  if (!options_.batch_sampler() && !map_ && !iterable_ && options_.num_workers() == 0) {
+    plan_.reset();
+    order_ = epoch_order(epoch_);
+    return Iterator(this, pass_);
+  }
+  order_ = at::Tensor();
+  plan_ = plan_of(epoch_);
+  if (options_.num_workers() > 0 && cursor_ < num_batches_) {
+    if (!pool_)
+      pool_ = std::make_unique<detail::WorkerPool>(
+          options_.num_workers(),
+          static_cast<std::int64_t>(options_.num_workers()) * options_.prefetch_factor(),
+          options_.worker_init_fn());
+    pool_->start_pass(
+        cursor_, num_batches_,
+        [plan = plan_](std::int64_t k, int worker, const std::function<bool()>& cancelled) {
+          return plan->make(k, worker, &cancelled);
+        });
+  }
   return Iterator(this, pass_);
+}
+
+std::shared_ptr<const detail::PassPlan> DataLoader::plan_of(std::int64_t epoch) const {
+  auto plan = std::make_shared<detail::PassPlan>();
+  plan->dataset = dataset_;
+  plan->map = map_;
+  plan->collate = options_.collate();
+  plan->batch_size = options_.batch_size();
+  plan->samples = samples_;
+  plan->epoch = epoch;
+  plan->seed = options_.seed();
+  plan->pin = options_.pin_memory();
+  plan->wrap_errors = map_ != nullptr || options_.num_workers() > 0;
+  if (iterable_) {
+    plan->iterable = iterable_;
+    plan->schedule = schedule_;
+    plan->stream_info.num_workers = std::max(1, options_.num_workers());
+    plan->stream_info.epoch = epoch;
+    plan->stream_info.seed = options_.seed();
+    plan->stream_info.rank = rank_;
+    plan->stream_info.replicas = replicas_;
+    plan->streams.resize(static_cast<std::size_t>(plan->stream_info.num_workers));
+  } else if (options_.batch_sampler()) {
+    plan->batches = options_.batch_sampler()->batches(epoch);
+    if (static_cast<std::int64_t>(plan->batches.size()) != num_batches_)
+      throw std::invalid_argument("DataLoader: the batch_sampler's batches(" +
+                                  std::to_string(epoch) + ") returned " +
+                                  std::to_string(plan->batches.size()) +
+                                  " batches but its size() is " + std::to_string(num_batches_));
+    for (auto& b : plan->batches) {
+      if (!b.defined() || b.dim() != 1)
+        throw std::invalid_argument(
+            "DataLoader: every batch of the batch_sampler must be a 1-D integer tensor");
+      b = b.to(at::kCPU, at::kLong).contiguous();
+    }
+  } else {
+    plan->order = epoch_order(epoch);
+  }
+  return plan;
+}
+
+void DataLoader::drop_pass() {
+  ++pass_;  // invalidate a live pass
+  if (!pool_) return;
+  if (options_.persistent_workers())
+    pool_->cancel();
+  else
+    pool_.reset();
+}
+
+void DataLoader::end_pass(std::uint64_t pass) {
+  if (pass != pass_ || !pool_) return;
+  if (options_.persistent_workers())
+    pool_->cancel();
+  else
+    pool_.reset();
+}
+
+void DataLoader::shutdown_workers() {
+  if (!pool_) return;
+  ++pass_;
+  pool_.reset();
+}
+
+int DataLoader::running_workers() const {
+  return pool_ ? pool_->workers() : 0;
 }
 
 void DataLoader::set_epoch(std::int64_t epoch) {
@@ -93,7 +277,7 @@ void DataLoader::set_epoch(std::int64_t epoch) {
     throw std::invalid_argument("DataLoader::set_epoch: epoch must be >= 0 (got " +
                                 std::to_string(epoch) + ")");
   if (resume_pending_ && epoch == epoch_) return;  // keep the restored position
-  ++pass_;                                         // invalidate a live pass
+  drop_pass();
   epoch_ = epoch;
   cursor_ = 0;
   resume_pending_ = false;
@@ -112,7 +296,7 @@ void DataLoader::load_state(const DataLoaderState& state) {
         "DataLoader::load_state: batches_yielded (" + std::to_string(state.batches_yielded) +
         ") is outside [0, " + std::to_string(num_batches_) +
         "]; the state was saved by a loader with another dataset size, batch_size or drop_last");
-  ++pass_;
+  drop_pass();
   options_.seed(state.seed);
   epoch_ = state.epoch;
   cursor_ = state.batches_yielded;
@@ -121,6 +305,8 @@ void DataLoader::load_state(const DataLoaderState& state) {
 
 DataLoader::Iterator::Iterator(DataLoader* loader, std::uint64_t pass)
     : loader_(loader), pass_(pass) {
+  if (loader->pool_)
+    pass_guard_ = std::shared_ptr<void>(nullptr, [loader, pass](void*) { loader->end_pass(pass); });
   fetch();
 }
 
@@ -162,8 +348,31 @@ void DataLoader::Iterator::fetch() {
     ++loader.epoch_;  // the pass ran to the end
     loader.cursor_ = 0;
     loader.order_ = at::Tensor();  // the chunk stays: the next pass refills its buffers
+    loader.plan_.reset();
     loader_ = nullptr;
     batch_ = Batch();
+    pass_guard_.reset();  // the last iterator of the pass ends it (joins non-persistent workers)
+    loader.end_pass(pass_);
+    return;
+  }
+  if (loader.plan_) {
+    if (loader.pool_) {
+      const std::int64_t k = loader.cursor_;
+      batch_ = Batch();
+      batch_ = loader.pool_->take(
+          k, std::chrono::duration_cast<std::chrono::nanoseconds>(loader.options_.timeout()), [&] {
+            std::ostringstream what;
+            what << "DataLoader timed out after " << loader.options_.timeout().count()
+                 << " s waiting for batch " << k << " of epoch " << loader.epoch_ << " from its "
+                 << loader.options_.num_workers()
+                 << " workers: a worker is stuck in the dataset or slower than the timeout; fix "
+                    "the dataset or raise DataLoaderOptions::timeout";
+            throw DataLoaderTimeout(what.str());
+          });
+    } else {
+      batch_ = loader.plan_->make(loader.cursor_, -1, nullptr);
+    }
+    ++loader.cursor_;
     return;
   }
   const std::int64_t batch = loader.options_.batch_size();

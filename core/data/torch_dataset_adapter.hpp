@@ -4,8 +4,8 @@
 // (e.g. torch::data::datasets::MNIST or a user's own). A batch is gathered through the wrapped
 // dataset's get_batch (per sample by default) and stacked: Example::data becomes field "x",
 // Example::target becomes field "y". Slower than TensorDataset (one call and one copy per sample),
-// but any torch dataset works. The wrapped dataset must report a size(); its get() is called from
-// the loader's thread only (the adapter is not thread-safe).
+// but any torch dataset works. The wrapped dataset must report a size(); its get() is never called
+// by two threads at once (a loader's workers take turns: use a MapDataset for parallel loading).
 #pragma once
 
 #include <hookline/core/data/dataset.hpp>
@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -53,7 +54,11 @@ class TorchDatasetAdapter final : public Dataset {
   Batch gather(const at::Tensor& indices) const override {
     const std::int64_t* data = indices.data_ptr<std::int64_t>();
     std::vector<std::size_t> request(data, data + indices.numel());
-    std::vector<torch::data::Example<>> examples = dataset_.get_batch(request);
+    std::vector<torch::data::Example<>> examples;
+    {
+      std::lock_guard lock(mutex_);
+      examples = dataset_.get_batch(request);
+    }
     std::vector<at::Tensor> xs, ys;
     xs.reserve(examples.size());
     ys.reserve(examples.size());
@@ -66,6 +71,7 @@ class TorchDatasetAdapter final : public Dataset {
 
  private:
   mutable D dataset_;  // torch's get()/get_batch() are non-const
+  mutable std::mutex mutex_;
   std::int64_t size_ = 0;
 };
 

@@ -70,6 +70,10 @@ void DataConnector::reload_train_and_val() {
 }
 
 void DataConnector::clear() {
+  // Lightning's teardown: the workers of the run's loaders stop, persistent ones included.
+  for (const auto& loaders : {train_loaders_, val_loaders_})
+    for (const auto& loader : loaders)
+      if (loader) loader->shutdown_workers();
   train_loaders_.clear();
   val_loaders_.clear();
   val_loaders_requested_ = false;
