@@ -311,17 +311,7 @@ RecipeLayers& RecipeLayers::add_text(const std::string& text, const std::string&
 }
 
 RecipeLayers& RecipeLayers::add_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw RecipeError(path, 0, 0, "",
-                      "is a directory, not a recipe file; give the path of a recipe (.yaml) file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw RecipeError(path, 0, 0, "",
-                      std::string("cannot open the recipe file: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return add_text(text.str(), path);
+  return add_text(RecipeAccess::read_file(path), path);
 }
 
 RecipeLayers& RecipeLayers::add_override(const std::string& override_text,

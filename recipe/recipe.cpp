@@ -316,7 +316,7 @@ Recipe::~Recipe() = default;
 Recipe::Recipe(Recipe&&) noexcept = default;
 Recipe& Recipe::operator=(Recipe&&) noexcept = default;
 
-Recipe Recipe::load(const std::string& path) {
+std::string RecipeAccess::read_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw RecipeError(path, 0, 0, "",
@@ -327,7 +327,11 @@ Recipe Recipe::load(const std::string& path) {
                       std::string("cannot open the recipe file: ") + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  return parse(text.str(), path);
+  return text.str();
+}
+
+Recipe Recipe::load(const std::string& path) {
+  return parse(RecipeAccess::read_file(path), path);
 }
 
 Recipe Recipe::parse(const std::string& text, const std::string& source) {

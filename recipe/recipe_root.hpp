@@ -30,6 +30,8 @@ struct RecipeAccess {
   static const YAML::Node& root(const Recipe& recipe);
   /// Recipe::parse's checks, on a recipe's tree (recipe.cpp).
   static void check(Recipe::Impl& impl);
+  /// The text of the recipe file at `path`; RecipeError for a directory or a file it cannot open.
+  static std::string read_file(const std::string& path);
 };
 
 }  // namespace hookline

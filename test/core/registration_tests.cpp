@@ -18,7 +18,6 @@ using namespace test_support;
 
 namespace {
 
-
 bool mentions(const std::exception& e, const std::string& text) {
   return std::string(e.what()).find(text) != std::string::npos;
 }
@@ -86,6 +85,25 @@ BOOST_AUTO_TEST_CASE(a_callback_removing_itself_from_its_own_hook_is_gone) {
   BOOST_TEST(trainer.callbacks().empty());
   trainer.fit(model);  // a second run does not see it either
   BOOST_TEST(*calls == 2);
+}
+
+// Removed in its own setup() (before the run is set up), it must outlive the hook: an earlier
+// version freed it there, and the hook's verdict bookkeeping then wrote into freed memory.
+BOOST_AUTO_TEST_CASE(a_callback_removing_itself_in_setup_sees_nothing_more) {
+  struct RemovesInSetup final : Callback {
+    explicit RemovesInSetup(std::shared_ptr<int> calls)
+        : Callback("removes_in_setup"), calls_(calls) {}
+    void setup(Trainer& t, Module&, Stage) override { BOOST_TEST(t.remove_callback(*this)); }
+    void on_train_epoch_start(Trainer&, Module&) override { ++*calls_; }
+    std::shared_ptr<int> calls_;
+  };
+  auto calls = std::make_shared<int>(0);
+  BoringModel model;
+  Trainer trainer(quiet_options().max_epochs(2).limit_train_batches(1));
+  trainer.add_callback(std::make_shared<RemovesInSetup>(calls));
+  trainer.fit(model);
+  BOOST_TEST(*calls == 0);
+  BOOST_TEST(trainer.callbacks().empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_callback_of_the_constructor_removing_itself_is_gone) {
@@ -170,8 +188,9 @@ BOOST_AUTO_TEST_CASE(configure_callbacks_replace_by_type_and_checkpoints_go_last
     std::vector<std::string>& out_;
   };
   auto probe = std::make_shared<Probe>(during);
-  Trainer trainer(quiet_options().max_epochs(2).limit_train_batches(1).default_root_dir(dir.path.string()),
-                  {trainers_a, probe, trainers_other});
+  Trainer trainer(
+      quiet_options().max_epochs(2).limit_train_batches(1).default_root_dir(dir.path.string()),
+      {trainers_a, probe, trainers_other});
   const auto before = names(trainer.callbacks());
   trainer.fit(model);
   BOOST_TEST(trainers_a->count() == 0);      // replaced by the module's "a"

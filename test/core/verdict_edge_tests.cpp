@@ -19,7 +19,6 @@ using namespace test_support;
 
 namespace {
 
-
 /// Vetoes `action` at on_train_batch_start of batch `at` in epoch 0.
 class Judge final : public Callback {
  public:
@@ -173,7 +172,8 @@ BOOST_AUTO_TEST_CASE(skip_batch_opening_a_window_does_not_carry_the_last_window_
     torch::manual_seed(3);
     Skips model;
     model.skip = skip;
-    Trainer trainer(quiet_options().max_epochs(1).limit_train_batches(4).accumulate_grad_batches(2));
+    Trainer trainer(
+        quiet_options().max_epochs(1).limit_train_batches(4).accumulate_grad_batches(2));
     trainer.fit(model);
     BOOST_TEST(trainer.global_step() == 2);
     return model.layer->weight.clone();
@@ -230,8 +230,9 @@ BOOST_AUTO_TEST_CASE(a_nested_emission_does_not_take_the_outer_hooks_verdict) {
   std::filesystem::create_directories(dir);
   callback->path = (dir / "mid.ckpt").string();
   BoringModel model;
-  Trainer trainer(quiet_options().max_epochs(1).limit_train_batches(4).default_root_dir(dir.string()),
-                  {callback});
+  Trainer trainer(
+      quiet_options().max_epochs(1).limit_train_batches(4).default_root_dir(dir.string()),
+      {callback});
   trainer.fit(model);
   std::filesystem::remove_all(dir);
   BOOST_TEST(callback->saves == 1);
