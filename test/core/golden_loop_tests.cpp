@@ -18,30 +18,6 @@ using golden::Lines;
 
 namespace {
 
-// Returns Lightning's -1 (Verdict::skip_rest_of_epoch) at batch `skip_at` of epoch 0.
-class SkipRestOfEpochModel : public BoringModel {
- public:
-  Verdict on_train_batch_start(const Batch&, std::int64_t batch_idx) override {
-    if (trainer().current_epoch() == 0 && batch_idx == 1)
-      return Verdict::skip_rest_of_epoch("-1 at batch 1 of epoch 0");
-    return {};
-  }
-};
-
-// Manual optimization: zero_grad, manual_backward, step, all inside training_step.
-class ManualModel : public BoringModel {
- public:
-  ManualModel() { set_automatic_optimization(false); }
-  StepOutput training_step(const Batch& batch, std::int64_t) override {
-    auto opt = optimizers()[0];
-    opt.zero_grad();
-    auto loss = torch::mse_loss(layer(batch["x"]), batch["y"]);
-    manual_backward(loss);
-    opt.step();
-    return {{"loss", loss}};
-  }
-};
-
 // Throws std::runtime_error("boom") from training_step at batch 1.
 class ThrowingModel : public BoringModel {
  public:

@@ -138,15 +138,6 @@ TrainerOptions small() {
       .seed(3);
 }
 
-class SkipRestOfEpochModel : public BoringModel {
- public:
-  Verdict on_train_batch_start(const Batch&, std::int64_t batch_idx) override {
-    if (trainer().current_epoch() == 0 && batch_idx == 1)
-      return Verdict::skip_rest_of_epoch("-1 at batch 1 of epoch 0");
-    return {};
-  }
-};
-
 class SkipBatchModel : public BoringModel {
  public:
   Verdict on_train_batch_start(const Batch&, std::int64_t batch_idx) override {
@@ -160,19 +151,6 @@ class ThrowingModel : public BoringModel {
   StepOutput training_step(const Batch& batch, std::int64_t batch_idx) override {
     if (trainer().current_epoch() == 1 && batch_idx == 1) throw std::runtime_error("boom");
     return BoringModel::training_step(batch, batch_idx);
-  }
-};
-
-class ManualModel : public BoringModel {
- public:
-  ManualModel() { set_automatic_optimization(false); }
-  StepOutput training_step(const Batch& batch, std::int64_t) override {
-    auto opt = optimizers()[0];
-    opt.zero_grad();
-    auto loss = torch::mse_loss(layer(batch["x"]), batch["y"]);
-    manual_backward(loss);
-    opt.step();
-    return {{"loss", loss}};
   }
 };
 

@@ -77,6 +77,30 @@ class BoringModel : public hookline::Module {
   int num_val_loaders = 1;
 };
 
+/// Returns Lightning's -1 (Verdict::skip_rest_of_epoch) at batch 1 of epoch 0.
+class SkipRestOfEpochModel : public BoringModel {
+ public:
+  hookline::Verdict on_train_batch_start(const hookline::Batch&, std::int64_t batch_idx) override {
+    if (trainer().current_epoch() == 0 && batch_idx == 1)
+      return hookline::Verdict::skip_rest_of_epoch("-1 at batch 1 of epoch 0");
+    return {};
+  }
+};
+
+/// Manual optimization: zero_grad, manual_backward, step, all inside training_step.
+class ManualModel : public BoringModel {
+ public:
+  ManualModel() { set_automatic_optimization(false); }
+  hookline::StepOutput training_step(const hookline::Batch& batch, std::int64_t) override {
+    auto opt = optimizers()[0];
+    opt.zero_grad();
+    auto loss = torch::mse_loss(layer(batch["x"]), batch["y"]);
+    manual_backward(loss);
+    opt.step();
+    return {{"loss", loss}};
+  }
+};
+
 /// A callback named "cb" that does nothing: its hooks show up in traces.
 class NamedCallback : public hookline::Callback {
  public:
