@@ -201,7 +201,8 @@ DataLoader::Iterator DataLoader::begin() {
         cursor_, num_batches_,
         [plan = plan_](std::int64_t k, int worker, const std::function<bool()>& cancelled) {
           return plan->make(k, worker, &cancelled);
-        });
+        },
+        owners_);  // an iterable's batch is made by the worker that owns its stream
   }
   return Iterator(this, pass_);
 }
