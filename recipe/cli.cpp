@@ -20,14 +20,8 @@ namespace hookline {
 
 namespace {
 
-const std::vector<std::string>& cli_sections() {
-  static const std::vector<std::string> names{"trainer", "model", "data",     "trace",
-                                              "reload",  "packs", "callbacks"};
-  return names;
-}
-
 bool cli_is_section(const std::string& name) {
-  const auto& names = cli_sections();
+  const auto& names = RecipeAccess::sections();
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
@@ -72,7 +66,7 @@ struct RecipeLayers::Impl {
     std::vector<Item> items;
   };
   std::map<std::string, Section> sections;
-  std::vector<std::string> order;  // sections not in cli_sections(), as first given
+  std::vector<std::string> order;  // sections not in RecipeAccess::sections(), as first given
   std::string source;              // errors with no better place name this
 
   Section& section(const std::string& name, const YAML::Node& key) {
@@ -137,8 +131,9 @@ struct RecipeLayers::Impl {
   void add_root(const YAML::Node& root, const std::string& name) {
     if (!root.IsDefined() || root.IsNull()) return;
     if (!root.IsMap())
-      throw RecipeError(name, root.Mark().line + 1, root.Mark().column + 1, "",
-                        "a recipe is a mapping with the sections " + cli_join(cli_sections()));
+      throw RecipeError(
+          name, root.Mark().line + 1, root.Mark().column + 1, "",
+          "a recipe is a mapping with the sections " + cli_join(RecipeAccess::sections()));
     for (const auto& item : root) merge(item.first, item.second, RecipeOrigin{name, true});
     source = name;
   }
@@ -191,7 +186,8 @@ struct RecipeLayers::Impl {
       fail("a key path is names joined by '.', like trainer.max_epochs");
     const std::string& name = path[0];
     if (!cli_is_section(name))
-      fail("unknown section '" + name + "'; a recipe has the sections " + cli_join(cli_sections()));
+      fail("unknown section '" + name + "'; a recipe has the sections " +
+           cli_join(RecipeAccess::sections()));
     const bool callbacks = name == "callbacks";
     if (op != '=' && !callbacks)
       fail("+= and -= edit the callbacks list: --callbacks+=Name:{options}, --callbacks-=Name");
@@ -265,7 +261,7 @@ struct RecipeLayers::Impl {
   Recipe build() const {
     YAML::Node root(YAML::NodeType::Map);
     std::map<std::string, RecipeOrigin> origins;
-    std::vector<std::string> names = cli_sections();
+    std::vector<std::string> names = RecipeAccess::sections();
     names.insert(names.end(), order.begin(), order.end());
     for (const auto& name : names) {
       const auto it = sections.find(name);

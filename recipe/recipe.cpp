@@ -25,12 +25,6 @@ namespace hookline {
 
 namespace {
 
-const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys{"trainer", "model", "data",     "trace",
-                                             "reload",  "packs", "callbacks"};
-  return keys;
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) {
@@ -316,6 +310,12 @@ Recipe::~Recipe() = default;
 Recipe::Recipe(Recipe&&) noexcept = default;
 Recipe& Recipe::operator=(Recipe&&) noexcept = default;
 
+const std::vector<std::string>& RecipeAccess::sections() {
+  static const std::vector<std::string> names{"trainer", "model", "data",     "trace",
+                                              "reload",  "packs", "callbacks"};
+  return names;
+}
+
 std::string RecipeAccess::read_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
@@ -368,10 +368,10 @@ void RecipeAccess::check(Recipe::Impl& impl_ref) {
                       "the recipe is empty; give it a 'trainer:' or a 'callbacks:' section");
   if (!root.IsMap())
     fail_at(source, root.Mark(), "",
-            "a recipe is a mapping with the sections " + join(top_level_keys()));
+            "a recipe is a mapping with the sections " + join(RecipeAccess::sections()));
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
-    const auto& keys = top_level_keys();
+    const auto& keys = RecipeAccess::sections();
     if (std::find(keys.begin(), keys.end(), key) == keys.end())
       fail_at(source, item.first.Mark(), key,
               "unknown section '" + key + "'; a recipe has the sections " + join(keys));

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace hookline {
 
@@ -30,6 +31,8 @@ struct RecipeAccess {
   static const YAML::Node& root(const Recipe& recipe);
   /// Recipe::parse's checks, on a recipe's tree (recipe.cpp).
   static void check(Recipe::Impl& impl);
+  /// A recipe's top-level sections, in the order --print-config writes them.
+  static const std::vector<std::string>& sections();
   /// The text of the recipe file at `path`; RecipeError for a directory or a file it cannot open.
   static std::string read_file(const std::string& path);
 };
