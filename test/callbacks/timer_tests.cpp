@@ -65,9 +65,10 @@ BOOST_AUTO_TEST_CASE(stops_after_the_step_that_uses_up_the_budget) {
                  std::string::npos,
              trainer.stop_reason());
   BOOST_TEST(timer->time_elapsed() >= 0.15);
-  // At least 0.15 s of 20 ms steps, then the step that crossed the line ends the fit.
-  BOOST_TEST(trainer.global_step() >= 7);
-  BOOST_TEST(trainer.global_step() < 40);
+  // The step that crossed the line ends the fit. A step sleeps at least 20 ms, so 8 steps
+  // always cross 0.15 s (a loaded machine makes steps longer, hence fewer, never more).
+  BOOST_TEST(trainer.global_step() >= 1);
+  BOOST_TEST(trainer.global_step() <= 8);
   BOOST_TEST(*timer->time_remaining() <= 0.0);
 }
 

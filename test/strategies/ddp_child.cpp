@@ -23,6 +23,8 @@
 #include <hookline/core/trainer.hpp>
 #include <hookline/strategies/ddp.hpp>
 
+#include "ddp_limits.hpp"
+
 #include <torch/torch.h>
 
 #include <unistd.h>
@@ -106,7 +108,9 @@ int main(int argc, char** argv) {
                                .logger(false)
                                .handle_signals(false)
                                .default_root_dir(dir);
-  if (!single) options.strategy("ddp").devices(2).process_group_timeout(std::chrono::seconds(20));
+  if (!single)
+    options.strategy("ddp").devices(2).process_group_timeout(
+        std::chrono::seconds(kProcessGroupTimeoutSeconds));
   std::int64_t batch = single ? 16 : 8;
   if (scenario == "ddp_accumulate") {
     batch = 4;
