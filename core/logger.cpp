@@ -49,6 +49,15 @@ std::int64_t next_logger_version(const std::string& root) {
   return next;
 }
 
+std::vector<c10::IValue> sequence_items(const c10::IValue& value) {
+  std::vector<c10::IValue> items;
+  if (value.isList())
+    for (const auto& e : value.toListRef()) items.push_back(e);
+  else if (value.isTuple())
+    for (const auto& e : value.toTupleRef().elements()) items.push_back(e);
+  return items;
+}
+
 std::string python_float(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
@@ -181,11 +190,7 @@ void yaml_value(std::string& out, const c10::IValue& v, const std::string& inden
     return;
   }
   if (v.isList() || v.isTuple()) {
-    std::vector<c10::IValue> items;
-    if (v.isList())
-      for (const auto& e : v.toListRef()) items.push_back(e);
-    else
-      for (const auto& e : v.toTupleRef().elements()) items.push_back(e);
+    const std::vector<c10::IValue> items = sequence_items(v);
     if (items.empty()) {
       out += "[]\n";
       return;

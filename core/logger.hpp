@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace hookline {
 
@@ -66,6 +67,10 @@ std::int64_t next_logger_version(const std::string& root);
 
 /// Python's repr() of a float ("0.1", "1.0", "1e-05", "nan"), as Lightning's files spell numbers.
 std::string python_float(double value);
+
+/// The items of a list or a tuple, in order (empty for any other value): one walk for the
+/// writers of hyperparameters, which treat both alike.
+std::vector<c10::IValue> sequence_items(const c10::IValue& value);
 
 }  // namespace hookline
 

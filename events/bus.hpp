@@ -243,24 +243,6 @@ class Bus {
     return emit(local);
   }
 
-  // Every emission goes through one untemplated function, emit_any: the code of a training
-  // step's 14 emissions is one copy, which stays in the instruction cache, instead of one per
-  // event type. The event's type is needed only to trace it and to copy it for the async lane.
-  using TypedDispatch = Outcome (*)(Bus& bus, const detail::Snapshot& snap, void* event);
-  using TypedTraced = Outcome (*)(Bus& bus, detail::Channel* ch, void* event, Tracer& tracer);
-  /// An event seen through its address, with the typed operations emit_any may need.
-  struct AnyEvent {
-    std::size_t id;
-    void* event;
-    TypedDispatch dispatch;  // a sync and async dispatch (some slot is on the async lane)
-    TypedTraced traced;      // a traced emission
-  };
-  template <Event E>
-  static AnyEvent any(E& event) {
-    return {event_id<E>(), &event, &dispatch_erased<E>, &traced_erased<E>};
-  }
-  /// emit(event), for `any(event)`.
-  Outcome emit_any(const AnyEvent& e);
   /// Builds E from `args` only if an emission would reach anyone, then emits it.
   template <Event E, class... Args>
   Outcome emit_new(Args&&... args) {
@@ -312,6 +294,27 @@ class Bus {
   Sink sink(const void* owner = nullptr, std::string name = {}, std::optional<int> priority = {});
 
  private:
+  friend class HookEmitter;
+
+  // Every emission goes through one untemplated function, emit_any: the code of a training
+  // step's 14 emissions is one copy, which stays in the instruction cache, instead of one per
+  // event type. The event's type is needed only to trace it and to copy it for the async lane.
+  using TypedDispatch = Outcome (*)(Bus& bus, const detail::Snapshot& snap, void* event);
+  using TypedTraced = Outcome (*)(Bus& bus, detail::Channel* ch, void* event, Tracer& tracer);
+  /// An event seen through its address, with the typed operations emit_any may need.
+  struct AnyEvent {
+    std::size_t id;
+    void* event;
+    TypedDispatch dispatch;  // a sync and async dispatch (some slot is on the async lane)
+    TypedTraced traced;      // a traced emission
+  };
+  template <Event E>
+  static AnyEvent any(E& event) {
+    return {event_id<E>(), &event, &dispatch_erased<E>, &traced_erased<E>};
+  }
+  /// emit(event), for `any(event)`. Private: the bus's public face emits typed events; the
+  /// trainer's HookEmitter (core/hook_emitter.hpp) keeps one untyped path for all its hooks.
+  Outcome emit_any(const AnyEvent& e);
   Connection attach(const EventInfo& info, std::shared_ptr<detail::Entry> entry,
                     SubscribeOptions options);
   detail::Channel& channel(const EventInfo& info);

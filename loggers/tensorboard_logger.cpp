@@ -37,11 +37,7 @@ std::string py_str(const c10::IValue& v, bool nested = false) {
     return "'" + v.toStringRef() + "'";
   }
   if (v.isList() || v.isTuple()) {
-    std::vector<c10::IValue> items;
-    if (v.isList())
-      for (const auto& e : v.toListRef()) items.push_back(e);
-    else
-      for (const auto& e : v.toTupleRef().elements()) items.push_back(e);
+    const std::vector<c10::IValue> items = sequence_items(v);
     std::string out = v.isList() ? "[" : "(";
     for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + py_str(items[i], true);
     if (v.isTuple() && items.size() == 1) out += ",";

@@ -295,14 +295,7 @@ RecipeLayers::RecipeLayers(RecipeLayers&&) noexcept = default;
 RecipeLayers& RecipeLayers::operator=(RecipeLayers&&) noexcept = default;
 
 RecipeLayers& RecipeLayers::add_text(const std::string& text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw RecipeError(source, e.mark.line + 1, e.mark.column + 1, "", "bad YAML: " + e.msg);
-  }
-  RecipeAccess::reject_duplicate_keys(root, source);
-  impl_->add_root(root, source);
+  impl_->add_root(RecipeAccess::parse_yaml(text, source), source);
   return *this;
 }
 

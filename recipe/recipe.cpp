@@ -335,14 +335,7 @@ Recipe Recipe::load(const std::string& path) {
 }
 
 Recipe Recipe::parse(const std::string& text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw RecipeError(source, e.mark.line + 1, e.mark.column + 1, "", "bad YAML: " + e.msg);
-  }
-  RecipeAccess::reject_duplicate_keys(root, source);
-  return RecipeAccess::from_root(root, source, {});
+  return RecipeAccess::from_root(RecipeAccess::parse_yaml(text, source), source, {});
 }
 
 const YAML::Node& RecipeAccess::root(const Recipe& recipe) {

@@ -25,8 +25,9 @@ struct RecipeAccess {
   /// P starts with (`source` when none does).
   static Recipe from_root(YAML::Node root, const std::string& source,
                           std::map<std::string, RecipeOrigin> origins);
-  /// Refuses a key given twice in one mapping of `node`, naming both lines (file `source`).
-  static void reject_duplicate_keys(const YAML::Node& node, const std::string& source);
+  /// The YAML tree of recipe text from `source`: RecipeError for bad YAML, naming line and
+  /// column, and for a key given twice in one mapping, naming both lines.
+  static YAML::Node parse_yaml(const std::string& text, const std::string& source);
   /// The recipe's YAML tree.
   static const YAML::Node& root(const Recipe& recipe);
   /// Recipe::parse's checks, on a recipe's tree (recipe.cpp).

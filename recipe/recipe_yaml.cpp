@@ -65,8 +65,15 @@ void emit_yaml(YAML::Emitter& out, const YAML::Node& node) {
 
 }  // namespace
 
-void RecipeAccess::reject_duplicate_keys(const YAML::Node& node, const std::string& source) {
-  reject_duplicates(node, "", source);
+YAML::Node RecipeAccess::parse_yaml(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw RecipeError(source, e.mark.line + 1, e.mark.column + 1, "", "bad YAML: " + e.msg);
+  }
+  reject_duplicates(root, "", source);
+  return root;
 }
 
 std::string Recipe::to_yaml() const {

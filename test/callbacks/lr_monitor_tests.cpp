@@ -1,6 +1,7 @@
 // LearningRateMonitor: Lightning 2.2's names, intervals, momentum / weight decay, and its errors.
 #include <boost/test/unit_test.hpp>
 
+#include "recording_logger.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/lr_monitor.hpp>
@@ -16,40 +17,6 @@ using namespace hookline;
 using namespace test_support;
 
 namespace {
-
-// Keeps every log_metrics call.
-class RecordingLogger final : public Logger {
- public:
-  struct Call {
-    std::map<std::string, double> metrics;
-    std::optional<std::int64_t> step;
-  };
-  void log_metrics(const std::map<std::string, double>& metrics,
-                   std::optional<std::int64_t> step) override {
-    std::lock_guard lock(mutex_);
-    calls_.push_back({metrics, step});
-  }
-  void log_hyperparams(const Checkpoint&) override {}
-  std::string name() const override { return "recording"; }
-  LoggerVersion version() override { return std::int64_t{0}; }
-  // The calls that hold `key`, as (step, value).
-  std::vector<std::pair<std::int64_t, double>> of(const std::string& key) const {
-    std::lock_guard lock(mutex_);
-    std::vector<std::pair<std::int64_t, double>> out;
-    for (const auto& c : calls_)
-      if (auto it = c.metrics.find(key); it != c.metrics.end())
-        out.emplace_back(*c.step, it->second);
-    return out;
-  }
-  std::vector<Call> calls() const {
-    std::lock_guard lock(mutex_);
-    return calls_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Call> calls_;
-};
 
 // SGD(lr 0.1, momentum 0.9, weight decay 0.01), optionally a StepLR (halves every step or epoch).
 struct SgdModel : BoringModel {

@@ -2,6 +2,7 @@
 // behaviour (file names, which files are kept and deleted, when it saves, its state).
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/model_checkpoint.hpp>
@@ -22,19 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::mt19937_64 rng(std::random_device{}());
-    path = fs::temp_directory_path() / ("hookline-mc-" + std::to_string(rng()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string str() const { return path.string(); }
-};
+using test_support::TempDir;
 
 // File names (not paths) in `dir`, sorted.
 std::set<std::string> files_in(const fs::path& dir) {

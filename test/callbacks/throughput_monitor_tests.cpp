@@ -2,6 +2,7 @@
 // (the expectations of Lightning's tests/tests_pytorch/callbacks/test_throughput_monitor.py).
 #include <boost/test/unit_test.hpp>
 
+#include "recording_logger.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/throughput_monitor.hpp>
@@ -15,38 +16,6 @@ using namespace hookline;
 using namespace test_support;
 
 namespace {
-
-class CallLogger final : public Logger {
- public:
-  struct Call {
-    std::map<std::string, double> metrics;
-    std::optional<std::int64_t> step;
-  };
-  void log_metrics(const std::map<std::string, double>& metrics,
-                   std::optional<std::int64_t> step) override {
-    std::lock_guard lock(mutex_);
-    calls_.push_back({metrics, step});
-  }
-  void log_hyperparams(const Checkpoint&) override {}
-  std::string name() const override { return "calls"; }
-  LoggerVersion version() override { return std::int64_t{0}; }
-  // The calls with a key starting with `prefix`.
-  std::vector<Call> with(const std::string& prefix) const {
-    std::lock_guard lock(mutex_);
-    std::vector<Call> out;
-    for (const auto& c : calls_)
-      for (const auto& [key, value] : c.metrics)
-        if (key.rfind(prefix, 0) == 0) {
-          out.push_back(c);
-          break;
-        }
-    return out;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Call> calls_;
-};
 
 // A clock that returns `times` in turn, then keeps counting up by 1.
 std::function<double()> scripted_clock(std::vector<double> times) {
@@ -109,7 +78,7 @@ BOOST_AUTO_TEST_CASE(throughput_windows_and_errors) {
 // Lightning's test_throughput_monitor_fit: every step is a logging step; the rates appear once
 // the window of 4 is full; world size 1 logs the device/ rates only.
 BOOST_AUTO_TEST_CASE(fit_logs_every_logging_step_with_lightnings_values) {
-  auto logger = std::make_shared<CallLogger>();
+  auto logger = std::make_shared<RecordingLogger>();
   auto monitor = std::make_shared<ThroughputMonitor>(
       [](const Batch&) { return std::int64_t{3}; },
       ThroughputMonitorOptions()
@@ -161,7 +130,7 @@ BOOST_AUTO_TEST_CASE(fit_logs_every_logging_step_with_lightnings_values) {
 BOOST_AUTO_TEST_CASE(gradient_accumulation_logs_at_window_ends) {
   for (const std::int64_t every : {1, 3}) {
     BOOST_TEST_CONTEXT("log_every_n_steps " << every) {
-      auto logger = std::make_shared<CallLogger>();
+      auto logger = std::make_shared<RecordingLogger>();
       std::vector<double> times{0.0};
       for (int i = 1; i <= 10; ++i) times.push_back(0.5 + i);
       auto monitor = std::make_shared<ThroughputMonitor>(
@@ -213,7 +182,7 @@ BOOST_AUTO_TEST_CASE(gradient_accumulation_logs_at_window_ends) {
 // Lightning's test_throughput_monitor_fit_with_validation: validation logs at its own step, and
 // its time is not counted as training time.
 BOOST_AUTO_TEST_CASE(validation_inside_fit_is_not_training_time) {
-  auto logger = std::make_shared<CallLogger>();
+  auto logger = std::make_shared<RecordingLogger>();
   auto monitor = std::make_shared<ThroughputMonitor>(
       [](const Batch&) { return std::int64_t{1}; },
       ThroughputMonitorOptions().window_size(2).clock(scripted_clock({0, 7, 11, 13, 19})));
@@ -249,7 +218,7 @@ BOOST_AUTO_TEST_CASE(validation_inside_fit_is_not_training_time) {
 BOOST_AUTO_TEST_CASE(evaluation_stages_log_every_n_batches_with_a_running_step) {
   for (const std::string fn : {"validate", "test", "predict"}) {
     BOOST_TEST_CONTEXT(fn) {
-      auto logger = std::make_shared<CallLogger>();
+      auto logger = std::make_shared<RecordingLogger>();
       auto monitor = std::make_shared<ThroughputMonitor>(
           [](const Batch&) { return std::int64_t{3}; },
           ThroughputMonitorOptions().window_size(3).separator("|").flops_per_batch(

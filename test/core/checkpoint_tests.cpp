@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "checkpoint_helpers.hpp"
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
@@ -28,20 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system's temporary directory, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::mt19937_64 rng(std::random_device{}());
-    path = fs::temp_directory_path() / ("hookline-ckpt-" + std::to_string(rng()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test_support::TempDir;
 
 // A model with dropout (so resuming must restore the RNG), Adam (optimizer state), an optional
 // step-interval and epoch-interval StepLR, and metrics logged on step and epoch.

@@ -2,6 +2,8 @@
 // Linked into the test_core runner (which defines BOOST_TEST_MODULE).
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
+
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/data/fashion_mnist.hpp>
@@ -81,20 +83,7 @@ void check_throws(F&& f, const std::string& needle) {
   BOOST_ERROR("expected an exception mentioning '" << needle << "'");
 }
 
-// A fresh directory removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("hookline-data-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test_support::TempDir;
 
 // IDX bytes: magic, big-endian dims, then `body` (already big-endian).
 std::string idx_bytes(unsigned char type, const std::vector<std::uint32_t>& dims,

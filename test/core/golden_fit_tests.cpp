@@ -29,13 +29,8 @@ BOOST_AUTO_TEST_CASE(fit_with_sanity_check_two_epochs) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  auto trace = golden::run_fit(model, TrainerOptions()
-                                          .enable_progress_bar(false)
-                                          .enable_model_summary(false)
-                                          .enable_checkpointing(false)
-                                          .max_epochs(2)
-                                          .limit_train_batches(2)
-                                          .limit_val_batches(2));
+  auto trace = golden::run_fit(
+      model, golden::plain_options().max_epochs(2).limit_train_batches(2).limit_val_batches(2));
   golden::check(trace, expected);
 }
 
@@ -44,13 +39,7 @@ BOOST_AUTO_TEST_CASE(validate) {
   golden::append(expected, golden::val_run(2, true));
   golden::append(expected, golden::stage_epilogue("validate"));
   BoringModel model;
-  auto trace = golden::run(model,
-                           TrainerOptions()
-                               .enable_progress_bar(false)
-                               .enable_model_summary(false)
-                               .enable_checkpointing(false)
-                               .limit_val_batches(2),
-                           Stage::validate);
+  auto trace = golden::run(model, golden::plain_options().limit_val_batches(2), Stage::validate);
   golden::check(trace, expected);
 }
 
@@ -59,13 +48,7 @@ BOOST_AUTO_TEST_CASE(test) {
   golden::append(expected, golden::eval_run("test", "test", 2, true, "y"));
   golden::append(expected, golden::stage_epilogue("test"));
   BoringModel model;
-  auto trace = golden::run(model,
-                           TrainerOptions()
-                               .enable_progress_bar(false)
-                               .enable_model_summary(false)
-                               .enable_checkpointing(false)
-                               .limit_test_batches(2),
-                           Stage::test);
+  auto trace = golden::run(model, golden::plain_options().limit_test_batches(2), Stage::test);
   golden::check(trace, expected);
 }
 
@@ -84,13 +67,7 @@ BOOST_AUTO_TEST_CASE(predict) {
   golden::append(expected, {"cb+lm.on_predict_epoch_end", "cb+lm.on_predict_end"});
   golden::append(expected, golden::stage_epilogue("predict"));
   BoringModel model;
-  auto trace = golden::run(model,
-                           TrainerOptions()
-                               .enable_progress_bar(false)
-                               .enable_model_summary(false)
-                               .enable_checkpointing(false)
-                               .limit_predict_batches(2),
-                           Stage::predict);
+  auto trace = golden::run(model, golden::plain_options().limit_predict_batches(2), Stage::predict);
   golden::check(trace, expected);
 }
 
@@ -116,13 +93,8 @@ BOOST_AUTO_TEST_SUITE(golden_entry_order)
 // entered first and runs the closure (training_step, zero-grad, backward, before-step, clipping).
 BOOST_AUTO_TEST_CASE(optimizer_step_encloses_the_closure) {
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
-                      .max_epochs(1)
-                      .limit_train_batches(1)
-                      .limit_val_batches(0));
+  Trainer trainer(
+      golden::plain_options().max_epochs(1).limit_train_batches(1).limit_val_batches(0));
   auto tracer = std::make_shared<EntryOrder>();
   trainer.bus().set_tracer(tracer);
   trainer.fit(model);

@@ -73,18 +73,13 @@ BOOST_AUTO_TEST_CASE(train_batch_start_minus_one_skips_rest_of_epoch) {
   golden::append(expected, golden::fit_epilogue());
 
   SkipRestOfEpochModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(2)
                       .limit_train_batches(3)
                       .limit_val_batches(1)
                       .num_sanity_val_steps(0),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 4);  // 1 step in epoch 0, 3 in epoch 1
   BOOST_TEST(trainer.current_epoch() == 2);
 }
@@ -105,10 +100,7 @@ BOOST_AUTO_TEST_CASE(accumulate_two_with_clipping_short_last_window) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(1)
                       .limit_train_batches(3)
                       .limit_val_batches(0)
@@ -116,9 +108,7 @@ BOOST_AUTO_TEST_CASE(accumulate_two_with_clipping_short_last_window) {
                       .accumulate_grad_batches(2)
                       .gradient_clip_val(0.5),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 2);
   BOOST_TEST(trainer.current_epoch() == 1);
 }
@@ -138,19 +128,14 @@ BOOST_AUTO_TEST_CASE(val_check_interval_half) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(1)
                       .limit_train_batches(4)
                       .limit_val_batches(1)
                       .num_sanity_val_steps(0)
                       .val_check_interval(0.5),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
 }
 
 // §2.h: check_val_every_n_epoch=2: epoch 0 has no validation; without a sanity check
@@ -168,19 +153,14 @@ BOOST_AUTO_TEST_CASE(check_val_every_second_epoch) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(2)
                       .limit_train_batches(2)
                       .limit_val_batches(1)
                       .num_sanity_val_steps(0)
                       .check_val_every_n_epoch(2),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
 }
 
 // §2.i: max_steps=3 with 4 batches per epoch: batch 2 completes fully (on_train_batch_end
@@ -195,19 +175,14 @@ BOOST_AUTO_TEST_CASE(max_steps_mid_epoch) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(5)
                       .max_steps(3)
                       .limit_train_batches(4)
                       .limit_val_batches(1)
                       .num_sanity_val_steps(0),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 3);
   BOOST_TEST(trainer.current_epoch() == 1);  // §2.i: incremented after on_train_epoch_end
 }
@@ -228,17 +203,9 @@ BOOST_AUTO_TEST_CASE(two_validation_loaders) {
 
   BoringModel model;
   model.num_val_loaders = 2;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
-                      .max_epochs(1)
-                      .limit_train_batches(1)
-                      .limit_val_batches(2),
+  Trainer trainer(golden::plain_options().max_epochs(1).limit_train_batches(1).limit_val_batches(2),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
 }
 
 // §2.k: manual optimization: the trainer emits no optimizer_step / zero-grad / clipping hooks;
@@ -254,18 +221,13 @@ BOOST_AUTO_TEST_CASE(manual_optimization) {
   golden::append(expected, golden::fit_epilogue());
 
   ManualModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(1)
                       .limit_train_batches(2)
                       .limit_val_batches(0)
                       .num_sanity_val_steps(0),
                   plain_callback());
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 2);
 }
 
@@ -283,10 +245,7 @@ BOOST_AUTO_TEST_CASE(exception_in_training_step) {
                  {"cb+lm.on_train_batch_start(batch(n=4), batch_idx=1)", "cb.on_exception(boom)"});
 
   ThrowingModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(1)
                       .limit_train_batches(3)
                       .limit_val_batches(0)
@@ -313,18 +272,13 @@ BOOST_AUTO_TEST_CASE(should_stop_from_train_batch_end) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(3)
                       .limit_train_batches(3)
                       .limit_val_batches(1)
                       .num_sanity_val_steps(0),
                   {std::make_shared<StopAtFirstBatch>()});
-  auto recorder = golden::record(trainer);
-  trainer.fit(model);
-  golden::check(recorder->calls(), expected);
+  golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 1);
   BOOST_TEST(trainer.current_epoch() == 1);
 }
@@ -345,10 +299,7 @@ BOOST_AUTO_TEST_CASE(min_epochs_defers_should_stop) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .enable_checkpointing(false)
+  Trainer trainer(golden::plain_options()
                       .max_epochs(5)
                       .min_epochs(2)
                       .limit_train_batches(2)

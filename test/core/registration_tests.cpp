@@ -4,6 +4,7 @@
 // one module fitted by two trainers at once, and the stage after a run.
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/model_checkpoint.hpp>
@@ -45,20 +46,7 @@ std::vector<std::string> names(const std::vector<std::shared_ptr<Callback>>& cal
   return out;
 }
 
-struct TempDir {
-  TempDir()
-      : path(std::filesystem::temp_directory_path() /
-             ("hookline_registration_" + std::to_string(::getpid()) + "_" +
-              std::to_string(counter()++))) {
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-  std::filesystem::path path;
-};
+using test_support::TempDir;
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 // callbacks of a running fit when the file changes.
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/early_stopping.hpp>
@@ -79,18 +80,7 @@ class Rising : public BoringModel {
   std::size_t runs_ = 0;
 };
 
-struct TempDir {
-  TempDir() : path(fs::temp_directory_path() / ("hookline_recipe_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-  fs::path path;
-};
+using test_support::TempDir;
 
 // The error a recipe text gives (and the test fails if it gives none).
 RecipeError error_of(const std::string& text) {

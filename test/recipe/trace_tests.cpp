@@ -9,6 +9,7 @@
 // test/tools/trace/*.jsonl were made).
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/recipe/tracing.hpp>
@@ -53,19 +54,7 @@ std::string tool() {
   return suite_arg("--trace-tool=");
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::mt19937_64 rng(std::random_device{}());
-    path = fs::temp_directory_path() / ("hookline-trace-" + std::to_string(rng()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test_support::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

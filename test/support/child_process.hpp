@@ -3,8 +3,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
+
 #include <filesystem>
-#include <random>
 #include <string>
 
 namespace test_support {
@@ -18,22 +19,5 @@ inline std::string framework_argument(const std::string& prefix) {
   }
   return {};
 }
-
-/// A fresh directory under the system's temporary directory, removed with everything in it.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& prefix) {
-    static std::mt19937_64 rng(std::random_device{}());
-    path = std::filesystem::temp_directory_path() / (prefix + std::to_string(rng()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 }  // namespace test_support

@@ -196,6 +196,19 @@ std::shared_ptr<test_support::HookRecorder> record(hookline::Trainer& trainer) {
   return recorder;
 }
 
+void fit_and_check(hookline::Trainer& trainer, hookline::Module& model, const Lines& expected) {
+  auto recorder = record(trainer);
+  trainer.fit(model);
+  check(recorder->calls(), expected);
+}
+
+hookline::TrainerOptions plain_options() {
+  return hookline::TrainerOptions()
+      .enable_progress_bar(false)
+      .enable_model_summary(false)
+      .enable_checkpointing(false);
+}
+
 std::size_t count(const Lines& lines, const std::string& line) {
   return static_cast<std::size_t>(std::count(lines.begin(), lines.end(), line));
 }

@@ -71,6 +71,12 @@ Lines train_start(bool request_val_loader);
 Lines fit_validation(int batches, bool request_loader, int loaders = 1);
 /// Subscribes a fresh HookRecorder to `trainer`'s bus and returns it.
 std::shared_ptr<test_support::HookRecorder> record(hookline::Trainer& trainer);
+/// Fits `model` with a fresh HookRecorder on `trainer`'s bus and checks the calls against
+/// `expected` (see check).
+void fit_and_check(hookline::Trainer& trainer, hookline::Module& model, const Lines& expected);
+/// TrainerOptions without the progress bar, the model summary and checkpointing: the golden
+/// traces list only the hooks of the loops under test.
+hookline::TrainerOptions plain_options();
 /// How many times `line` occurs in `lines`.
 std::size_t count(const Lines& lines, const std::string& line);
 

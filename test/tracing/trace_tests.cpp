@@ -7,6 +7,7 @@
 #include "hookline/tracing/trace.hpp"
 #include "hookline/tracing/trace_sinks.hpp"
 #include "hookline/tracing/trace_spec.hpp"
+#include "support/temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -77,23 +78,7 @@ class FakeContext final : public TraceContext {
   std::int64_t epoch = 0;
 };
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("hookline-trace-bus-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-};
+using test_support::TempDir;
 
 std::vector<json> read_jsonl(const std::string& text) {
   std::vector<json> out;
