@@ -3,17 +3,46 @@
 #   1. the release build (library, examples, tools, benchmarks, tests) and all its tests;
 #   2. with clang under ASan+UBSan: the whole test suite again, and the fuzz targets (libFuzzer):
 #      each replays its seed corpus, then fuzzes for HOOKLINE_FUZZ_SECONDS (20 s by default);
-#   3. with gcc under TSan: the whole test suite again (LibTorch itself is not instrumented).
+#   3. with gcc under TSan: the whole test suite again but the cases labelled process_faults
+#      (LibTorch itself is not instrumented).
+# Each build's tests run while the next build compiles: the tests keep about one core busy (they
+# wait on child processes and on each other), the compiler keeps both. Their output is printed
+# when they end; the command fails if a build or any test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh --test
+
+status=0
+tests_pid=""
+tests_preset=""
+trap '[[ -n "$tests_pid" ]] && kill "$tests_pid" 2>/dev/null; true' EXIT
+
+# Waits for the tests started last, prints their output and records a failure.
+finish_tests() {
+  [[ -z "$tests_pid" ]] && return 0
+  local result=0
+  wait "$tests_pid" || result=$?
+  tests_pid=""
+  echo "== $tests_preset tests"
+  cat "build/$tests_preset/check-tests.log"
+  if ((result != 0)); then
+    echo "== $tests_preset tests FAILED (exit code $result)"
+    status=1
+  fi
+}
+
 for preset in release asan tsan; do
-  echo "== $preset"
+  echo "== $preset build"
   # The LibTorch builds compile in unity batches (several sources per compiler run, each paying
   # once for the 600 MB precompiled LibTorch header): 8 minutes instead of 18 for release.
   cmake --preset "$preset" -DCMAKE_UNITY_BUILD=ON >/dev/null
   cmake --build --preset "$preset"
+  finish_tests
   # Two tests at a time: the long core runner beside the examples, tools and fuzzers.
-  ctest --preset "$preset" -j2
+  ctest --preset "$preset" -j2 >"build/$preset/check-tests.log" 2>&1 &
+  tests_pid=$!
+  tests_preset=$preset
 done
+finish_tests
+exit "$status"

@@ -3,6 +3,7 @@
 // the progress bar on a pseudo-terminal and on a pipe.
 #include <boost/test/unit_test.hpp>
 
+#include "recording_logger.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/progress_bar.hpp>
@@ -36,34 +37,7 @@ TrainerOptions quiet() {
       .enable_model_summary(false);
 }
 
-// A logger that remembers every call, in order.
-class Recording final : public Logger {
- public:
-  struct Call {
-    std::map<std::string, double> metrics;
-    std::optional<std::int64_t> step;
-  };
-  void log_metrics(const std::map<std::string, double>& metrics,
-                   std::optional<std::int64_t> step) override {
-    calls.push_back({metrics, step});
-    thread = std::this_thread::get_id();
-  }
-  void log_hyperparams(const Checkpoint& params) override {
-    hparams = params;
-    ++hparams_calls;
-  }
-  void save() override { ++saves; }
-  void finalize(const std::string& status) override { finalized.push_back(status); }
-  std::string name() const override { return "rec"; }
-  LoggerVersion version() override { return std::int64_t{7}; }
-
-  std::vector<Call> calls;
-  Checkpoint hparams;
-  int hparams_calls = 0;
-  int saves = 0;
-  std::vector<std::string> finalized;
-  std::thread::id thread;
-};
+using Recording = test_support::RecordingLogger;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -358,22 +332,22 @@ BOOST_AUTO_TEST_CASE(loggers_get_what_lightning_sends_when_it_sends_it) {
                       .logger(std::vector<std::shared_ptr<Logger>>{rec, other}));
   trainer.fit(model);
   using M = std::map<std::string, double>;
-  BOOST_REQUIRE_EQUAL(rec->calls.size(), 4u);
-  BOOST_TEST((rec->calls[0].metrics == M{{"loss_step", 1.0}, {"epoch", 0.0}}));
-  BOOST_TEST(*rec->calls[0].step == 1);
-  BOOST_TEST((rec->calls[1].metrics == M{{"loss_step", 3.0}, {"epoch", 0.0}}));
-  BOOST_TEST(*rec->calls[1].step == 3);
-  BOOST_TEST((rec->calls[2].metrics == M{{"val_loss", 10.5}, {"epoch", 0.0}}));
-  BOOST_TEST(*rec->calls[2].step == 3);
-  BOOST_TEST((rec->calls[3].metrics == M{{"loss_epoch", 1.5}, {"epoch", 0.0}}));
-  BOOST_TEST(*rec->calls[3].step == 3);
-  BOOST_TEST(other->calls.size() == rec->calls.size());
-  BOOST_TEST(rec->hparams_calls == 1);
-  BOOST_TEST(rec->hparams.at("lr").toDouble() == 0.1);
-  BOOST_TEST(rec->finalized == (std::vector<std::string>{"success"}),
+  BOOST_REQUIRE_EQUAL(rec->calls().size(), 4u);
+  BOOST_TEST((rec->calls()[0].metrics == M{{"loss_step", 1.0}, {"epoch", 0.0}}));
+  BOOST_TEST(*rec->calls()[0].step == 1);
+  BOOST_TEST((rec->calls()[1].metrics == M{{"loss_step", 3.0}, {"epoch", 0.0}}));
+  BOOST_TEST(*rec->calls()[1].step == 3);
+  BOOST_TEST((rec->calls()[2].metrics == M{{"val_loss", 10.5}, {"epoch", 0.0}}));
+  BOOST_TEST(*rec->calls()[2].step == 3);
+  BOOST_TEST((rec->calls()[3].metrics == M{{"loss_epoch", 1.5}, {"epoch", 0.0}}));
+  BOOST_TEST(*rec->calls()[3].step == 3);
+  BOOST_TEST(other->calls().size() == rec->calls().size());
+  BOOST_TEST(rec->hyperparams_calls() == 1);
+  BOOST_TEST(rec->hyperparams().at("lr").toDouble() == 0.1);
+  BOOST_TEST(rec->finalized() == (std::vector<std::string>{"success"}),
              boost::test_tools::per_element());
-  BOOST_TEST(rec->saves >= 4);
-  BOOST_TEST((rec->thread != std::this_thread::get_id()));  // the async lane
+  BOOST_TEST(rec->saves() >= 4);
+  BOOST_TEST((rec->thread() != std::this_thread::get_id()));  // the async lane
   BOOST_TEST(trainer.logger() == rec.get());
   BOOST_TEST(trainer.log_dir() == ".");  // a logger without files: default_root_dir
 }
@@ -384,7 +358,7 @@ BOOST_AUTO_TEST_CASE(a_failed_run_finalizes_the_loggers_as_failed) {
   auto rec = std::make_shared<Recording>();
   Trainer trainer(quiet().max_epochs(1).limit_train_batches(3).logger(rec));
   BOOST_CHECK_THROW(trainer.fit(model), std::runtime_error);
-  BOOST_TEST(rec->finalized == (std::vector<std::string>{"failed"}),
+  BOOST_TEST(rec->finalized() == (std::vector<std::string>{"failed"}),
              boost::test_tools::per_element());
 }
 
@@ -404,13 +378,13 @@ BOOST_AUTO_TEST_CASE(rows_are_posted_in_bunches_and_none_is_lost_when_a_run_fail
   Trainer trainer(quiet().max_epochs(5).limit_train_batches(10).log_every_n_steps(1).logger(rec));
   BOOST_CHECK_THROW(trainer.fit(model), std::runtime_error);
   // 30 step rows and, after each of the 3 epochs, a row of epoch values (empty here: skipped).
-  BOOST_REQUIRE_EQUAL(rec->calls.size(), 30u);
-  for (std::size_t i = 0; i < rec->calls.size(); ++i) {
-    BOOST_TEST(*rec->calls[i].step == static_cast<std::int64_t>(i));
-    BOOST_TEST(rec->calls[i].metrics.count("train_loss") == 1u);
+  BOOST_REQUIRE_EQUAL(rec->calls().size(), 30u);
+  for (std::size_t i = 0; i < rec->calls().size(); ++i) {
+    BOOST_TEST(*rec->calls()[i].step == static_cast<std::int64_t>(i));
+    BOOST_TEST(rec->calls()[i].metrics.count("train_loss") == 1u);
   }
-  BOOST_TEST(rec->saves < 10);  // one save() per bunch, not per row
-  BOOST_TEST(rec->finalized == (std::vector<std::string>{"failed"}),
+  BOOST_TEST(rec->saves() < 10);  // one save() per bunch, not per row
+  BOOST_TEST(rec->finalized() == (std::vector<std::string>{"failed"}),
              boost::test_tools::per_element());
 }
 
@@ -441,14 +415,14 @@ BOOST_AUTO_TEST_CASE(log_every_n_steps_throttles_only_the_loggers) {
   auto rec = std::make_shared<Recording>();
   Trainer trainer(quiet().max_epochs(1).limit_train_batches(7).log_every_n_steps(3).logger(rec));
   trainer.fit(model);
-  BOOST_REQUIRE_EQUAL(rec->calls.size(), 2u);
-  BOOST_TEST(rec->calls[0].metrics.at("i") == 2.0);
-  BOOST_TEST(*rec->calls[0].step == 2);
-  BOOST_TEST(rec->calls[1].metrics.at("i") == 5.0);
+  BOOST_REQUIRE_EQUAL(rec->calls().size(), 2u);
+  BOOST_TEST(rec->calls()[0].metrics.at("i") == 2.0);
+  BOOST_TEST(*rec->calls()[0].step == 2);
+  BOOST_TEST(rec->calls()[1].metrics.at("i") == 5.0);
   auto none = std::make_shared<Recording>();
   Trainer never(quiet().max_epochs(1).limit_train_batches(4).log_every_n_steps(0).logger(none));
   never.fit(model);
-  BOOST_TEST(none->calls.empty());
+  BOOST_TEST(none->calls().empty());
   BOOST_TEST(never.logged_metrics().at("i") == 3.0);  // the maps still get every batch
 }
 

@@ -17,13 +17,13 @@ using namespace test_support;
 
 namespace {
 
+// No progress bar or model summary: the options under test are all that is set.
+TrainerOptions bare() {
+  return TrainerOptions().enable_progress_bar(false).enable_model_summary(false);
+}
+
 TrainerOptions quiet() {
-  return TrainerOptions()
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .num_sanity_val_steps(0)
-      .limit_val_batches(0)
-      .enable_checkpointing(false);
+  return bare().num_sanity_val_steps(0).limit_val_batches(0).enable_checkpointing(false);
 }
 
 bool mentions(const std::exception& e, const std::string& text) {
@@ -41,87 +41,32 @@ BOOST_AUTO_TEST_SUITE(trainer_config)
 
 BOOST_AUTO_TEST_CASE(bad_options_are_rejected_naming_the_option) {
   using E = std::invalid_argument;
-  BOOST_CHECK_EXCEPTION(
-      Trainer(
-          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).max_epochs(-5)),
-      E, says<E>("max_epochs"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .limit_train_batches(1.5)),
-                        E, says<E>("limit_train_batches"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(
-          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).limit_val_batches(
-              -1)),
-      E, says<E>("limit_val_batches"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .val_check_interval(0.0)),
-                        E, says<E>("val_check_interval"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .accumulate_grad_batches(0)),
-                        E, says<E>("accumulate_grad_batches"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .check_val_every_n_epoch(0)),
-                        E, says<E>("check_val_every_n_epoch"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .num_sanity_val_steps(-2)),
-                        E, says<E>("num_sanity_val_steps"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .min_epochs(5)
-                                    .max_epochs(2)),
-                        E, says<E>("min_epochs"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .max_steps(3)
-                                    .min_steps(4)),
-                        E, says<E>("min_steps"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(
-          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).gradient_clip_val(
-              -1)),
-      E, says<E>("gradient_clip_val"));
-  BOOST_CHECK_EXCEPTION(Trainer(TrainerOptions()
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .gradient_clip_algorithm(ClipAlgorithm::value)),
-                        E, says<E>("gradient_clip_algorithm"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(
-          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).log_every_n_steps(
-              -1)),
-      E, says<E>("log_every_n_steps"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(
-          TrainerOptions().enable_progress_bar(false).enable_model_summary(false).overfit_batches(
-              2.0)),
-      E, says<E>("overfit_batches"));
-  BOOST_CHECK_EXCEPTION(
-      Trainer(TrainerOptions().enable_progress_bar(false).enable_model_summary(false).max_time(
-          std::chrono::milliseconds(0))),
-      E, says<E>("max_time"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().max_epochs(-5)), E, says<E>("max_epochs"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().limit_train_batches(1.5)), E,
+                        says<E>("limit_train_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().limit_val_batches(-1)), E, says<E>("limit_val_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().val_check_interval(0.0)), E, says<E>("val_check_interval"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().accumulate_grad_batches(0)), E,
+                        says<E>("accumulate_grad_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().check_val_every_n_epoch(0)), E,
+                        says<E>("check_val_every_n_epoch"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().num_sanity_val_steps(-2)), E,
+                        says<E>("num_sanity_val_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().min_epochs(5).max_epochs(2)), E, says<E>("min_epochs"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().max_steps(3).min_steps(4)), E, says<E>("min_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().gradient_clip_val(-1)), E, says<E>("gradient_clip_val"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().gradient_clip_algorithm(ClipAlgorithm::value)), E,
+                        says<E>("gradient_clip_algorithm"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().log_every_n_steps(-1)), E, says<E>("log_every_n_steps"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().overfit_batches(2.0)), E, says<E>("overfit_batches"));
+  BOOST_CHECK_EXCEPTION(Trainer(bare().max_time(std::chrono::milliseconds(0))), E,
+                        says<E>("max_time"));
 }
 
 BOOST_AUTO_TEST_CASE(val_check_interval_larger_than_the_epoch_is_rejected_before_training) {
   BoringModel model;
   auto recorder = std::make_shared<HookRecorder>(false);
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .max_epochs(1)
-                      .limit_train_batches(3)
-                      .val_check_interval(5));
+  Trainer trainer(bare().max_epochs(1).limit_train_batches(3).val_check_interval(5));
   trainer.bus().set_tracer(recorder);
   BOOST_CHECK_EXCEPTION(trainer.fit(model), std::invalid_argument,
                         says<std::invalid_argument>("val_check_interval(5)"));
@@ -245,9 +190,7 @@ BOOST_AUTO_TEST_CASE(batch_end_sees_detached_outputs_and_the_step_batch) {
   for (bool automatic : {true, false}) {
     Seen model;
     model.set_automatic_optimization(automatic);
-    Trainer trainer(TrainerOptions()
-                        .enable_progress_bar(false)
-                        .enable_model_summary(false)
+    Trainer trainer(bare()
                         .enable_checkpointing(false)
                         .logger(false)
                         .num_sanity_val_steps(0)
@@ -263,14 +206,9 @@ BOOST_AUTO_TEST_CASE(batch_end_sees_detached_outputs_and_the_step_batch) {
 
 BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
   Steps model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .num_sanity_val_steps(0)
-                      .max_epochs(1)
-                      .limit_train_batches(4)
-                      .limit_val_batches(1),
-                  {std::make_shared<Judge>(Action::SkipBatch, 1)});
+  Trainer trainer(
+      bare().num_sanity_val_steps(0).max_epochs(1).limit_train_batches(4).limit_val_batches(1),
+      {std::make_shared<Judge>(Action::SkipBatch, 1)});
   trainer.fit(model);
   BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 2, 3}),
              boost::test_tools::per_element());
@@ -281,14 +219,9 @@ BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
 
 BOOST_AUTO_TEST_CASE(skipping_the_last_batch_keeps_the_epoch_end_validation) {
   Steps model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .num_sanity_val_steps(0)
-                      .max_epochs(1)
-                      .limit_train_batches(3)
-                      .limit_val_batches(1),
-                  {std::make_shared<Judge>(Action::SkipBatch, 2)});
+  Trainer trainer(
+      bare().num_sanity_val_steps(0).max_epochs(1).limit_train_batches(3).limit_val_batches(1),
+      {std::make_shared<Judge>(Action::SkipBatch, 2)});
   trainer.fit(model);
   BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 1}), boost::test_tools::per_element());
   BOOST_TEST(model.val_epochs.size() == 1u);
@@ -296,14 +229,9 @@ BOOST_AUTO_TEST_CASE(skipping_the_last_batch_keeps_the_epoch_end_validation) {
 
 BOOST_AUTO_TEST_CASE(skip_rest_of_epoch_is_lightnings_minus_one) {
   Steps model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .num_sanity_val_steps(0)
-                      .max_epochs(2)
-                      .limit_train_batches(4)
-                      .limit_val_batches(1),
-                  {std::make_shared<Judge>(Action::SkipRestOfEpoch, 2)});
+  Trainer trainer(
+      bare().num_sanity_val_steps(0).max_epochs(2).limit_train_batches(4).limit_val_batches(1),
+      {std::make_shared<Judge>(Action::SkipRestOfEpoch, 2)});
   trainer.fit(model);
   BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 1, 0, 1, 2, 3}),
              boost::test_tools::per_element());
@@ -454,9 +382,7 @@ BOOST_AUTO_TEST_CASE(step_and_epoch_values) {
       return BoringModel::validation_step(b, i, d);
     }
   } model;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
+  Trainer trainer(bare()
                       .num_sanity_val_steps(0)
                       .max_epochs(1)
                       .limit_train_batches(4)
@@ -635,13 +561,7 @@ BOOST_AUTO_TEST_CASE(monitored_scheduler_gets_the_metric) {
     }
     std::vector<double> metrics;
   } model;
-  Trainer(TrainerOptions()
-              .enable_progress_bar(false)
-              .enable_model_summary(false)
-              .num_sanity_val_steps(0)
-              .max_epochs(2)
-              .limit_train_batches(2)
-              .limit_val_batches(1))
+  Trainer(bare().num_sanity_val_steps(0).max_epochs(2).limit_train_batches(2).limit_val_batches(1))
       .fit(model);
   BOOST_TEST(model.metrics == (std::vector<double>{0.5, 0.5}), boost::test_tools::per_element());
   class Unlogged final : public BoringModel {
@@ -782,13 +702,7 @@ BOOST_AUTO_TEST_CASE(evaluation_restores_the_module_mode) {
     }
     std::vector<bool> training_modes, eval_modes;
   } model;
-  Trainer(TrainerOptions()
-              .enable_progress_bar(false)
-              .enable_model_summary(false)
-              .num_sanity_val_steps(1)
-              .max_epochs(2)
-              .limit_train_batches(2)
-              .limit_val_batches(1))
+  Trainer(bare().num_sanity_val_steps(1).max_epochs(2).limit_train_batches(2).limit_val_batches(1))
       .fit(model);
   for (bool m : model.training_modes) BOOST_TEST(m);  // back in train mode after each validation
   for (bool m : model.eval_modes) BOOST_TEST(!m);
@@ -849,11 +763,7 @@ BOOST_AUTO_TEST_CASE(data_module_answers_data_hooks_and_is_set_up_first) {
     std::vector<std::string>* order;
   };
   data.order = &model.order;
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .num_sanity_val_steps(1)
-                      .max_epochs(1),
+  Trainer trainer(bare().num_sanity_val_steps(1).max_epochs(1),
                   {std::make_shared<Order>(&model.order)});
   trainer.fit(model, data);
   BOOST_TEST(model.order == (std::vector<std::string>{"dm.setup", "cb.setup", "lm.setup"}),

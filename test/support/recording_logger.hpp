@@ -1,4 +1,4 @@
-// Test helper: a Logger that keeps every log_metrics call, safe to read while a fit logs.
+// Test helper: a Logger that keeps every call, safe to read while a fit logs.
 #pragma once
 
 #include <hookline/core/logger.hpp>
@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,8 +24,21 @@ class RecordingLogger final : public hookline::Logger {
                    std::optional<std::int64_t> step) override {
     std::lock_guard lock(mutex_);
     calls_.push_back({metrics, step});
+    thread_ = std::this_thread::get_id();
   }
-  void log_hyperparams(const hookline::Checkpoint&) override {}
+  void log_hyperparams(const hookline::Checkpoint& params) override {
+    std::lock_guard lock(mutex_);
+    hyperparams_ = params;
+    ++hyperparams_calls_;
+  }
+  void save() override {
+    std::lock_guard lock(mutex_);
+    ++saves_;
+  }
+  void finalize(const std::string& status) override {
+    std::lock_guard lock(mutex_);
+    finalized_.push_back(status);
+  }
   std::string name() const override { return "recording"; }
   hookline::LoggerVersion version() override { return std::int64_t{0}; }
 
@@ -32,6 +46,29 @@ class RecordingLogger final : public hookline::Logger {
   std::vector<Call> calls() const {
     std::lock_guard lock(mutex_);
     return calls_;
+  }
+  int hyperparams_calls() const {
+    std::lock_guard lock(mutex_);
+    return hyperparams_calls_;
+  }
+  /// The hyperparameters of the last log_hyperparams call.
+  hookline::Checkpoint hyperparams() const {
+    std::lock_guard lock(mutex_);
+    return hyperparams_;
+  }
+  int saves() const {
+    std::lock_guard lock(mutex_);
+    return saves_;
+  }
+  /// The statuses finalize() was called with, in order.
+  std::vector<std::string> finalized() const {
+    std::lock_guard lock(mutex_);
+    return finalized_;
+  }
+  /// The thread of the last log_metrics call.
+  std::thread::id thread() const {
+    std::lock_guard lock(mutex_);
+    return thread_;
   }
   /// The calls that hold `key`, as (step, value).
   std::vector<std::pair<std::int64_t, double>> of(const std::string& key) const {
@@ -56,6 +93,11 @@ class RecordingLogger final : public hookline::Logger {
  private:
   mutable std::mutex mutex_;
   std::vector<Call> calls_;
+  hookline::Checkpoint hyperparams_;
+  int hyperparams_calls_ = 0;
+  int saves_ = 0;
+  std::vector<std::string> finalized_;
+  std::thread::id thread_;
 };
 
 }  // namespace test_support
