@@ -222,7 +222,7 @@ c10::IValue decode_checkpoint(const std::vector<char>& bytes, const std::string&
     throw CheckpointError(path,
                           "not a hookline checkpoint (neither a zip archive nor a file starting "
                           "with \"HKLNCKPT\"); pass a file written by Trainer::save_checkpoint, "
-                          "ModelCheckpoint or torch.save");
+                          "ModelCheckpoint or torch.save (its zip format, PyTorch 1.6 and later)");
   const std::size_t size = bytes.size();
   const char* seal = bytes.data() + size - std::min(size, kSealSize);
   if (size < kSealSize + kEndRecord || std::memcmp(seal, kMagic, sizeof kMagic) != 0)

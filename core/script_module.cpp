@@ -184,7 +184,7 @@ OptimizerConfig ScriptModule::configure_optimizers() {
   return OptimizerConfig().add(optimizer);
 }
 
-void ScriptModule::save(const std::string& path) const {
+void ScriptModule::save_script(const std::string& path) const {
   std::ostringstream out;
   script_.save(out);
   const std::string bytes = out.str();

@@ -15,7 +15,7 @@
 //
 // and otherwise from ScriptModuleOptions (C++ functions), or fails naming the method to define.
 // Every one-element tensor a step returns is logged under its key (the training step's "loss" as
-// "train_loss"), so callbacks can monitor them. save() writes the trained model back as a
+// "train_loss"), so callbacks can monitor them. save_script() writes the trained model back as a
 // TorchScript file that torch.jit.load reads in Python.
 #pragma once
 
@@ -63,7 +63,7 @@ class ScriptModule : public Module {
 
   /// Writes the model, with its current (trained) parameters and buffers, as a TorchScript file
   /// (atomically); Python's torch.jit.load reads it.
-  void save(const std::string& path) const;
+  void save_script(const std::string& path) const;
   /// The TorchScript module itself (its tensors are this module's).
   torch::jit::Module& script() { return script_; }
 

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                                                              .save_last(SaveLast::yes));
     Trainer trainer(TrainerOptions().max_epochs(1).default_root_dir(out.string()), {checkpoints});
     trainer.fit(model, data);
-    model.save((out / "trained.pt").string());
+    model.save_script((out / "trained.pt").string());
     std::printf("val_acc %.4f; wrote %s and %s\n", trainer.callback_metrics().at("val_acc"),
                 (out / "last.ckpt").c_str(), (out / "trained.pt").c_str());
   } catch (const std::exception& e) {

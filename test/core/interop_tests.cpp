@@ -234,7 +234,7 @@ at::Tensor train_script(const fs::path& script, const fs::path& trained, const f
   ScriptModule second(script.string(), options);
   BOOST_TEST(fit(second, 3, (dir / "ckpts" / "last.ckpt").string()) == 12);
   if (!checkpoint_copy.empty()) fs::copy_file(dir / "ckpts" / "last.ckpt", checkpoint_copy);
-  second.save(trained.string());
+  second.save_script(trained.string());
   second.eval();
   torch::NoGradGuard no_grad;
   const at::Tensor out = second.forward(probe).detach().clone();
@@ -406,6 +406,46 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_has_lightnings_keys_and_layouts) {
 
 BOOST_AUTO_TEST_CASE(a_lightning_checkpoint_resumes) {
   check_lightning_resume(fixtures() / "lightning_2_2.ckpt", fixtures() / "lightning_2_2.expect");
+}
+
+BOOST_AUTO_TEST_CASE(a_lightning_checkpoint_from_mid_epoch_goes_on_after_its_batches) {
+  // The fixture's counters as Lightning saves them after batch 2 of epoch 1 (global step 6).
+  auto top = read_checkpoint_file(fixtures() / "lightning_2_2.ckpt").toGenericDict();
+  const auto fit = top.at("loops").toGenericDict().at("fit_loop").toGenericDict();
+  auto set = [](const c10::IValue& record, std::int64_t value,
+                std::initializer_list<const char*> counters) {
+    for (const char* part : {"total", "current"})
+      for (const char* counter : counters)
+        record.toGenericDict().at(part).toGenericDict().insert_or_assign(counter, value);
+  };
+  set(fit.at("epoch_progress"), 1, {"processed"});
+  set(fit.at("epoch_loop.batch_progress"), 2, {"ready", "started", "processed", "completed"});
+  fit.at("epoch_loop.batch_progress").toGenericDict().insert_or_assign("is_last_batch", false);
+  set(fit.at("epoch_loop.automatic_optimization.optim_progress")
+          .toGenericDict()
+          .at("optimizer")
+          .toGenericDict()
+          .at("step"),
+      6, {"ready", "completed"});
+  top.insert_or_assign("global_step", std::int64_t{6});
+  test_support::TempDir dir("hookline-lightning-mid-");
+  const fs::path file = dir.path / "mid.ckpt";
+  write_bytes(file, torch::jit::pickle_save(top));  // no seal: read as Python's
+  InteropNet model;
+  std::vector<std::int64_t> batches;
+  LambdaHooks hooks;
+  hooks.on_train_start = [&](Trainer& t, Module&) {
+    BOOST_TEST(t.current_epoch() == 1);
+    BOOST_TEST(t.global_step() == 6);
+  };
+  hooks.on_train_batch_end = [&](Trainer& t, Module&, const StepOutput&, const Batch&,
+                                 std::int64_t batch_idx) {
+    if (t.current_epoch() == 1) batches.push_back(batch_idx);
+  };
+  Trainer trainer(quiet(dir.path, 3), {std::make_shared<LambdaCallback>(hooks)});
+  trainer.fit(model, nullptr, file.string());
+  BOOST_TEST(batches == (std::vector<std::int64_t>{2, 3}));
+  BOOST_TEST(trainer.global_step() == 12);
 }
 
 BOOST_AUTO_TEST_CASE(a_lightning_checkpoint_for_another_model_is_refused) {

@@ -202,6 +202,18 @@ def check(out):
     steps = fit["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]
     expect(steps["total"]["completed"] == ckpt["global_step"], "optimizer steps are not 'global_step'")
     expect("is_last_batch" in fit["epoch_loop.batch_progress"], "batch_progress has no is_last_batch")
+    # Lightning's trackers take what they are given (__dict__.update): a missing counter would
+    # silently stay 0, so every one of its dataclass fields must be there.
+    trackers = {"epoch_progress": ("ready", "started", "processed", "completed"),
+                "epoch_loop.batch_progress": ("ready", "started", "processed", "completed"),
+                "epoch_loop.manual_optimization.optim_step_progress": ("ready", "completed")}
+    for key, fields in trackers.items():
+        for part in ("total", "current"):
+            expect(key in fit and set(fit[key][part]) == set(fields),
+                   f"loops.fit_loop['{key}']['{part}'] has not the fields {fields}")
+    optim = fit["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]
+    expect(set(optim["zero_grad"]["total"]) == {"ready", "started", "completed"},
+           "optim_progress.optimizer.zero_grad has not its fields")
     for loop in ("validate_loop", "test_loop", "predict_loop"):
         expect(loop in ckpt["loops"], f"loops has no '{loop}'")
     # Callbacks under Lightning's state keys, with tensors where Lightning keeps tensors.
