@@ -20,9 +20,10 @@ namespace hookline::detail {
 namespace pickle_reader {
 
 // A Python value while the pickle is read. Containers are shared (the memo refers to them and
-// later opcodes fill them), as in Python.
+// later opcodes fill them), as in Python, so a damaged pickle can make one contain itself: the
+// reader owns every value (its arena) and values refer to each other by plain pointers.
 struct Obj;
-using P = std::shared_ptr<Obj>;
+using P = Obj*;
 struct Obj {
   enum Kind {
     none,
@@ -48,12 +49,6 @@ struct Obj {
   at::Tensor tensor_value;
   bool unreadable = false;  // an integer beyond 64 bits, bytes, a set: no C++ value
 };
-
-P make(Obj::Kind kind) {
-  auto p = std::make_shared<Obj>();
-  p->kind = kind;
-  return p;
-}
 
 class Reader {
  public:
@@ -100,7 +95,7 @@ class Reader {
   P pop() {
     if (stack_.empty() || (!marks_.empty() && marks_.back() >= stack_.size()))
       fail("an opcode takes a value from an empty stack");
-    P out = std::move(stack_.back());
+    P out = stack_.back();
     stack_.pop_back();
     return out;
   }
@@ -112,14 +107,18 @@ class Reader {
     if (marks_.empty()) fail("a MARK is missing");
     const std::size_t from = marks_.back();
     marks_.pop_back();
-    std::vector<P> out(std::make_move_iterator(stack_.begin() + static_cast<long>(from)),
-                       std::make_move_iterator(stack_.end()));
+    std::vector<P> out(stack_.begin() + static_cast<long>(from), stack_.end());
     stack_.resize(from);
     return out;
   }
   void push(P value) {
     if (stack_.size() > 1'000'000) fail("too many values");
-    stack_.push_back(std::move(value));
+    stack_.push_back(value);
+  }
+  P make(Obj::Kind kind) {
+    arena_.push_back(std::make_unique<Obj>());
+    arena_.back()->kind = kind;
+    return arena_.back().get();
   }
   P integer(std::int64_t v) {
     P out = make(Obj::integer);
@@ -146,8 +145,8 @@ class Reader {
   }
 
   void step(unsigned char op);
-  P call(const P& callable, const P& args);
-  P storage(const P& pid);
+  P call(P callable, P args);
+  P storage(P pid);
   P rebuild_tensor(const std::vector<P>& args);
 
   caffe2::serialize::PyTorchStreamReader& archive_;
@@ -155,6 +154,7 @@ class Reader {
   std::size_t n_;
   std::size_t at_ = 0;
   const std::string& path_;
+  std::vector<std::unique_ptr<Obj>> arena_;  // every value read, freed with the reader
   std::vector<P> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint64_t, P> memo_;
@@ -297,8 +297,8 @@ void Reader::step(unsigned char op) {
       P callable = pop();
       return push(call(callable, args));
     }
-    case 0x81: {  // NEWOBJ: an instance of a Python class
-      P args = pop();
+    case 0x81: {  // NEWOBJ: an instance of a Python class (its arguments are not kept)
+      pop();
       P cls = pop();
       if (cls->kind != Obj::global) fail("NEWOBJ of something that is not a class");
       return push(string(cls->text_value, Obj::object));
@@ -320,7 +320,7 @@ void Reader::step(unsigned char op) {
   }
 }
 
-P Reader::call(const P& callable, const P& args) {
+P Reader::call(P callable, P args) {
   if (callable->kind != Obj::global) fail("REDUCE of something that is not a global");
   if (args->kind != Obj::tuple) fail("REDUCE with arguments that are not a tuple");
   const std::string& name = callable->text_value;
@@ -348,7 +348,7 @@ P Reader::call(const P& callable, const P& args) {
   return string(name, Obj::object);  // a Python object: kept only if it turns out to be a dict
 }
 
-P Reader::storage(const P& pid) {
+P Reader::storage(P pid) {
   static const std::map<std::string, at::ScalarType> types{
       {"torch.DoubleStorage", at::kDouble},
       {"torch.FloatStorage", at::kFloat},
@@ -427,8 +427,19 @@ class Converter {
  public:
   explicit Converter(std::vector<std::string>& notes) : notes_(notes) {}
 
-  c10::IValue value(const P& o, const std::string& where, int depth = 0) {
+  c10::IValue value(P o, const std::string& where, int depth = 0) {
     if (depth > 256) throw std::invalid_argument("values nested more than 256 deep");
+    // A value met again (shared in Python) is the same value here: converting it again would
+    // copy it, and a damaged pickle can share values so that the copies grow exponentially.
+    auto seen = converted_.find(o);
+    if (seen != converted_.end()) return seen->second;
+    c10::IValue out = convert(o, where, depth);
+    converted_.emplace(o, out);
+    return out;
+  }
+
+ private:
+  c10::IValue convert(P o, const std::string& where, int depth) {
     auto drop = [&](const std::string& what) {
       notes_.push_back((where.empty() ? std::string("the checkpoint") : where) + ": " + what +
                        " (no C++ value; read as None)");
@@ -478,8 +489,7 @@ class Converter {
     return {};
   }
 
- private:
-  c10::IValue dict(const P& o, const std::string& where, int depth) {
+  c10::IValue dict(P o, const std::string& where, int depth) {
     bool strings = true, integers = true;
     for (const auto& [k, v] : o->entries) {
       strings &= k->kind == Obj::text;
@@ -510,6 +520,7 @@ class Converter {
   }
 
   std::vector<std::string>& notes_;
+  std::unordered_map<P, c10::IValue> converted_;
 };
 
 }  // namespace pickle_reader
