@@ -187,10 +187,11 @@ void write_script(const fs::path& path) {
     layer.register_parameter("bias", torch::zeros({out}).requires_grad_(), false);
     model.register_module(name, layer);
   }
+  model.register_buffer("shift", torch::full({2}, 0.25));  // a buffer: checkpointed, not trained
   model.define(R"(
 def forward(self, x: Tensor) -> Tensor:
     h = torch.tanh(torch.matmul(x, self.l1.weight.t()) + self.l1.bias)
-    return torch.matmul(h, self.l2.weight.t()) + self.l2.bias
+    return torch.matmul(h, self.l2.weight.t()) + self.l2.bias + self.shift
 
 def training_step(self, batch: Dict[str, Tensor], batch_idx: int) -> Dict[str, Tensor]:
     diff = self.forward(batch["x"]) - batch["y"]
@@ -233,6 +234,15 @@ at::Tensor train_script(const fs::path& script, const fs::path& trained, const f
   BOOST_TEST(!at::equal(first.forward(probe), before));  // the script's own tensors trained
   ScriptModule second(script.string(), options);
   BOOST_TEST(fit(second, 3, (dir / "ckpts" / "last.ckpt").string()) == 12);
+  // The script's names are the module's: parameters, and buffers when the script has them.
+  const auto saved =
+      read_checkpoint_file(dir / "ckpts" / "last.ckpt").toGenericDict().at("state_dict");
+  for (const auto& item : second.named_parameters())
+    BOOST_TEST(saved.toGenericDict().contains(item.key()), item.key());
+  for (const auto& item : second.named_buffers())
+    BOOST_TEST(saved.toGenericDict().contains(item.key()), item.key());
+  BOOST_TEST(second.named_buffers().size() == second.script().named_buffers().size());
+  BOOST_TEST(second.named_parameters().size() == second.script().named_parameters().size());
   if (!checkpoint_copy.empty()) fs::copy_file(dir / "ckpts" / "last.ckpt", checkpoint_copy);
   second.save_script(trained.string());
   second.eval();
