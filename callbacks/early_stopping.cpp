@@ -1,5 +1,6 @@
 #include "hookline/callbacks/early_stopping.hpp"
 #include "hookline/core/console.hpp"
+#include "hookline/core/lightning_layout.hpp"
 
 #include "hookline/core/trainer.hpp"
 
@@ -127,14 +128,14 @@ void EarlyStopping::run_check(Trainer& trainer) {
 void EarlyStopping::state_dict(Checkpoint& state) const {
   state.set("wait_count", wait_count_);
   state.set("stopped_epoch", stopped_epoch_);
-  state.set("best_score", static_cast<double>(best_score_));
+  state.set("best_score", detail::score_to_file(best_score_));  // a tensor, as Lightning's
   state.set("patience", patience_);
 }
 
 void EarlyStopping::load_state_dict(const Checkpoint& state) {
   wait_count_ = state.at("wait_count").toInt();
   stopped_epoch_ = state.at("stopped_epoch").toInt();
-  best_score_ = static_cast<float>(state.at("best_score").toDouble());
+  best_score_ = static_cast<float>(detail::score_from_file(state.at("best_score")));
   patience_ = state.at("patience").toInt();
 }
 

@@ -1,5 +1,6 @@
 #include "hookline/callbacks/model_checkpoint.hpp"
 #include "hookline/core/console.hpp"
+#include "hookline/core/lightning_layout.hpp"
 
 #include "hookline/core/logger.hpp"
 #include "hookline/core/trainer.hpp"
@@ -365,24 +366,28 @@ void ModelCheckpoint::remove_if_ours(const Trainer& trainer, const std::string& 
 }
 
 void ModelCheckpoint::state_dict(Checkpoint& state) const {
-  auto score = [](const std::optional<double>& v) { return v ? c10::IValue(*v) : c10::IValue(); };
+  // Scores are one-element tensors, as Lightning keeps them.
+  auto score = [](const std::optional<double>& v) {
+    return v ? detail::score_to_file(*v) : c10::IValue();
+  };
   state.set("monitor",
             options_.monitor().empty() ? c10::IValue() : c10::IValue(options_.monitor()));
   state.set("best_model_score", score(best_model_score_));
   state.set("best_model_path", best_model_path_);
   state.set("current_score", score(current_score_));
   state.set("dirpath", dirpath_);
-  c10::impl::GenericDict best_k(c10::StringType::get(), c10::FloatType::get());
-  for (const auto& [path, value] : best_k_models_) best_k.insert(path, value);
+  c10::impl::GenericDict best_k(c10::StringType::get(), c10::TensorType::get());
+  for (const auto& [path, value] : best_k_models_)
+    best_k.insert(path, detail::score_to_file(value));
   state.set("best_k_models", best_k);
   state.set("kth_best_model_path", kth_best_model_path_);
-  state.set("kth_value", kth_value_);
+  state.set("kth_value", detail::score_to_file(kth_value_));
   state.set("last_model_path", last_model_path_);
 }
 
 void ModelCheckpoint::load_state_dict(const Checkpoint& state) {
   auto score = [](const c10::IValue& v) {
-    return v.isNone() ? std::optional<double>() : std::optional<double>(v.toDouble());
+    return v.isNone() ? std::optional<double>() : std::optional<double>(detail::score_from_file(v));
   };
   const std::string saved_dir =
       state.contains("dirpath") ? state.at("dirpath").toStringRef() : dirpath_;
@@ -390,11 +395,11 @@ void ModelCheckpoint::load_state_dict(const Checkpoint& state) {
     best_model_score_ = score(state.at("best_model_score"));
     if (state.contains("kth_best_model_path"))
       kth_best_model_path_ = state.at("kth_best_model_path").toStringRef();
-    if (state.contains("kth_value")) kth_value_ = state.at("kth_value").toDouble();
+    if (state.contains("kth_value")) kth_value_ = detail::score_from_file(state.at("kth_value"));
     if (state.contains("best_k_models")) {
       best_k_models_.clear();
       for (const auto& entry : state.at("best_k_models").toGenericDict())
-        best_k_models_[entry.key().toStringRef()] = entry.value().toDouble();
+        best_k_models_[entry.key().toStringRef()] = detail::score_from_file(entry.value());
     }
     if (state.contains("last_model_path"))
       last_model_path_ = state.at("last_model_path").toStringRef();

@@ -2,6 +2,7 @@
 
 #include "hookline/core/console.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/lightning_layout.hpp"
 #include "hookline/core/loops/data_connector.hpp"
 #include "hookline/core/trainer.hpp"
 
@@ -267,7 +268,10 @@ void StochasticWeightAveraging::on_train_end(Trainer& trainer, Module& module) {
 void StochasticWeightAveraging::state_dict(Checkpoint& state) const {
   state.set("n_averaged", n_averaged());
   state.set("latest_update_epoch", latest_update_epoch_);
-  state.set("scheduler_state", swa_installed_ ? c10::IValue(step_count_) : c10::IValue());
+  // In PyTorch's LRScheduler layout, as Lightning keeps its SWALR's state.
+  state.set("scheduler_state",
+            swa_installed_ ? detail::scheduler_state_to_file(static_cast<std::int64_t>(step_count_))
+                           : c10::IValue());
   if (average_.empty()) {
     state.set("average_model_state", c10::IValue());
     return;
@@ -284,7 +288,8 @@ void StochasticWeightAveraging::load_state_dict(const Checkpoint& state) {
       state.contains("latest_update_epoch") ? state.at("latest_update_epoch").toInt() : -1;
   loaded_step_count_.reset();
   if (state.contains("scheduler_state") && !state.at("scheduler_state").isNone())
-    loaded_step_count_ = state.at("scheduler_state").toInt();
+    loaded_step_count_ =
+        detail::scheduler_state_from_file(state.at("scheduler_state"), std::int64_t{0}).toInt();
   average_.clear();
   if (state.contains("average_model_state") && !state.at("average_model_state").isNone())
     for (const auto& entry : state.at("average_model_state").toGenericDict())

@@ -29,6 +29,7 @@ if [ "${1:-}" = "--test" ]; then
     nlohmann-json3-dev     # tools/: hookline-trace reads JSON lines; tests parse Chrome traces
     clang-19 libclang-rt-19-dev  # the asan preset: clang 19 (C++20 class-type template
                                  # arguments), libFuzzer, ASan and UBSan runtimes (test/fuzz)
+    python3-torch          # the interop test: PyTorch 1.13 for /usr/bin/python3 (test/interop)
   )
 fi
 

@@ -1,13 +1,14 @@
 // hookline: saving a run's state into a checkpoint and restoring it (Lightning's
 // trainer/connectors/checkpoint_connector.py).
 //
-// Save: "epoch", "global_step", "hookline_version", "format_version", "state_dict" (the module's
-// state_dict(): parameters and buffers by name unless it is overridden), "loops" (fit-loop
-// progress, the train loader's position, the RNG, and inside an accumulation window the gradients
-// accumulated so far), then unless weights_only: "callbacks" (state_dict of every callback:
-// StateDict), "optimizer_states" (plain values, optimizer_state.hpp), "lr_schedulers";
-// "hyper_parameters"; the data module's state; then on_save_checkpoint for the callbacks (not
-// weights_only) and the module. That is Lightning 2.2's order (docs/lightning-hook-order.md).
+// Save: "epoch", "global_step", "hookline_version", "format_version", "pytorch-lightning_version",
+// "state_dict" (the module's state_dict(): parameters and buffers by name unless it is
+// overridden), "loops" (Lightning's progress counters, and hookline's own fit-loop state under
+// "hookline": the train loader's position, the RNG, the gradients of an accumulation window;
+// lightning_layout.hpp), then unless weights_only: "callbacks" (state_dict of every callback),
+// "optimizer_states" (optimizer_state.hpp), "lr_schedulers"; "hyper_parameters"; the data
+// module's state; then on_save_checkpoint for the callbacks (not weights_only) and the module:
+// Lightning 2.2's order (docs/lightning-hook-order.md).
 //
 // Restore, in two steps like Lightning's: after configure_model, the module's on_load_checkpoint,
 // its load_state_dict, the data module's state, and (when fitting) the callbacks'
@@ -21,10 +22,10 @@
 #include "hookline/core/loops/checkpoint_connector.hpp"
 
 #include "hookline/core/checkpoint_callback.hpp"
-#include "hookline/core/console.hpp"
-
 #include "hookline/core/checkpoint_io.hpp"
+#include "hookline/core/console.hpp"
 #include "hookline/core/data/dataloader.hpp"
+#include "hookline/core/lightning_layout.hpp"
 #include "hookline/core/loops/checkpoint_values.hpp"
 #include "hookline/core/loops/optimizer_state.hpp"
 #include "hookline/core/module.hpp"
@@ -74,8 +75,9 @@ struct CheckpointConnector::Restore {
   bool weights_loaded = false;                             // the module has the file's state_dict
   bool training_loaded = false;  // the optimizers, schedulers and counters are the file's
   bool loop_reached = false;
-  bool committed = false;  // past the point where a failure of the file rolls the restore back
-  bool undo = false;       // a part of the file did not fit: roll back
+  bool committed = false;       // past the point where a failure of the file rolls the restore back
+  bool undo = false;            // a part of the file did not fit: roll back
+  bool from_lightning = false;  // the loop state was rebuilt from Lightning's counters
 };
 
 CheckpointConnector::CheckpointConnector(const Parts& parts) : p_(parts) {}
@@ -129,6 +131,7 @@ Checkpoint CheckpointConnector::dump(bool weights_only) {
     ckpt.set("global_step", p_.progress.global_step);
   }
   ckpt.set("hookline_version", std::string(HOOKLINE_VERSION));
+  ckpt.set("pytorch-lightning_version", std::string(detail::kLightningLayoutVersion));
   ckpt.set("format_version", static_cast<std::int64_t>(kCheckpointFormatVersion));
 
   c10::Dict<std::string, at::Tensor> weights;
@@ -179,9 +182,7 @@ Checkpoint CheckpointConnector::dump(bool weights_only) {
     const Dict grads = accumulated_grads();
     if (!grads.empty()) fit_loop.insert("grads", grads);
   }
-  Dict loops = new_dict();
-  loops.insert("fit_loop", fit_loop);
-  ckpt.set("loops", loops);
+  ckpt.set("loops", detail::lightning_loops(fit_loop));
 
   if (!weights_only && pending && !pending->training_loaded) {
     ckpt.set("callbacks", new_dict());
@@ -195,7 +196,8 @@ Checkpoint CheckpointConnector::dump(bool weights_only) {
     ckpt.set("optimizer_states", optimizer_states);
     c10::impl::GenericList schedulers(c10::AnyType::get());
     for (const SchedulerConfig& config : p_.optimizers.schedulers)
-      schedulers.push_back(config.state_dict ? config.state_dict() : c10::IValue());
+      schedulers.push_back(config.state_dict ? detail::scheduler_state_to_file(config.state_dict())
+                                             : c10::IValue());
     ckpt.set("lr_schedulers", schedulers);
   }
   if (!p_.hooks.module()->hparams().empty())
@@ -399,8 +401,7 @@ void CheckpointConnector::check_training_state(const Dict& top, Restore& restore
                                       "': it holds only the model's weights (was it saved "
                                       "with save_weights_only?); resume from a full "
                                       "checkpoint, or load the weights without resuming");
-  const Dict loops = dict_field(top, "loops", "the checkpoint's ", path);
-  restore.fit_loop = dict_field(loops, "fit_loop", "'loops' ", path);
+  restore.fit_loop = detail::hookline_fit_loop(top, path, restore.from_lightning);
   const Dict& fit_loop = restore.fit_loop;
   const std::string where = "'loops.fit_loop' ";
   for (const char* key : {"current_epoch", "global_step", "batches_that_stepped"})
@@ -512,7 +513,10 @@ void CheckpointConnector::load_training_state() {
   try {
     for (const auto& load : load_optimizers) load();
     for (std::size_t i = 0; i < schedulers.size(); ++i)
-      if (!schedulers[i].isNone()) live_schedulers[i].load_state_dict(schedulers[i]);
+      if (!schedulers[i].isNone())
+        live_schedulers[i].load_state_dict(detail::scheduler_state_from_file(
+            schedulers[i],
+            live_schedulers[i].state_dict ? live_schedulers[i].state_dict() : c10::IValue()));
   } catch (...) {
     rethrow_as_checkpoint_error(r.path, "loading the optimizer and scheduler states failed");
   }
@@ -538,7 +542,13 @@ void CheckpointConnector::resume_loader() {
                                         "has only " +
                                         std::to_string(loader.size()) +
                                         " batches now; resume with the same data and batch size");
-    if (r.loader) loader.load_state(*r.loader);
+    if (r.loader) {
+      loader.load_state(*r.loader);
+    } else if (r.from_lightning && r.progress.batches_done > 0 && !r.progress.epoch_end_done) {
+      // Lightning saved no position of its loader: hookline's resumes after the batches done.
+      loader.load_state(data::DataLoaderState{r.fit_loop.at("current_epoch").toInt(),
+                                              r.progress.batches_done, loader.state().seed});
+    }
   });
 }
 

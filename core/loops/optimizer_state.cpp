@@ -73,6 +73,11 @@ class Fields {
   }
   std::int64_t count(const char* key) const {
     const c10::IValue& v = at(key);
+    // PyTorch 1.12+ keeps Adam's "step" as a one-element float tensor.
+    if (v.isTensor() && v.toTensor().defined() && v.toTensor().numel() == 1) {
+      const double x = v.toTensor().item<double>();
+      if (x >= 0 && x < 9.0e15 && x == std::floor(x)) return static_cast<std::int64_t>(x);
+    }
     if (!v.isInt() || v.toInt() < 0) fail(key, "is not a count (an integer >= 0)");
     return v.toInt();
   }
@@ -85,8 +90,9 @@ class Fields {
     return {e[0].toDouble(), e[1].toDouble()};
   }
   // A state tensor: shaped like the parameter, of a floating type; returned as a copy with the
-  // parameter's type and device. None (when `optional`) gives an undefined tensor.
+  // parameter's type and device. None or no entry (when `optional`) give an undefined tensor.
   at::Tensor tensor(const char* key, bool optional = false) const {
+    if (optional && dict_.find(key) == dict_.end()) return {};  // PyTorch leaves unused ones out
     const c10::IValue& v = at(key);
     if (v.isNone() && optional) return {};
     if (!v.isTensor() || !v.toTensor().defined()) fail(key, "is not a tensor");
@@ -309,10 +315,12 @@ std::function<void()> prepare_plain(const c10::IValue& saved, torch::optim::Opti
   using State = typename C::State;
   const Fields top(saved, which, path);
   const Dict dict = saved.toGenericDict();
+  // PyTorch's own Optimizer.state_dict() (from Python, a Lightning checkpoint) has no "type":
+  // its parameter groups' fields are checked instead.
   auto type = dict.find("type");
-  if (type == dict.end() || !type->value().isString())
-    top.fail("has no optimizer type; the checkpoint is damaged");
-  if (type->value().toStringRef() != C::name)
+  if (type != dict.end() && !type->value().isString())
+    top.fail("has an optimizer type that is not a string; the checkpoint is damaged");
+  if (type != dict.end() && type->value().toStringRef() != C::name)
     top.fail("was saved from " + type->value().toStringRef() +
              " but configure_optimizers() gives " + C::name +
              "; configure the same optimizers as the saved run");

@@ -1,6 +1,7 @@
 // libFuzzer target: the checkpoint loader behind validate/fit(..., ckpt_path), from the payload
-// in: the input is a checkpoint's payload (the zip archive after the 40-byte header), framed here
-// with a valid header and checksums so that every input reaches the decoder and the restore.
+// in: the input is a checkpoint's payload (the zip archive without its seal), framed here
+// with a valid seal and checksum so that every input reaches the decoder and the restore.
+// The raw input is also loaded as it is (no seal: the reader of Python's torch.save archives).
 // Properties, for any payload:
 //  - validate() and fit() either load it or throw CheckpointError (nothing else escapes,
 //    nothing crashes);
@@ -81,7 +82,7 @@ void write_seeds(const fs::path& dir) {
   for (const char* name : {"mid_epoch", "end", "weights_only"}) {
     const std::vector<char> file =
         test_support::read_bytes(scratch() / (std::string(name) + ".ckpt"));
-    test_support::write_bytes(dir / name, std::vector<char>(file.begin() + 40, file.end()));
+    test_support::write_bytes(dir / name, hookline::checkpoint_payload(file));
   }
 }
 
@@ -124,5 +125,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   test_support::write_bytes(input, frame_checkpoint_payload(payload));
   load("validate", [](Trainer& t, FuzzModel& m) { t.validate(m, nullptr, input); });
   load("fit", [](Trainer& t, FuzzModel& m) { t.fit(m, nullptr, input); });
+  // The same bytes without a seal: read as an archive Python's torch.save wrote.
+  static const std::string unsealed = (scratch() / "unsealed.ckpt").string();
+  test_support::write_bytes(unsealed, payload);
+  load("validate unsealed", [](Trainer& t, FuzzModel& m) { t.validate(m, nullptr, unsealed); });
+  load("fit unsealed", [](Trainer& t, FuzzModel& m) { t.fit(m, nullptr, unsealed); });
   return 0;
 }
