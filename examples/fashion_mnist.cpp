@@ -4,7 +4,7 @@
 // trains it, validates it after every epoch, then tests it. The quick default is a perceptron
 // (784 -> 256 -> 10, 2 epochs, about 0.84 test accuracy in seconds); --cnn trains a small
 // convolutional network on augmented images (random crop with padding 4, horizontal flip) made by
-// two DataLoader workers, 5 epochs, about 0.90 (docs/performance.md says how long it takes).
+// two DataLoader workers, 8 epochs, about 0.905 (docs/performance.md says how long it takes).
 //
 //   ./build/release/examples/fashion_mnist                       # the perceptron, 2 epochs
 //   ./build/release/examples/fashion_mnist --cnn                 # the CNN, augmented, 2 workers
@@ -99,7 +99,7 @@ class FashionClassifier : public hookline::Module {
   explicit FashionClassifier(hookline::RecipeOptions& o)
       : Module("classifier"),
         arch_(o.get_or<std::string>("arch", "mlp")),
-        lr_(o.get_or<double>("lr", 0.05)) {
+        lr_(o.get_or<double>("lr", arch_ == "cnn" ? 0.002 : 0.05)) {
     const std::int64_t width = o.get_or<std::int64_t>("hidden", 256);
     if (width < 1) o.fail("hidden", "expected a positive integer, got " + std::to_string(width));
     if (!(lr_ > 0)) o.fail("lr", "expected a learning rate > 0");
@@ -107,13 +107,14 @@ class FashionClassifier : public hookline::Module {
       hidden = register_module("hidden", torch::nn::Linear(28 * 28, width));
       output = register_module("output", torch::nn::Linear(width, 10));
     } else if (arch_ == "cnn") {
-      // bench_input's CNN: 3x3 convolutions to 16 and 32 channels, each followed by a 2x2
-      // max-pooling, then a linear layer.
+      // 3x3 convolutions to 32 and 64 channels, each followed by a 2x2 max-pooling, then
+      // 3136 -> 128 -> 10.
       conv1 = register_module("conv1",
-                              torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)));
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)));
       conv2 = register_module("conv2",
-                              torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)));
-      output = register_module("output", torch::nn::Linear(32 * 7 * 7, 10));
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)));
+      hidden = register_module("hidden", torch::nn::Linear(64 * 7 * 7, 128));
+      output = register_module("output", torch::nn::Linear(128, 10));
     } else {
       o.fail("arch", "expected mlp or cnn, got '" + arch_ + "'");
     }
@@ -126,7 +127,7 @@ class FashionClassifier : public hookline::Module {
     at::Tensor x = (images.view({-1, 1, 28, 28}) - 0.286) / 0.353;
     x = torch::max_pool2d(torch::relu(conv1(x)), 2);
     x = torch::max_pool2d(torch::relu(conv2(x)), 2);
-    return output(x.flatten(1));
+    return output(torch::relu(hidden(x.flatten(1))));
   }
 
   StepOutput training_step(const Batch& batch, std::int64_t /*batch_idx*/) override {
@@ -153,12 +154,20 @@ class FashionClassifier : public hookline::Module {
   }
 
   hookline::OptimizerConfig configure_optimizers() override {
-    auto sgd = std::make_shared<torch::optim::SGD>(parameters(),
-                                                   torch::optim::SGDOptions(lr_).momentum(0.9));
-    // Halve the learning rate after every epoch (SchedulerConfig steps it at epoch ends).
-    auto halve = std::make_shared<torch::optim::StepLR>(*sgd, /*step_size=*/1, /*gamma=*/0.5);
-    return hookline::OptimizerConfig().add(sgd).add_scheduler(
-        hookline::SchedulerConfig::from(halve).interval(hookline::Interval::epoch).name("halve"));
+    // SGD with momentum for the perceptron, Adam for the CNN (it converges in fewer epochs).
+    std::shared_ptr<torch::optim::Optimizer> optimizer;
+    if (arch_ == "cnn")
+      optimizer =
+          std::make_shared<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(lr_));
+    else
+      optimizer = std::make_shared<torch::optim::SGD>(parameters(),
+                                                      torch::optim::SGDOptions(lr_).momentum(0.9));
+    // Lower the learning rate after every epoch (SchedulerConfig steps it at epoch ends): halve
+    // it for the perceptron's 2 epochs, times 0.7 for the CNN's 8.
+    auto decay = std::make_shared<torch::optim::StepLR>(*optimizer, /*step_size=*/1,
+                                                        /*gamma=*/arch_ == "cnn" ? 0.7 : 0.5);
+    return hookline::OptimizerConfig().add(optimizer).add_scheduler(
+        hookline::SchedulerConfig::from(decay).interval(hookline::Interval::epoch).name("decay"));
   }
 
   torch::nn::Linear hidden{nullptr};
@@ -342,11 +351,11 @@ class EpochSummary : public hookline::Callback {
 // one per core, but a model this small gains little from more than one, and when other programs
 // keep the cores busy, OpenMP's spinning worker threads can make two threads ten times slower.
 // With --cnn: the convolutional network, augmented images made by 2 workers (the second core),
-// batches of 128, 5 epochs.
+// batches of 128, 8 epochs (its validation accuracy passes 0.90 at the sixth).
 std::string default_recipe(bool cnn) {
   return "trainer:\n"
          "  max_epochs: " +
-         std::string(cnn ? "5" : "2") +
+         std::string(cnn ? "8" : "2") +
          "\n"
          "  num_threads: 1\n"
          "  default_root_dir: fashion_mnist_run   # checkpoints go to <root>/checkpoints\n"
@@ -378,7 +387,7 @@ int main(int argc, char** argv) try {
   cli.defaults(default_recipe(cnn))
       .flag("--resume", resume, "continue the last run from its newest checkpoint")
       .flag("--cnn", cnn,
-            "train the CNN on augmented images made by 2 DataLoader workers, 5 epochs (the "
+            "train the CNN on augmented images made by 2 DataLoader workers, 8 epochs (the "
             "defaults of model.arch, data.augment, data.num_workers, data.batch_size, "
             "trainer.max_epochs)")
       .alias("--workers", "data.num_workers")
