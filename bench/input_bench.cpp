@@ -5,6 +5,7 @@
 //
 //   ./build/release/bench/bench_input                 # 5 rounds; docs/data.md's table
 //   ./build/release/bench/bench_input --rounds 3 --samples 6400 --steps 20
+//   ./build/release/bench/bench_input --only "alone hookline, 2"   # one variant (+ baselines)
 //
 // Alone (no training step):
 // - "hand loop": one thread, a loop that augments each sample straight into a preallocated batch
@@ -275,7 +276,7 @@ int main(int argc, char** argv) {
     std::string section, name;
     std::function<std::int64_t(Steps&)> body;
   };
-  const std::vector<Variant> variants = {
+  std::vector<Variant> variants = {
       {"alone", "hand loop (1 thread)", hand},
       {"alone", "torch::data, 0 workers", torch_loader(0, false)},
       {"alone", "torch::data, 1 worker", torch_loader(1, false)},
@@ -289,6 +290,15 @@ int main(int argc, char** argv) {
       {"step", "hookline, 1 worker", hookline_loader(1, true)},
       {"step", "hookline, 2 workers", hookline_loader(2, true)},
   };
+  // --only TEXT: the variants whose "section name" holds TEXT, and the two baselines (profiling).
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  if (!only.empty())
+    std::erase_if(variants, [&](const Variant& v) {
+      return v.name != "hand loop (1 thread)" && v.name != "pre-built batches" &&
+             (v.section + " " + v.name).find(only) == std::string::npos;
+    });
   std::map<std::string, std::vector<double>> rates, ratios, faults;
   for (std::int64_t r = -1; r < rounds; ++r) {  // round -1 warms up
     std::map<std::string, double> round;

@@ -77,7 +77,7 @@ std::int64_t WorkerPool::claimable(int worker) const {
 }
 
 Batch WorkerPool::take(std::int64_t k, std::chrono::nanoseconds timeout,
-                       const std::function<void()>& on_timeout) {
+                       const std::function<void()>& on_timeout, bool help) {
   std::unique_lock lock(mutex_);
   if (init_error_) std::rethrow_exception(init_error_);
   if (consumer_ != k) {  // the window slides to k
@@ -85,6 +85,25 @@ Batch WorkerPool::take(std::int64_t k, std::chrono::nanoseconds timeout,
     work_.notify_all();
   }
   const auto has = [&] { return results_.count(k) != 0 || init_error_ != nullptr; };
+  // Rather than wait, make the next unclaimed batch of the window here (the workers are busy).
+  while (help && !has() && task_ && queues_.empty() && next_ < end_ &&
+         next_ < consumer_ + window_) {
+    const std::int64_t j = next_++;
+    const std::uint64_t generation = generation_.load();
+    Task task = task_;
+    lock.unlock();
+    Result result;
+    static const std::function<bool()> never = [] { return false; };
+    try {
+      result.batch = task(j, -1, never);
+    } catch (...) {
+      result.error = std::current_exception();
+    }
+    task = nullptr;
+    lock.lock();
+    if (generation_.load() != generation) break;  // cannot happen: only the consumer drops passes
+    results_.emplace(j, std::move(result));
+  }
   if (timeout.count() > 0) {
     if (!ready_.wait_for(lock, timeout, has)) {
       lock.unlock();
