@@ -21,7 +21,9 @@
 // Each figure is the median over the rounds of samples/s; "ratio" is the median over the rounds
 // of the variant's rate over the hand loop's (alone) or pre-built batches' (step) in the same
 // round. "faults/step" is the minor page faults (getrusage, the whole process) per step after
-// each run's first kWarmSteps steps: the steady state.
+// each run's first kWarmSteps steps: the steady state. "CPU us/sample" is the CPU time of all the
+// process's threads per sample: what a variant costs, which other programs on the machine move
+// much less than its rate.
 //
 // The allocator: the bench holds hookline::AllocatorTuning for the whole run, as Trainer::fit does
 // by default (TrainerOptions::tune_allocator: glibc's mmap threshold at 32 MiB and trim threshold
@@ -164,9 +166,18 @@ long minor_faults() {
   return usage.ru_minflt;
 }
 
+// CPU time (user + system) of every thread of the process so far, in microseconds.
+double cpu_us() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + t.tv_usec; };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
+
 struct Measure {
   double samples_per_s = 0;
   double faults_per_step = 0;
+  double cpu_us_per_sample = 0;  // all threads: what the variant costs, whatever else runs
 };
 
 // Counts a run's steps and the page faults of its steps after the first kWarmSteps.
@@ -181,6 +192,7 @@ struct Steps {
 // Runs `body` (which returns the samples it went through and counts steps) once, timed.
 Measure timed(const std::function<std::int64_t(Steps&)>& body) {
   Steps steps;
+  const double cpu = cpu_us();
   const auto start = Clock::now();
   const std::int64_t samples = body(steps);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -188,7 +200,8 @@ Measure timed(const std::function<std::int64_t(Steps&)>& body) {
   return {static_cast<double>(samples) / seconds,
           steps.count > kWarmSteps ? static_cast<double>(faults - steps.faults_at_warm) /
                                          static_cast<double>(steps.count - kWarmSteps)
-                                   : 0};
+                                   : 0,
+          (cpu_us() - cpu) / static_cast<double>(samples)};
 }
 
 double median(std::vector<double> v) {
@@ -299,7 +312,7 @@ int main(int argc, char** argv) {
       return v.name != "hand loop (1 thread)" && v.name != "pre-built batches" &&
              (v.section + " " + v.name).find(only) == std::string::npos;
     });
-  std::map<std::string, std::vector<double>> rates, ratios, faults;
+  std::map<std::string, std::vector<double>> rates, ratios, faults, cpu;
   for (std::int64_t r = -1; r < rounds; ++r) {  // round -1 warms up
     std::map<std::string, double> round;
     for (const auto& v : variants) {
@@ -308,6 +321,7 @@ int main(int argc, char** argv) {
       round[v.section + v.name] = m.samples_per_s;
       rates[v.section + v.name].push_back(m.samples_per_s);
       faults[v.section + v.name].push_back(m.faults_per_step);
+      cpu[v.section + v.name].push_back(m.cpu_us_per_sample);
     }
     if (r < 0) continue;
     for (const auto& v : variants)
@@ -325,16 +339,19 @@ int main(int argc, char** argv) {
       tuning.holds() ? "on (fit's default)"
                      : (tune ? "unavailable (not glibc, or GLIBC_TUNABLES sets it)"
                              : "off (--no-tune-allocator)"));
-  std::printf("| %-8s | %-26s | %12s | %6s | %11s |\n", "", "variant", "samples/s", "ratio",
-              "faults/step");
-  std::printf("|----------|----------------------------|--------------|--------|-------------|\n");
+  std::printf("| %-8s | %-26s | %12s | %6s | %11s | %14s |\n", "", "variant", "samples/s", "ratio",
+              "faults/step", "CPU us/sample");
+  std::printf(
+      "|----------|----------------------------|--------------|--------|-------------|------------"
+      "----|\n");
   for (const auto& v : variants) {
     const std::string key = v.section + v.name;
     char fault_text[32] = "";
     if (v.section == "step")
       std::snprintf(fault_text, sizeof fault_text, "%.1f", median(faults[key]));
-    std::printf("| %-8s | %-26s | %12.0f | %6.3f | %11s |\n", v.section.c_str(), v.name.c_str(),
-                median(rates[key]), median(ratios[key]), fault_text);
+    std::printf("| %-8s | %-26s | %12.0f | %6.3f | %11s | %14.2f |\n", v.section.c_str(),
+                v.name.c_str(), median(rates[key]), median(ratios[key]), fault_text,
+                median(cpu[key]));
   }
   return 0;
 }

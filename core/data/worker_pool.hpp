@@ -72,8 +72,10 @@ class WorkerPool {
   std::vector<std::thread> threads_;
   // Bumped when a pass is dropped; read by running tasks for every sample, so on a cache line of
   // its own (the fields around it are written at every claim).
-  alignas(64) std::atomic<std::uint64_t> generation_{0};
-  char generation_padding_[64 - sizeof(std::atomic<std::uint64_t>)] = {};
+  struct alignas(64) Generation {
+    std::atomic<std::uint64_t> value{0};
+  };
+  Generation generation_;
   bool stop_ = false;
   Task task_;
   std::int64_t next_ = 0;      // next batch to claim
