@@ -3,7 +3,7 @@
 // alone and feeding the training step of a small CNN, measured in one run, interleaved round by
 // round so every variant sees the same machine state.
 //
-//   ./build/release/bench/bench_input                 # 5 rounds; docs/data.md's table
+//   ./build/release/bench/bench_input --rounds 9      # docs/data.md's first table (default 5)
 //   ./build/release/bench/bench_input --rounds 3 --samples 6400 --steps 20
 //   ./build/release/bench/bench_input --only "alone hookline, 2"   # one variant (+ baselines)
 //
