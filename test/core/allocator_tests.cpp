@@ -36,16 +36,23 @@ using namespace hookline;
 
 namespace {
 
-// Whether a 1 MiB malloc is served by mmap (glibc's threshold at its 128 KiB default) rather than
-// the heap (the tuned 32 MiB threshold). Always false where it cannot be observed.
+// Whether 1 MiB mallocs are served by mmap (glibc's threshold at its 128 KiB default) rather than
+// the heap (the tuned 32 MiB threshold). glibc serves a request from a free heap chunk that fits
+// before it thinks of mmap, whatever the threshold, so the probe holds up to 128 blocks at once:
+// past the heap's free chunks, the next one shows the threshold. Always false where it cannot be
+// observed.
 bool one_mib_is_mmapped() {
 #if HOOKLINE_TEST_GLIBC_MALLOC
   const auto before = mallinfo2().hblks;
-  void* block = std::malloc(std::size_t{1} << 20);
-  asm volatile("" : : "r"(block) : "memory");  // keep the malloc
-  const auto after = mallinfo2().hblks;
-  std::free(block);
-  return after > before;
+  std::vector<void*> blocks;
+  bool mmapped = false;
+  while (!mmapped && blocks.size() < 128) {
+    blocks.push_back(std::malloc(std::size_t{1} << 20));
+    asm volatile("" : : "r"(blocks.back()) : "memory");  // keep the malloc
+    mmapped = mallinfo2().hblks > before;
+  }
+  for (void* block : blocks) std::free(block);
+  return mmapped;
 #else
   return false;
 #endif
