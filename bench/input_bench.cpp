@@ -3,8 +3,9 @@
 // alone and feeding the training step of a small CNN, measured in one run, interleaved round by
 // round so every variant sees the same machine state.
 //
-//   ./build/release/bench/bench_input                 # 5 rounds; docs/data.md's table
+//   ./build/release/bench/bench_input --rounds 9      # docs/data.md's first table (default 5)
 //   ./build/release/bench/bench_input --rounds 3 --samples 6400 --steps 20
+//   ./build/release/bench/bench_input --only "alone hookline, 2"   # one variant (+ baselines)
 //
 // Alone (no training step):
 // - "hand loop": one thread, a loop that augments each sample straight into a preallocated batch
@@ -17,19 +18,27 @@
 // linear 1568->10, cross-entropy, SGD 0.01; one torch intra-op thread):
 // - "pre-built batches": the same batches made beforehand (the step's ceiling).
 // - "hookline, N workers" / "torch::data, 2 workers": the loaders above feeding the step.
-// Each figure is the median over the rounds of samples/s; "ratio" is to the hand loop (alone) or
-// to pre-built batches (step). "faults/step" is the minor page faults (getrusage) per step.
-// --malloc-tuned sets glibc's mmap threshold to 32 MiB and its trim threshold to 2 GiB first
-// (mallopt; what GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:
-// glibc.malloc.trim_threshold=4294967295 does), so a step's large freed blocks stay in the heap
-// instead of going back to the kernel and faulting in again.
+// Each figure is the median over the rounds of samples/s; "ratio" is the median over the rounds
+// of the variant's rate over the hand loop's (alone) or pre-built batches' (step) in the same
+// round. "faults/step" is the minor page faults (getrusage, the whole process) per step after
+// each run's first kWarmSteps steps: the steady state. "CPU us/sample" is the CPU time of all the
+// process's threads per sample: what a variant costs, which other programs on the machine move
+// much less than its rate.
+//
+// The allocator: the bench holds hookline::AllocatorTuning for the whole run, as Trainer::fit does
+// by default (TrainerOptions::tune_allocator: glibc's mmap threshold at 32 MiB and trim threshold
+// at INT_MAX, so a step's large freed blocks stay in the heap instead of going back to the kernel
+// and faulting in again). --no-tune-allocator leaves glibc's defaults, as
+// TrainerOptions().tune_allocator(false) does:
+//
+//   ./build/release/bench/bench_input --no-tune-allocator
+#include <hookline/core/allocator_tuning.hpp>
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/sample.hpp>
 #include <hookline/core/data/transforms.hpp>
 
 #include <torch/torch.h>
 
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -54,6 +63,7 @@ constexpr std::int64_t kBatch = 128;
 constexpr std::int64_t kSide = 28;
 constexpr std::int64_t kPad = 4;
 constexpr float kMean = 0.2860f, kStd = 0.3530f;  // Fashion-MNIST's
+constexpr std::int64_t kWarmSteps = 2;            // not counted in faults/step
 
 data::Transform augmentation() {
   return data::compose({data::random_crop(kSide, kPad), data::random_horizontal_flip(),
@@ -156,21 +166,42 @@ long minor_faults() {
   return usage.ru_minflt;
 }
 
+// CPU time (user + system) of every thread of the process so far, in microseconds.
+double cpu_us() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + t.tv_usec; };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
+
 struct Measure {
   double samples_per_s = 0;
   double faults_per_step = 0;
+  double cpu_us_per_sample = 0;  // all threads: what the variant costs, whatever else runs
+};
+
+// Counts a run's steps and the page faults of its steps after the first kWarmSteps.
+struct Steps {
+  std::int64_t count = 0;
+  long faults_at_warm = 0;
+  void step() {
+    if (++count == kWarmSteps) faults_at_warm = minor_faults();
+  }
 };
 
 // Runs `body` (which returns the samples it went through and counts steps) once, timed.
-Measure timed(const std::function<std::int64_t(std::int64_t&)>& body) {
-  std::int64_t steps = 0;
-  const long faults = minor_faults();
+Measure timed(const std::function<std::int64_t(Steps&)>& body) {
+  Steps steps;
+  const double cpu = cpu_us();
   const auto start = Clock::now();
   const std::int64_t samples = body(steps);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return {
-      static_cast<double>(samples) / seconds,
-      steps > 0 ? static_cast<double>(minor_faults() - faults) / static_cast<double>(steps) : 0};
+  const long faults = minor_faults();
+  return {static_cast<double>(samples) / seconds,
+          steps.count > kWarmSteps ? static_cast<double>(faults - steps.faults_at_warm) /
+                                         static_cast<double>(steps.count - kWarmSteps)
+                                   : 0,
+          (cpu_us() - cpu) / static_cast<double>(samples)};
 }
 
 double median(std::vector<double> v) {
@@ -190,12 +221,9 @@ int main(int argc, char** argv) {
   const std::int64_t rounds = arg(argc, argv, "--rounds", 5);
   const std::int64_t n = arg(argc, argv, "--samples", 12800);
   const std::int64_t steps = arg(argc, argv, "--steps", 30);
-  bool tuned = false;
-  for (int i = 1; i < argc; ++i) tuned = tuned || std::strcmp(argv[i], "--malloc-tuned") == 0;
-  if (tuned) {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, static_cast<int>(0x7fffffff));
-  }
+  bool tune = true;
+  for (int i = 1; i < argc; ++i) tune = tune && std::strcmp(argv[i], "--no-tune-allocator") != 0;
+  const hookline::AllocatorTuning tuning(tune);  // what a fit holds by default
   torch::set_num_threads(1);
   const Images images(n);
   const Images step_images(steps * kBatch);
@@ -203,7 +231,7 @@ int main(int argc, char** argv) {
   auto step_dataset = std::make_shared<AugmentedImages>(step_images);
   Trainer trainer;
 
-  const auto hand = [&](std::int64_t&) {
+  const auto hand = [&](Steps&) {
     at::Tensor x = at::empty({kBatch, 1, kSide, kSide}), y = at::empty({kBatch}, at::kLong);
     for (std::int64_t first = 0; first < n; first += kBatch) {
       const std::int64_t rows = std::min(kBatch, n - first);
@@ -212,7 +240,7 @@ int main(int argc, char** argv) {
     return n;
   };
   const auto hookline_loader = [&](int workers, bool step) {
-    return [&, workers, step](std::int64_t& count) {
+    return [&, workers, step](Steps& count) {
       data::DataLoader loader(step ? step_dataset : dataset,
                               data::DataLoaderOptions().batch_size(kBatch).num_workers(workers));
       std::int64_t samples = 0;
@@ -220,13 +248,13 @@ int main(int argc, char** argv) {
         Batch b = it.take();
         samples += b.batch_size();
         if (step) trainer.step(b["x"], b["y"]);
-        ++count;
+        count.step();
       }
       return samples;
     };
   };
   const auto torch_loader = [&](int workers, bool step) {
-    return [&, workers, step](std::int64_t& count) {
+    return [&, workers, step](Steps& count) {
       auto loader = torch::data::make_data_loader<torch::data::samplers::SequentialSampler>(
           TorchImages(step ? step_images : images).map(torch::data::transforms::Stack<>()),
           torch::data::DataLoaderOptions().batch_size(kBatch).workers(workers));
@@ -234,7 +262,7 @@ int main(int argc, char** argv) {
       for (auto& b : *loader) {
         samples += b.data.size(0);
         if (step) trainer.step(b.data, b.target);
-        ++count;
+        count.step();
       }
       return samples;
     };
@@ -247,21 +275,21 @@ int main(int argc, char** argv) {
       prebuilt_y.push_back(it->operator[]("y"));
     }
   }
-  const auto prebuilt = [&](std::int64_t& count) {
+  const auto prebuilt = [&](Steps& count) {
     std::int64_t samples = 0;
     for (std::size_t i = 0; i < prebuilt_x.size(); ++i) {
       trainer.step(prebuilt_x[i], prebuilt_y[i]);
       samples += prebuilt_x[i].size(0);
-      ++count;
+      count.step();
     }
     return samples;
   };
 
   struct Variant {
     std::string section, name;
-    std::function<std::int64_t(std::int64_t&)> body;
+    std::function<std::int64_t(Steps&)> body;
   };
-  const std::vector<Variant> variants = {
+  std::vector<Variant> variants = {
       {"alone", "hand loop (1 thread)", hand},
       {"alone", "torch::data, 0 workers", torch_loader(0, false)},
       {"alone", "torch::data, 1 worker", torch_loader(1, false)},
@@ -275,34 +303,55 @@ int main(int argc, char** argv) {
       {"step", "hookline, 1 worker", hookline_loader(1, true)},
       {"step", "hookline, 2 workers", hookline_loader(2, true)},
   };
-  std::map<std::string, std::vector<double>> rates, faults;
-  for (std::int64_t r = -1; r < rounds; ++r)  // round -1 warms up
+  // --only TEXT: the variants whose "section name" holds TEXT, and the two baselines (profiling).
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  if (!only.empty())
+    std::erase_if(variants, [&](const Variant& v) {
+      return v.name != "hand loop (1 thread)" && v.name != "pre-built batches" &&
+             (v.section + " " + v.name).find(only) == std::string::npos;
+    });
+  std::map<std::string, std::vector<double>> rates, ratios, faults, cpu;
+  for (std::int64_t r = -1; r < rounds; ++r) {  // round -1 warms up
+    std::map<std::string, double> round;
     for (const auto& v : variants) {
       const Measure m = timed(v.body);
       if (r < 0) continue;
+      round[v.section + v.name] = m.samples_per_s;
       rates[v.section + v.name].push_back(m.samples_per_s);
       faults[v.section + v.name].push_back(m.faults_per_step);
+      cpu[v.section + v.name].push_back(m.cpu_us_per_sample);
     }
+    if (r < 0) continue;
+    for (const auto& v : variants)
+      ratios[v.section + v.name].push_back(
+          round[v.section + v.name] /
+          round[v.section == "alone" ? "alonehand loop (1 thread)" : "steppre-built batches"]);
+  }
 
   std::printf(
       "input pipeline: %lld samples of 1x28x28 uint8, batch %lld, crop(pad 4) + flip + "
-      "normalize; step: CNN, 1 intra-op thread, %lld steps; median of %lld rounds; glibc malloc "
-      "%s\n\n",
+      "normalize; step: CNN, 1 intra-op thread, %lld steps; median of %lld rounds; allocator "
+      "tuning %s\n\n",
       static_cast<long long>(n), static_cast<long long>(kBatch), static_cast<long long>(steps),
-      static_cast<long long>(rounds), tuned ? "tuned (--malloc-tuned)" : "defaults");
-  std::printf("| %-8s | %-26s | %12s | %6s | %11s |\n", "", "variant", "samples/s", "ratio",
-              "faults/step");
-  std::printf("|----------|----------------------------|--------------|--------|-------------|\n");
-  const double hand_rate = median(rates["alonehand loop (1 thread)"]);
-  const double ceiling = median(rates["steppre-built batches"]);
+      static_cast<long long>(rounds),
+      tuning.holds() ? "on (fit's default)"
+                     : (tune ? "unavailable (not glibc, or GLIBC_TUNABLES sets it)"
+                             : "off (--no-tune-allocator)"));
+  std::printf("| %-8s | %-26s | %12s | %6s | %11s | %14s |\n", "", "variant", "samples/s", "ratio",
+              "faults/step", "CPU us/sample");
+  std::printf(
+      "|----------|----------------------------|--------------|--------|-------------|------------"
+      "----|\n");
   for (const auto& v : variants) {
-    const double rate = median(rates[v.section + v.name]);
-    const double base = v.section == "alone" ? hand_rate : ceiling;
+    const std::string key = v.section + v.name;
     char fault_text[32] = "";
     if (v.section == "step")
-      std::snprintf(fault_text, sizeof fault_text, "%.1f", median(faults[v.section + v.name]));
-    std::printf("| %-8s | %-26s | %12.0f | %6.3f | %11s |\n", v.section.c_str(), v.name.c_str(),
-                rate, rate / base, fault_text);
+      std::snprintf(fault_text, sizeof fault_text, "%.1f", median(faults[key]));
+    std::printf("| %-8s | %-26s | %12.0f | %6.3f | %11s | %14.2f |\n", v.section.c_str(),
+                v.name.c_str(), median(rates[key]), median(ratios[key]), fault_text,
+                median(cpu[key]));
   }
   return 0;
 }

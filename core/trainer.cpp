@@ -1,5 +1,6 @@
 #include "hookline/core/trainer.hpp"
 
+#include "hookline/core/allocator_tuning.hpp"
 #include "hookline/core/console.hpp"
 #include "hookline/core/defaults.hpp"
 #include "hookline/core/loops/callback_connector.hpp"
@@ -279,6 +280,8 @@ void Trainer::run(Stage stage, Module& module, DataModule* data, const std::stri
           "TrainerOptions::gradient_clip_val does not apply to manual optimization; call "
           "clip_gradients() in training_step instead");
   }
+  // glibc malloc at the step's ceiling for the run; set back when it returns or throws.
+  const AllocatorTuning allocator_tuning(options_.tune_allocator());
   // DDP: joins (or launches) the run's processes; ranks other than 0 say only warnings.
   strategy_->setup_environment();
   bus_.set_rank(strategy_->global_rank());

@@ -117,6 +117,10 @@ class TrainerOptions {
   HOOKLINE_OPTION(bool, enable_progress_bar, true)
   /// Print a ModelSummary at fit start (one is added unless the callbacks hold one), as Lightning.
   HOOKLINE_OPTION(bool, enable_model_summary, true)
+  /// hookline's own (Lightning has none): on glibc, raise malloc's mmap and trim thresholds while
+  /// a run lasts, so a CPU step reuses its freed memory instead of faulting it back in from the
+  /// kernel, and set them back afterwards (core/allocator_tuning.hpp). Off: malloc is untouched.
+  HOOKLINE_OPTION(bool, tune_allocator, true)
 
  public:
   /// Lightning's `logger`: true (the default) gives a TensorBoardLogger under default_root_dir

@@ -361,7 +361,8 @@ void DataLoader::Iterator::fetch() {
       const std::int64_t k = loader.cursor_;
       batch_ = Batch();
       batch_ = loader.pool_->take(
-          k, std::chrono::duration_cast<std::chrono::nanoseconds>(loader.options_.timeout()), [&] {
+          k, std::chrono::duration_cast<std::chrono::nanoseconds>(loader.options_.timeout()),
+          [&] {
             std::ostringstream what;
             what << "DataLoader timed out after " << loader.options_.timeout().count()
                  << " s waiting for batch " << k << " of epoch " << loader.epoch_ << " from its "
@@ -369,7 +370,11 @@ void DataLoader::Iterator::fetch() {
                  << " workers: a worker is stuck in the dataset or slower than the timeout; fix "
                     "the dataset or raise DataLoaderOptions::timeout";
             throw DataLoaderTimeout(what.str());
-          });
+          },
+          // While its workers are busy the loader's thread makes batches too, unless a timeout
+          // must be kept, a worker_init_fn prepares the threads, or streams have owners.
+          loader.options_.timeout().count() == 0 && !loader.options_.worker_init_fn() &&
+              loader.owners_.empty());
     } else {
       batch_ = loader.plan_->make(loader.cursor_, -1, nullptr);
     }

@@ -11,6 +11,8 @@
 // - Workers: with num_workers(0) the batches are made on the caller's thread when asked for. With
 //   num_workers(n > 0), n threads make the batches of the pass in parallel, up to
 //   prefetch_factor * n batches ahead of the one the caller takes, while it uses the current one.
+//   When the caller would wait for a batch, its thread makes the next batches nobody has started
+//   itself (not with a timeout or a worker_init_fn, nor for an IterableDataset's streams).
 //   Batches come out in the same order and with the same contents whatever n is (a batch depends on
 //   (seed, epoch, batch number) only). Without persistent_workers the threads are started by
 //   begin() and joined when the pass ends (its last batch, or the last iterator of an abandoned
@@ -190,7 +192,8 @@ class DataLoaderError : public std::runtime_error, public std::nested_exception 
         batch_(batch),
         sample_(sample),
         original_type_(std::move(original_type)) {}
-  /// The worker's id, or -1 for the loader's own thread (num_workers(0)).
+  /// The worker's id, or -1 for the loader's own thread (num_workers(0), or a batch it made
+  /// itself while the workers were busy).
   int worker() const { return worker_; }
   /// The batch's number in its epoch.
   std::int64_t batch_index() const { return batch_; }

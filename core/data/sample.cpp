@@ -1,7 +1,11 @@
 #include <hookline/core/data/sample.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/ops/stack.h>
+#include <c10/util/SmallVector.h>
+
+#include <cstring>
 
 #include <stdexcept>
 #include <string>
@@ -36,6 +40,40 @@ at::Generator SampleGenerator::torch_generator() {
   return at::make_generator<at::CPUGeneratorImpl>(next());
 }
 
+namespace {
+
+// True when `parts` (of one shape, checked by the caller) can be stacked by copying their bytes:
+// dense, contiguous CPU tensors of one dtype that need no autograd history.
+bool copyable(const std::vector<at::Tensor>& parts) {
+  const at::Tensor& first = parts.front();
+  for (const at::Tensor& part : parts)
+    if (!part.device().is_cpu() || part.layout() != c10::kStrided || !part.has_storage() ||
+        part.requires_grad() || part.is_quantized() || part.is_conj() || part.is_neg() ||
+        part.scalar_type() != first.scalar_type() || !part.is_contiguous())
+      return false;
+  return true;
+}
+
+// at::stack(parts) for copyable parts: one allocation and a memcpy per sample, without the
+// dispatcher's unsqueeze per part that at::stack pays (about a microsecond each).
+at::Tensor stack_by_copy(const std::vector<at::Tensor>& parts) {
+  const at::Tensor& first = parts.front();
+  c10::SmallVector<std::int64_t, 6> shape;
+  shape.push_back(static_cast<std::int64_t>(parts.size()));
+  shape.append(first.sizes().begin(), first.sizes().end());
+  at::Tensor out(at::detail::empty_cpu(shape, first.scalar_type()));
+  const std::size_t bytes = first.nbytes();
+  if (bytes == 0) return out;
+  auto* dst = static_cast<char*>(out.data_ptr());
+  for (const at::Tensor& part : parts) {
+    std::memcpy(dst, part.data_ptr(), bytes);
+    dst += bytes;
+  }
+  return out;
+}
+
+}  // namespace
+
 Batch stack_collate(std::vector<Batch>& samples) {
   if (samples.empty()) return Batch();
   const Batch& first = samples.front();
@@ -60,7 +98,7 @@ Batch stack_collate(std::vector<Batch>& samples) {
             "; pass DataLoaderOptions::collate(...) to batch samples of different shapes");
       parts[i] = part;
     }
-    out.set(name, at::stack(parts));
+    out.set(name, copyable(parts) ? stack_by_copy(parts) : at::stack(parts));
     ++f;
   }
   return out;

@@ -25,7 +25,7 @@ WorkerPool::~WorkerPool() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
-    generation_.fetch_add(1);
+    generation_.value.fetch_add(1);
     task_ = nullptr;
     results_.clear();
   }
@@ -45,7 +45,7 @@ void WorkerPool::start_pass(std::int64_t first, std::int64_t end, Task task,
     std::lock_guard lock(mutex_);
     queues_ = std::move(queues);
     queued_.assign(queues_.size(), 0);
-    generation_.fetch_add(1);
+    generation_.value.fetch_add(1);
     results_.clear();
     task_ = std::move(task);
     next_ = first;
@@ -58,7 +58,7 @@ void WorkerPool::start_pass(std::int64_t first, std::int64_t end, Task task,
 void WorkerPool::cancel() {
   Task old;  // destroyed outside the lock
   std::lock_guard lock(mutex_);
-  generation_.fetch_add(1);
+  generation_.value.fetch_add(1);
   results_.clear();
   old = std::move(task_);
   task_ = nullptr;
@@ -77,7 +77,7 @@ std::int64_t WorkerPool::claimable(int worker) const {
 }
 
 Batch WorkerPool::take(std::int64_t k, std::chrono::nanoseconds timeout,
-                       const std::function<void()>& on_timeout) {
+                       const std::function<void()>& on_timeout, bool help) {
   std::unique_lock lock(mutex_);
   if (init_error_) std::rethrow_exception(init_error_);
   if (consumer_ != k) {  // the window slides to k
@@ -85,6 +85,26 @@ Batch WorkerPool::take(std::int64_t k, std::chrono::nanoseconds timeout,
     work_.notify_all();
   }
   const auto has = [&] { return results_.count(k) != 0 || init_error_ != nullptr; };
+  // Rather than wait, make the next unclaimed batch of the window here (the workers are busy).
+  while (help && !has() && task_ && queues_.empty() && next_ < end_ &&
+         next_ < consumer_ + window_) {
+    const std::int64_t j = next_++;
+    const std::uint64_t generation = generation_.value.load();
+    Task task = task_;
+    lock.unlock();
+    Result result;
+    static const std::function<bool()> never = [] { return false; };
+    try {
+      result.batch = task(j, -1, never);
+    } catch (...) {
+      result.error = std::current_exception();
+    }
+    task = nullptr;
+    lock.lock();
+    if (generation_.value.load() != generation)
+      break;  // cannot happen: only the consumer drops passes
+    results_.emplace(j, std::move(result));
+  }
   if (timeout.count() > 0) {
     if (!ready_.wait_for(lock, timeout, has)) {
       lock.unlock();
@@ -123,11 +143,11 @@ void WorkerPool::run(int worker, const std::function<void(int)>& init) {
       ++next_;
     else
       ++queued_[static_cast<std::size_t>(worker)];
-    const std::uint64_t generation = generation_.load();
+    const std::uint64_t generation = generation_.value.load();
     Task task = task_;  // a copy: the pass may be dropped while it runs
     lock.unlock();
     Result result;
-    const std::function<bool()> cancelled = [&] { return generation_.load() != generation; };
+    const std::function<bool()> cancelled = [&] { return generation_.value.load() != generation; };
     try {
       result.batch = task(k, worker, cancelled);
     } catch (...) {
@@ -135,7 +155,7 @@ void WorkerPool::run(int worker, const std::function<void(int)>& init) {
     }
     task = nullptr;
     lock.lock();
-    if (generation_.load() == generation) {
+    if (generation_.value.load() == generation) {
       results_.emplace(k, std::move(result));
       ready_.notify_all();
     } else {

@@ -5,7 +5,10 @@
 // in increasing order, at most `window` ahead of the batch the consumer asks for next, and run the
 // tasks in parallel. take(k) hands the batches out strictly in order k = first, first + 1, ...
 // whatever worker computed them, so the result never depends on the worker count or on timing.
-// A task's exception is kept and rethrown by the take() of its batch. start_pass() and cancel()
+// A task's exception is kept and rethrown by the take() of its batch. A take() that would wait may
+// help: the consumer's thread claims the next unclaimed batch of the window and computes it
+// itself (as worker -1), then looks for its batch again; batches depend on k only, so this
+// changes when a batch is made, never what it holds. start_pass() and cancel()
 // drop the previous pass: its batches computed later are discarded, and a task still running can
 // notice through `cancelled()` and return early. The destructor stops and joins every thread
 // (waiting for tasks that are running to return).
@@ -48,9 +51,10 @@ class WorkerPool {
   void cancel();
   /// Batch `k` of the pass (the next in order), waiting for it up to `timeout` (zero: forever).
   /// Rethrows the task's exception; throws DataLoaderTimeout (see dataloader.hpp) through
-  /// `on_timeout` when the wait runs out.
+  /// `on_timeout` when the wait runs out. With `help` (only for passes without owners), instead
+  /// of waiting it computes unclaimed batches of the window itself.
   Batch take(std::int64_t k, std::chrono::nanoseconds timeout,
-             const std::function<void()>& on_timeout);
+             const std::function<void()>& on_timeout, bool help = false);
   int workers() const { return static_cast<int>(threads_.size()); }
 
  private:
@@ -66,7 +70,12 @@ class WorkerPool {
   std::condition_variable work_;   // workers wait for a batch to compute
   std::condition_variable ready_;  // the consumer waits for its batch
   std::vector<std::thread> threads_;
-  std::atomic<std::uint64_t> generation_{0};  // bumped when a pass is dropped
+  // Bumped when a pass is dropped; read by running tasks for every sample, so on a cache line of
+  // its own (the fields around it are written at every claim).
+  struct alignas(64) Generation {
+    std::atomic<std::uint64_t> value{0};
+  };
+  Generation generation_;
   bool stop_ = false;
   Task task_;
   std::int64_t next_ = 0;      // next batch to claim

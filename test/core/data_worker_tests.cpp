@@ -274,8 +274,10 @@ BOOST_AUTO_TEST_CASE(a_throwing_sample_reaches_the_caller_with_type_message_and_
       BOOST_TEST(e.original_type() == "std::out_of_range");
       BOOST_TEST(contains(what, "sample 17 is bad"), what);
       BOOST_TEST(contains(what, "std::out_of_range"), what);
-      BOOST_TEST(contains(what, workers > 0 ? "worker " : "DataLoader failed"), what);
-      BOOST_TEST((e.worker() >= 0) == (workers > 0));
+      // With workers, the batch is made by a worker, or by the loader's thread while the
+      // workers were busy (worker -1).
+      BOOST_TEST(contains(what, e.worker() >= 0 ? "worker " : "DataLoader failed"), what);
+      if (workers == 0) BOOST_TEST(e.worker() == -1);
       BOOST_CHECK_THROW(e.rethrow_nested(), std::out_of_range);
     }
     BOOST_TEST(caught);
@@ -373,6 +375,42 @@ BOOST_AUTO_TEST_CASE(worker_init_fn_runs_once_on_each_worker) {
   data::DataLoader failing(
       dataset, options(2).worker_init_fn([](int) { throw std::runtime_error("no file"); }));
   BOOST_CHECK_THROW(all_batches(failing, 1), std::runtime_error);
+}
+
+BOOST_AUTO_TEST_CASE(the_loaders_thread_helps_unless_a_timeout_or_worker_init_fn_is_set) {
+  // Samples that take a while, recording the threads that made them.
+  class Slow final : public data::MapDataset {
+   public:
+    std::int64_t size() const override { return 24; }
+    Batch get(std::int64_t index, data::SampleGenerator& rng) const override {
+      {
+        std::lock_guard lock(mutex);
+        threads.insert(std::this_thread::get_id());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      return Batch{{"x", at::full({2}, static_cast<double>(index) + rng.uniform())}};
+    }
+    mutable std::mutex mutex;
+    mutable std::set<std::thread::id> threads;
+  };
+  const auto made_here = [](data::DataLoaderOptions o) {
+    auto slow = std::make_shared<Slow>();
+    data::DataLoader loader(slow, o.batch_size(4).num_workers(1));
+    const auto batches = all_batches(loader, 1);
+    bool here = false;
+    {
+      std::lock_guard lock(slow->mutex);
+      here = slow->threads.count(std::this_thread::get_id()) != 0;
+    }
+    data::DataLoader plain(slow, o.num_workers(0));
+    BOOST_TEST(same_batches(batches, all_batches(plain, 1)));  // made anywhere, the same batches
+    return here;
+  };
+  // At take(0) the worker runs batch 0 or has not claimed it yet: either way this thread finds
+  // an unclaimed batch in the window and makes it.
+  BOOST_TEST(made_here(data::DataLoaderOptions()));
+  BOOST_TEST(!made_here(data::DataLoaderOptions().timeout(std::chrono::seconds(30))));
+  BOOST_TEST(!made_here(data::DataLoaderOptions().worker_init_fn([](int) {})));
 }
 
 BOOST_AUTO_TEST_CASE(samplers_batch_samplers_and_collate) {

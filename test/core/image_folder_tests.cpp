@@ -155,7 +155,7 @@ BOOST_AUTO_TEST_CASE(transforms_crop_flip_normalize_compose) {
   BOOST_CHECK_THROW(data::random_crop(20, 2)(img, rng), std::invalid_argument);
 }
 
-// docs/data.md's snippet, on a small folder of grey images.
+// docs/data.md's and README's snippet (batches of 4 here), on a small folder of grey images.
 BOOST_AUTO_TEST_CASE(docs_data_md_snippet_loads_an_augmented_image_folder_with_workers) {
   test_support::TempDir dir("hookline_images_");
   const fs::path root = dir.path / "fashion" / "train";
