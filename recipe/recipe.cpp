@@ -94,6 +94,7 @@ void read_trainer_options(RecipeOptions& o, TrainerOptions& t, std::string& logg
   HOOKLINE_RECIPE_OPTION(o, t, enable_checkpointing);
   HOOKLINE_RECIPE_OPTION(o, t, async_checkpointing);
   HOOKLINE_RECIPE_OPTION(o, t, handle_signals);
+  HOOKLINE_RECIPE_OPTION(o, t, tune_allocator);
   HOOKLINE_RECIPE_OPTION(o, t, enable_progress_bar);
   HOOKLINE_RECIPE_OPTION(o, t, enable_model_summary);
   // logger: true / false (Lightning's), or which logger: "tensorboard" or "csv".
