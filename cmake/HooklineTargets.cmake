@@ -51,3 +51,23 @@ function(hookline_precompile_torch target)
     target_precompile_headers(${target} REUSE_FROM ${first})
   endif()
 endfunction()
+
+# Splits a target's unity build into `count` batches of about equal size. Every LibTorch
+# translation unit pays again for what its sources use of LibTorch's inline code, so few large
+# batches compile the library in about 2/3 of the CPU time of batches of 8 (CMake's default);
+# two keep both cores busy. Call it after every source of the target is added.
+function(hookline_unity_batches target count)
+  get_target_property(sources ${target} SOURCES)
+  set(n 0)
+  foreach(source IN LISTS sources)
+    get_source_file_property(skip ${source} TARGET_DIRECTORY ${target} SKIP_UNITY_BUILD_INCLUSION)
+    if(source MATCHES "\\.cpp$" AND NOT skip)
+      math(EXPR n "${n} + 1")
+    endif()
+  endforeach()
+  math(EXPR size "(${n} + ${count} - 1) / ${count}")
+  if(size LESS 1)
+    set(size 1)
+  endif()
+  set_target_properties(${target} PROPERTIES UNITY_BUILD_BATCH_SIZE ${size})
+endfunction()
