@@ -34,8 +34,8 @@ finish_tests() {
 
 for preset in release asan tsan; do
   echo "== $preset build"
-  # The LibTorch builds compile in unity batches (several sources per compiler run, each paying
-  # once for the 600 MB precompiled LibTorch header): 8 minutes instead of 18 for release.
+  # Unity batches: the library and test_core compile as two large batches each, every other
+  # program as one (each compiler run pays once for LibTorch's header and inline code).
   cmake --preset "$preset" -DCMAKE_UNITY_BUILD=ON >/dev/null
   cmake --build --preset "$preset"
   finish_tests
