@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "recording_logger.hpp"
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/progress_bar.hpp>
@@ -39,6 +40,7 @@ TrainerOptions quiet() {
 }
 
 using Recording = test_support::RecordingLogger;
+using test_support::read_text;
 
 // A BoringModel whose training and validation steps first run `train` / `val` (when set) with the
 // model and the batch index: the logging a test needs.
@@ -59,13 +61,6 @@ class Logging final : public BoringModel {
  private:
   Step train_, val_;
 };
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // CRC-32C bit by bit (independent of Boost.CRC), and TensorFlow's mask.
 std::uint32_t reference_crc32c(const unsigned char* p, std::size_t n) {
@@ -92,7 +87,7 @@ std::uint32_t le32(const unsigned char* p) {
 
 // Every TFRecord of `path`, with both CRCs checked; each payload decoded by protoc --decode_raw.
 std::vector<std::string> decode_records(const fs::path& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_text(path);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   std::vector<std::string> decoded;
   std::size_t at = 0;
@@ -421,7 +416,7 @@ BOOST_AUTO_TEST_CASE(layout_versions_columns_and_hparams) {
                (save / "lightning_logs" / ("version_" + std::to_string(run))).string());
   }
   const fs::path dir = save / "lightning_logs" / "version_1";
-  const std::string text = read_file(dir / "metrics.csv");
+  const std::string text = read_text(dir / "metrics.csv");
   BOOST_TEST(contains(text, "\r\n"));
   const auto rows = read_csv(text);
   // Columns: the sorted union; the validation key came after the first rows (file rewritten).
@@ -435,7 +430,7 @@ BOOST_AUTO_TEST_CASE(layout_versions_columns_and_hparams) {
       {"1", "0.5", "2", ""}, {"1", "1.0", "3", ""}, {"1", "", "3", "2.0"}};
   for (std::size_t i = 0; i < expected.size(); ++i)
     BOOST_TEST(rows[i + 1] == expected[i], boost::test_tools::per_element());
-  BOOST_TEST(read_file(dir / "hparams.yaml") == "layers:\n- 64\n- 32\nlr: 0.001\nname: mlp\n");
+  BOOST_TEST(read_text(dir / "hparams.yaml") == "layers:\n- 64\n- 32\nlr: 0.001\nname: mlp\n");
 }
 
 BOOST_AUTO_TEST_CASE(options_name_version_prefix_and_flushing) {
@@ -450,7 +445,7 @@ BOOST_AUTO_TEST_CASE(options_name_version_prefix_and_flushing) {
   BOOST_TEST(!fs::exists(file));  // buffered until (step + 1) % 3 == 0
   logger.log_metrics({{"b", 1e-5}}, 2);
   BOOST_REQUIRE(fs::exists(file));
-  const auto rows = read_csv(read_file(file));
+  const auto rows = read_csv(read_text(file));
   BOOST_TEST(rows[0] == (std::vector<std::string>{"p-a", "p-b", "step"}),
              boost::test_tools::per_element());
   BOOST_TEST(rows[3] == (std::vector<std::string>{"", "1e-05", "2"}),
@@ -539,7 +534,7 @@ BOOST_AUTO_TEST_CASE(options_and_crc) {
   const auto records = decode_records(tb.event_file());
   BOOST_REQUIRE_EQUAL(records.size(), 2u);  // no hp_metric, no hparams summaries
   BOOST_TEST(contains(records[1], "1: \"p-m\""));
-  BOOST_TEST(read_file(save / "exp" / "version_3" / "sub" / "hparams.yaml") == "{}\n");
+  BOOST_TEST(read_text(save / "exp" / "version_3" / "sub" / "hparams.yaml") == "{}\n");
 }
 
 // loggers/tfrecord: our reader gets back what the logger wrote (as many records as the
@@ -549,7 +544,7 @@ BOOST_AUTO_TEST_CASE(tfrecord_reader_round_trip_and_errors) {
   TensorBoardLogger tb(save.string());
   tb.log_metrics({{"a", 1.0}, {"b", 2.0}}, 1);
   tb.finalize("success");
-  const std::string bytes = read_file(tb.event_file());
+  const std::string bytes = read_text(tb.event_file());
   BOOST_TEST(tfrecord_read(bytes).size() == decode_records(tb.event_file()).size());
 
   // Built apart: GCC 12's -Warray-bounds misreads a temporary's + inside the list (at -O1).

@@ -54,14 +54,8 @@ std::string tool() {
   return suite_arg("--trace-tool=");
 }
 
+using test_support::read_text;
 using test_support::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<json> read_jsonl(const std::string& path) {
   std::vector<json> out;
@@ -83,7 +77,7 @@ struct Ran {
 Ran run(const std::string& command, const TempDir& dir) {
   const std::string out = dir.file("command-output.txt");
   const int status = std::system((command + " > " + out + " 2>&1").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out)};
 }
 
 // Copies a scenario trace to HOOKLINE_TRACE_FIXTURES, when set.
@@ -204,7 +198,7 @@ BOOST_AUTO_TEST_CASE(a_traced_fit_runs_the_same_hooks_as_an_untraced_one) {
   for (const auto& [seq, name] : emitted) from_trace.push_back(name);
   BOOST_TEST(from_trace == plain, boost::test_tools::per_element());
   BOOST_TEST(fs::file_size(dir.file("fit.json")) > 1000u);
-  BOOST_TEST(slurp(dir.file("summary.txt")).find("optimizer_step") != std::string::npos);
+  BOOST_TEST(read_text(dir.file("summary.txt")).find("optimizer_step") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(records_carry_the_run_context) {
@@ -441,7 +435,7 @@ BOOST_AUTO_TEST_CASE(tail_follows_a_live_run_over_loopback) {
   BOOST_REQUIRE(server->clients() == 1u);
   trainer.fit(model);
   const int status = tail.get();
-  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), slurp(out));
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), read_text(out));
   std::vector<json> got = read_jsonl(out);
   BOOST_REQUIRE(got.size() == 3u);
   for (std::size_t i = 0; i < got.size(); ++i) {
