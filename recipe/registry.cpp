@@ -43,6 +43,14 @@ auto build(const std::string& name, RecipeOptions& options, Make make) {
   }
 }
 
+// The names in `factories`, sorted.
+template <class Factory>
+std::vector<std::string> names_of(const std::map<std::string, Factory>& factories) {
+  std::vector<std::string> out;
+  for (const auto& entry : factories) out.push_back(entry.first);
+  return out;
+}
+
 }  // namespace
 
 Registry::Registry() = default;
@@ -101,16 +109,12 @@ bool Registry::has_pack(const std::string& name) const {
 
 std::vector<std::string> Registry::callback_names() const {
   std::lock_guard lock(mutex_);
-  std::vector<std::string> out;
-  for (const auto& entry : callbacks_) out.push_back(entry.first);
-  return out;
+  return names_of(callbacks_);
 }
 
 std::vector<std::string> Registry::pack_names() const {
   std::lock_guard lock(mutex_);
-  std::vector<std::string> out;
-  for (const auto& entry : packs_) out.push_back(entry.first);
-  return out;
+  return names_of(packs_);
 }
 
 std::shared_ptr<Callback> Registry::make_callback(const std::string& name,
@@ -155,13 +159,6 @@ void add_to(std::map<std::string, Factory>& factories, const char* what, const s
   if (!factories.emplace(name, std::move(factory)).second)
     throw std::invalid_argument(std::string("Registry::") + what + ": the name '" + name +
                                 "' is already registered; choose another one");
-}
-
-template <class Factory>
-std::vector<std::string> names_of(const std::map<std::string, Factory>& factories) {
-  std::vector<std::string> out;
-  for (const auto& entry : factories) out.push_back(entry.first);
-  return out;
 }
 
 }  // namespace
