@@ -9,6 +9,7 @@
 // test/tools/trace/*.jsonl were made).
 #include <boost/test/unit_test.hpp>
 
+#include "jsonl.hpp"
 #include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
@@ -57,11 +58,9 @@ std::string tool() {
 using test_support::read_text;
 using test_support::TempDir;
 
+// The records of the JSON-lines file `path`.
 std::vector<json> read_jsonl(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-  return out;
+  return test_support::parse_jsonl(read_text(path));
 }
 
 void write_lines(const std::string& path, const std::vector<json>& lines) {
