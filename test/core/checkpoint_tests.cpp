@@ -182,6 +182,17 @@ TrainerOptions parity_options(const TempDir& dir) {
       .seed(123);
 }
 
+// What a finished run left: its weights, optimizer state, counters and metrics.
+RunResult result_of(Net& model, Trainer& trainer, const EpochMetrics& epochs) {
+  return {weights_of(model),
+          adam_state(trainer),
+          trainer.global_step(),
+          trainer.current_epoch(),
+          trainer.logged_metrics(),
+          trainer.callback_metrics(),
+          epochs.seen};
+}
+
 // An uninterrupted run, and a run crashed at `when`/`at` then resumed from its checkpoint.
 std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOptions options,
                                                  SaveAndCrash::When when, std::int64_t at,
@@ -193,13 +204,7 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
     auto epochs = std::make_shared<EpochMetrics>();
     Trainer trainer(options, {epochs});
     trainer.fit(model);
-    straight = {weights_of(model),
-                adam_state(trainer),
-                trainer.global_step(),
-                trainer.current_epoch(),
-                trainer.logged_metrics(),
-                trainer.callback_metrics(),
-                epochs->seen};
+    straight = result_of(model, trainer, *epochs);
   }
   const std::string path = dir.file("crash.ckpt");
   {
@@ -217,13 +222,7 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
     auto epochs = std::make_shared<EpochMetrics>();
     Trainer trainer(options, {epochs});
     trainer.fit(model, nullptr, path);
-    resumed = {weights_of(model),
-               adam_state(trainer),
-               trainer.global_step(),
-               trainer.current_epoch(),
-               trainer.logged_metrics(),
-               trainer.callback_metrics(),
-               epochs->seen};
+    resumed = result_of(model, trainer, *epochs);
   }
   return {straight, resumed};
 }
