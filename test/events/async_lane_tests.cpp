@@ -26,7 +26,7 @@ BOOST_AUTO_TEST_CASE(async_subscriber_sees_every_event_in_order_after_flush) {
 }
 
 BOOST_AUTO_TEST_CASE(one_million_events_nothing_lost_under_back_pressure) {
-  Bus bus(Bus::Options{.async = {.threads = 2, .capacity = 256}});
+  Bus bus(async_options({.threads = 2, .capacity = 256}));
   constexpr int kEvents = 1'000'000;
   struct Seen {
     long long sum = 0;
@@ -56,7 +56,7 @@ BOOST_AUTO_TEST_CASE(one_million_events_nothing_lost_under_back_pressure) {
 }
 
 BOOST_AUTO_TEST_CASE(full_queue_in_fail_mode_reports_instead_of_dropping) {
-  Bus bus(Bus::Options{.async = {.capacity = 2, .when_full = AsyncLane::WhenFull::fail}});
+  Bus bus(async_options({.capacity = 2, .when_full = AsyncLane::WhenFull::fail}));
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
   std::atomic<int> delivered{0};
@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(async_and_sync_mix_and_verdicts_come_from_sync_only) {
 }
 
 BOOST_AUTO_TEST_CASE(async_subscriber_may_emit_without_deadlock) {
-  Bus bus(Bus::Options{.async = {.capacity = 1}});
+  Bus bus(async_options({.capacity = 1}));
   std::atomic<int> pongs{0};
   bus.on<Gate>([&](const Gate&) { ++pongs; }, SubscribeOptions().lane(Lane::async));
   bus.on<Ping>([&](const Ping&) { bus.emit(Gate{}); }, SubscribeOptions().lane(Lane::async));

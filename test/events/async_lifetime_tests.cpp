@@ -228,7 +228,7 @@ BOOST_AUTO_TEST_CASE(disconnect_and_wait_from_its_own_handler_does_not_deadlock)
 BOOST_AUTO_TEST_CASE(an_owner_can_die_right_after_disconnect_and_wait) {
   // The pattern bus.hpp advises: many emissions queued, the owner disconnects and dies while one
   // of its calls runs. Nothing may touch the owner afterwards (ASan reports it if something does).
-  Bus bus(Bus::Options{.async = {.threads = 2}});
+  Bus bus(async_options({.threads = 2}));
   struct Owner {
     std::vector<int> seen;
     Latch started;
@@ -327,7 +327,7 @@ BOOST_AUTO_TEST_CASE(defaults_bound_tasks_and_bytes) {
 BOOST_AUTO_TEST_CASE(a_slow_observer_blocks_the_producer_at_the_byte_budget) {
   Latch release;
   // Three 300-byte blobs fit, a fourth does not.
-  Bus bus(Bus::Options{.async = {.max_bytes = 1000}});
+  Bus bus(async_options({.max_bytes = 1000}));
   std::atomic<int> delivered{0};
   bus.on<Blob>(counts_when_released(release, delivered),
                SubscribeOptions().named("slow").lane(Lane::async));
@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(a_slow_observer_blocks_the_producer_at_the_byte_budget) {
 
 BOOST_AUTO_TEST_CASE(one_copy_is_counted_once_for_all_async_subscribers) {
   Latch release;
-  Bus bus(Bus::Options{.async = {.max_bytes = 1000}});
+  Bus bus(async_options({.max_bytes = 1000}));
   std::atomic<int> delivered{0};
   for (const char* name : {"a", "b", "c"})
     bus.on<Blob>(counts_when_released(release, delivered),
@@ -369,7 +369,7 @@ BOOST_AUTO_TEST_CASE(one_copy_is_counted_once_for_all_async_subscribers) {
 
 BOOST_AUTO_TEST_CASE(skipped_calls_give_their_bytes_back) {
   Latch started, release;
-  Bus bus(Bus::Options{.async = {.max_bytes = 1000}});
+  Bus bus(async_options({.max_bytes = 1000}));
   Connection c = bus.on<Blob>(
       [&](const Blob&) {
         started.open();
@@ -388,7 +388,7 @@ BOOST_AUTO_TEST_CASE(skipped_calls_give_their_bytes_back) {
 
 BOOST_AUTO_TEST_CASE(over_the_byte_budget_in_fail_mode_names_the_subscriber) {
   Latch release;
-  Bus bus(Bus::Options{.async = {.when_full = AsyncLane::WhenFull::fail, .max_bytes = 1000}});
+  Bus bus(async_options({.when_full = AsyncLane::WhenFull::fail, .max_bytes = 1000}));
   std::atomic<int> delivered{0};
   bus.on<Blob>(counts_when_released(release, delivered),
                SubscribeOptions().named("slow").lane(Lane::async));
@@ -407,7 +407,7 @@ BOOST_AUTO_TEST_CASE(over_the_byte_budget_in_fail_mode_names_the_subscriber) {
 }
 
 BOOST_AUTO_TEST_CASE(a_copy_larger_than_the_budget_passes_alone) {
-  Bus bus(Bus::Options{.async = {.max_bytes = 100}});
+  Bus bus(async_options({.max_bytes = 100}));
   std::atomic<int> delivered{0};
   bus.on<Blob>([&](const Blob&) { ++delivered; }, SubscribeOptions().lane(Lane::async));
   finishes_in_time([&] {
@@ -418,7 +418,7 @@ BOOST_AUTO_TEST_CASE(a_copy_larger_than_the_budget_passes_alone) {
 }
 
 BOOST_AUTO_TEST_CASE(an_async_subscriber_that_emits_is_not_held_by_the_byte_budget) {
-  Bus bus(Bus::Options{.async = {.max_bytes = 100}});
+  Bus bus(async_options({.max_bytes = 100}));
   std::atomic<int> inner{0};
   bus.on<Blob>([&](const Blob&) { ++inner; }, SubscribeOptions().named("inner").lane(Lane::async));
   bus.on<Ping>([&](const Ping&) { bus.emit(Blob::of(80)); },
@@ -434,7 +434,7 @@ BOOST_AUTO_TEST_CASE(a_sync_subscriber_that_emits_while_a_copy_is_queued_does_no
   // The outer emission's copy is queued when a later sync subscriber emits a second large event:
   // the emitting frame's own reference to its copy must not count against the budget, or the
   // nested emission would wait for bytes only the outer frame can give back.
-  Bus bus(Bus::Options{.async = {.max_bytes = 1000}});
+  Bus bus(async_options({.max_bytes = 1000}));
   std::atomic<int> delivered{0};
   bus.on<Blob>([&](const Blob&) { ++delivered; },
                SubscribeOptions().named("observer").lane(Lane::async).priority(0));
