@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace bench {
+namespace hookline_bench {
 
 /// One epoch of `steps` training batches and nothing else: no validation, sanity check,
 /// checkpoints, progress bar, model summary or logger; one torch thread.
@@ -22,4 +22,4 @@ inline hookline::TrainerOptions bare_fit_options(std::int64_t steps) {
       .num_threads(1);
 }
 
-}  // namespace bench
+}  // namespace hookline_bench

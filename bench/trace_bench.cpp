@@ -242,7 +242,7 @@ void bench_trainer(int rounds, std::int64_t steps) {
       if (auto p = spec.find("{file}"); p != std::string::npos) spec.replace(p, 6, file);
       torch::manual_seed(0);
       Net net(data);
-      hookline::Trainer trainer(bench::bare_fit_options(steps));
+      hookline::Trainer trainer(hookline_bench::bare_fit_options(steps));
       auto recorder = hookline::enable_tracing(trainer, spec);
       trainer.fit(net);
       if (trainer.global_step() != steps) throw std::logic_error("wrong number of steps");

@@ -238,7 +238,7 @@ const std::string& default_root() {
 // The "default callbacks" row: Lightning's defaults (ModelCheckpoint, ModelSummary, the
 // TensorBoard logger) under a temporary default_root_dir, the progress bar off.
 hookline::TrainerOptions default_callbacks_options(std::int64_t steps) {
-  return bench::bare_fit_options(steps)
+  return hookline_bench::bare_fit_options(steps)
       .enable_checkpointing(true)
       .enable_model_summary(true)
       .logger(true)
@@ -289,9 +289,9 @@ Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::T
   torch::manual_seed(0);
   Net net(w, data, log_loss, hand_loop_inside);
   const std::int64_t steps = hand_loop_inside ? 1 : w.steps;
-  hookline::Trainer trainer(
-      default_callbacks ? default_callbacks_options(steps) : bench::bare_fit_options(steps),
-      counting_callbacks(callbacks));
+  hookline::Trainer trainer(default_callbacks ? default_callbacks_options(steps)
+                                              : hookline_bench::bare_fit_options(steps),
+                            counting_callbacks(callbacks));
   trainer.fit(net);
   const auto end = Clock::now();
   if (trainer.global_step() != steps)
@@ -338,7 +338,8 @@ EventCounts count_events(const Workload& w, int callbacks) {
     small.steps = steps;
     auto tracer = std::make_shared<CountingTracer>();
     Net net(small, random_data(small, steps), false);
-    hookline::Trainer trainer(bench::bare_fit_options(steps), counting_callbacks(callbacks));
+    hookline::Trainer trainer(hookline_bench::bare_fit_options(steps),
+                              counting_callbacks(callbacks));
     trainer.bus().set_tracer(tracer);
     trainer.fit(net);
     trainer.bus().set_tracer(nullptr);
