@@ -43,6 +43,15 @@ auto build(const std::string& name, RecipeOptions& options, Make make) {
   }
 }
 
+// Refuses an empty name or an empty factory given to Registry::<what>.
+void check_entry(const char* what, const std::string& name, bool has_factory) {
+  if (name.empty())
+    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
+  if (!has_factory)
+    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
+                                "'): the factory is empty");
+}
+
 // The names in `factories`, sorted.
 template <class Factory>
 std::vector<std::string> names_of(const std::map<std::string, Factory>& factories) {
@@ -75,11 +84,7 @@ Registry& registry() {
 
 // Refuses an empty name, an empty factory or a taken name (callbacks and packs share names).
 void Registry::check_new(const char* what, const std::string& name, bool has_factory) const {
-  if (name.empty())
-    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
-  if (!has_factory)
-    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
-                                "'): the factory is empty");
+  check_entry(what, name, has_factory);
   if (callbacks_.count(name) || packs_.count(name))
     throw std::invalid_argument("Registry: the name '" + name +
                                 "' is already registered; choose another one");
@@ -151,11 +156,7 @@ namespace {
 template <class Factory>
 void add_to(std::map<std::string, Factory>& factories, const char* what, const std::string& name,
             Factory factory) {
-  if (name.empty())
-    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
-  if (!factory)
-    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
-                                "'): the factory is empty");
+  check_entry(what, name, static_cast<bool>(factory));
   if (!factories.emplace(name, std::move(factory)).second)
     throw std::invalid_argument(std::string("Registry::") + what + ": the name '" + name +
                                 "' is already registered; choose another one");
