@@ -19,6 +19,8 @@
 //
 // Variants run interleaved round by round (odd rounds in reverse order); figures are medians
 // over rounds; "paired" is the median of per-round ratios to the untraced variant.
+#include "bench_options.hpp"
+
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/dataset.hpp>
 #include <hookline/core/module.hpp>
@@ -240,16 +242,7 @@ void bench_trainer(int rounds, std::int64_t steps) {
       if (auto p = spec.find("{file}"); p != std::string::npos) spec.replace(p, 6, file);
       torch::manual_seed(0);
       Net net(data);
-      hookline::Trainer trainer(hookline::TrainerOptions()
-                                    .max_epochs(1)
-                                    .limit_train_batches(steps)
-                                    .limit_val_batches(0)
-                                    .num_sanity_val_steps(0)
-                                    .enable_checkpointing(false)
-                                    .enable_progress_bar(false)
-                                    .enable_model_summary(false)
-                                    .logger(false)
-                                    .num_threads(1));
+      hookline::Trainer trainer(hookline_bench::bare_fit_options(steps));
       auto recorder = hookline::enable_tracing(trainer, spec);
       trainer.fit(net);
       if (trainer.global_step() != steps) throw std::logic_error("wrong number of steps");

@@ -42,6 +42,8 @@
 // --processes N (default 5; 1 with --only) the bench runs itself N times, one fresh process after
 // another, and reports per variant the median over processes of each process's figures, with the
 // range of the paired ratio. --processes 1 runs in this process and prints the detailed table.
+#include "bench_options.hpp"
+
 #include <hookline/core/callback.hpp>
 #include <hookline/core/console.hpp>
 #include <hookline/core/data/dataloader.hpp>
@@ -225,19 +227,6 @@ Timing hand_closure_round(const Workload& w,
   return {us, micros(Clock::now() - begin) / static_cast<double>(w.steps)};
 }
 
-hookline::TrainerOptions bench_options(std::int64_t steps) {
-  return hookline::TrainerOptions()
-      .max_epochs(1)
-      .limit_train_batches(steps)
-      .limit_val_batches(0)
-      .num_sanity_val_steps(0)
-      .enable_checkpointing(false)
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .logger(false)
-      .num_threads(1);
-}
-
 // Where the "default callbacks" row writes its logs and checkpoints (removed at exit).
 const std::string& default_root() {
   static const std::string root = (std::filesystem::temp_directory_path() /
@@ -249,7 +238,7 @@ const std::string& default_root() {
 // The "default callbacks" row: Lightning's defaults (ModelCheckpoint, ModelSummary, the
 // TensorBoard logger) under a temporary default_root_dir, the progress bar off.
 hookline::TrainerOptions default_callbacks_options(std::int64_t steps) {
-  return bench_options(steps)
+  return hookline_bench::bare_fit_options(steps)
       .enable_checkpointing(true)
       .enable_model_summary(true)
       .logger(true)
@@ -300,9 +289,9 @@ Timing hookline_round(const Workload& w, const std::shared_ptr<hookline::data::T
   torch::manual_seed(0);
   Net net(w, data, log_loss, hand_loop_inside);
   const std::int64_t steps = hand_loop_inside ? 1 : w.steps;
-  hookline::Trainer trainer(
-      default_callbacks ? default_callbacks_options(steps) : bench_options(steps),
-      counting_callbacks(callbacks));
+  hookline::Trainer trainer(default_callbacks ? default_callbacks_options(steps)
+                                              : hookline_bench::bare_fit_options(steps),
+                            counting_callbacks(callbacks));
   trainer.fit(net);
   const auto end = Clock::now();
   if (trainer.global_step() != steps)
@@ -349,7 +338,8 @@ EventCounts count_events(const Workload& w, int callbacks) {
     small.steps = steps;
     auto tracer = std::make_shared<CountingTracer>();
     Net net(small, random_data(small, steps), false);
-    hookline::Trainer trainer(bench_options(steps), counting_callbacks(callbacks));
+    hookline::Trainer trainer(hookline_bench::bare_fit_options(steps),
+                              counting_callbacks(callbacks));
     trainer.bus().set_tracer(tracer);
     trainer.fit(net);
     trainer.bus().set_tracer(nullptr);

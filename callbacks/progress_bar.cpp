@@ -201,6 +201,26 @@ bool TQDMProgressBar::dataloader_changed(std::int64_t dataloader_idx) {
   return changed;
 }
 
+void TQDMProgressBar::start_dataloader(Bar& bar, const std::vector<std::int64_t>& counts,
+                                       const std::string& stage, std::int64_t dataloader_idx) {
+  if (!dataloader_changed(dataloader_idx)) return;
+  std::optional<std::int64_t> total;
+  if (dataloader_idx >= 0 && static_cast<std::size_t>(dataloader_idx) < counts.size())
+    total = counts[static_cast<std::size_t>(dataloader_idx)];
+  reset(bar, total, stage + " DataLoader " + std::to_string(dataloader_idx));
+}
+
+void TQDMProgressBar::end_eval_batch(Bar& bar, std::int64_t batch_idx) {
+  const std::int64_t n = batch_idx + 1;
+  if (should_update(n, bar.total)) update(bar, n);
+}
+
+void TQDMProgressBar::end_eval(Bar& bar) {
+  plain_line(bar);
+  close(bar);
+  current_dataloader_ = -1;
+}
+
 void TQDMProgressBar::open(Bar& bar, std::string desc, int position, bool leave) {
   std::lock_guard lock(mutex_);
   bar = Bar{};
@@ -386,28 +406,20 @@ void TQDMProgressBar::on_validation_start(Trainer& trainer, Module&) {
 
 void TQDMProgressBar::on_validation_batch_start(Trainer& trainer, Module&, const Batch&,
                                                 std::int64_t, std::int64_t dataloader_idx) {
-  if (!dataloader_changed(dataloader_idx)) return;
-  const auto& counts =
-      trainer.sanity_checking() ? trainer.num_sanity_val_batches() : trainer.num_val_batches();
-  std::optional<std::int64_t> total;
-  if (dataloader_idx >= 0 && static_cast<std::size_t>(dataloader_idx) < counts.size())
-    total = counts[static_cast<std::size_t>(dataloader_idx)];
-  reset(val_, total,
-        std::string(trainer.sanity_checking() ? "Sanity Checking" : "Validation") + " DataLoader " +
-            std::to_string(dataloader_idx));
+  if (trainer.sanity_checking())
+    start_dataloader(val_, trainer.num_sanity_val_batches(), "Sanity Checking", dataloader_idx);
+  else
+    start_dataloader(val_, trainer.num_val_batches(), "Validation", dataloader_idx);
 }
 
 void TQDMProgressBar::on_validation_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
                                               std::int64_t batch_idx, std::int64_t) {
-  const std::int64_t n = batch_idx + 1;
-  if (should_update(n, val_.total)) update(val_, n);
+  end_eval_batch(val_, batch_idx);
 }
 
 void TQDMProgressBar::on_validation_end(Trainer& trainer, Module&) {
   if (trainer.sanity_checking()) return;
-  plain_line(val_);
-  close(val_);
-  current_dataloader_ = -1;
+  end_eval(val_);
   if (fitting_ && train_.open) {
     set_postfix(train_, trainer);
     draw(train_);
@@ -421,24 +433,16 @@ void TQDMProgressBar::on_test_start(Trainer&, Module&) {
 
 void TQDMProgressBar::on_test_batch_start(Trainer& trainer, Module&, const Batch&, std::int64_t,
                                           std::int64_t dataloader_idx) {
-  if (!dataloader_changed(dataloader_idx)) return;
-  const auto& counts = trainer.num_test_batches();
-  std::optional<std::int64_t> total;
-  if (static_cast<std::size_t>(dataloader_idx) < counts.size())
-    total = counts[static_cast<std::size_t>(dataloader_idx)];
-  reset(test_, total, "Testing DataLoader " + std::to_string(dataloader_idx));
+  start_dataloader(test_, trainer.num_test_batches(), "Testing", dataloader_idx);
 }
 
 void TQDMProgressBar::on_test_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
                                         std::int64_t batch_idx, std::int64_t) {
-  const std::int64_t n = batch_idx + 1;
-  if (should_update(n, test_.total)) update(test_, n);
+  end_eval_batch(test_, batch_idx);
 }
 
 void TQDMProgressBar::on_test_end(Trainer&, Module&) {
-  plain_line(test_);
-  close(test_);
-  current_dataloader_ = -1;
+  end_eval(test_);
 }
 
 void TQDMProgressBar::on_predict_start(Trainer&, Module&) {
@@ -448,24 +452,16 @@ void TQDMProgressBar::on_predict_start(Trainer&, Module&) {
 
 void TQDMProgressBar::on_predict_batch_start(Trainer& trainer, Module&, const Batch&, std::int64_t,
                                              std::int64_t dataloader_idx) {
-  if (!dataloader_changed(dataloader_idx)) return;
-  const auto& counts = trainer.num_predict_batches();
-  std::optional<std::int64_t> total;
-  if (static_cast<std::size_t>(dataloader_idx) < counts.size())
-    total = counts[static_cast<std::size_t>(dataloader_idx)];
-  reset(predict_, total, "Predicting DataLoader " + std::to_string(dataloader_idx));
+  start_dataloader(predict_, trainer.num_predict_batches(), "Predicting", dataloader_idx);
 }
 
 void TQDMProgressBar::on_predict_batch_end(Trainer&, Module&, const StepOutput&, const Batch&,
                                            std::int64_t batch_idx, std::int64_t) {
-  const std::int64_t n = batch_idx + 1;
-  if (should_update(n, predict_.total)) update(predict_, n);
+  end_eval_batch(predict_, batch_idx);
 }
 
 void TQDMProgressBar::on_predict_end(Trainer&, Module&) {
-  plain_line(predict_);
-  close(predict_);
-  current_dataloader_ = -1;
+  end_eval(predict_);
 }
 
 }  // namespace hookline

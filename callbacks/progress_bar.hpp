@@ -137,6 +137,13 @@ class TQDMProgressBar : public Callback, private LineOwner {
   void set_postfix(Bar& bar, Trainer& trainer);
   bool should_update(std::int64_t current, std::optional<std::int64_t> total) const;
   bool dataloader_changed(std::int64_t dataloader_idx);
+  // What the validation, test and predict bars do alike: at a new dataloader, reset to
+  // "<stage> DataLoader <i>" with its batch count from `counts`; after a batch, update; at the end
+  // of the stage, print and close.
+  void start_dataloader(Bar& bar, const std::vector<std::int64_t>& counts, const std::string& stage,
+                        std::int64_t dataloader_idx);
+  void end_eval_batch(Bar& bar, std::int64_t batch_idx);
+  void end_eval(Bar& bar);
   bool tty();
   int columns();
   void emit(const std::string& text);

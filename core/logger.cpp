@@ -20,6 +20,46 @@ void Logger::finalize(const std::string&) {
   save();
 }
 
+DirectoryLogger::DirectoryLogger(std::string save_dir, std::string name,
+                                 std::optional<LoggerVersion> version, std::string sub_dir)
+    : version_(std::move(version)),
+      save_dir_(std::move(save_dir)),
+      name_(std::move(name)),
+      sub_dir_(std::move(sub_dir)) {}
+
+std::string DirectoryLogger::root_dir() const {
+  return name_.empty() ? save_dir_ : (fs::path(save_dir_) / name_).string();
+}
+
+LoggerVersion DirectoryLogger::version() {
+  std::lock_guard lock(mutex_);
+  if (!version_) version_ = next_logger_version(root_dir());
+  return *version_;
+}
+
+std::string DirectoryLogger::run_dir(const LoggerVersion& version) const {
+  fs::path dir = fs::path(root_dir()) / version_dirname(version);
+  if (!sub_dir_.empty()) dir /= sub_dir_;
+  return dir.string();
+}
+
+std::string DirectoryLogger::log_dir() {
+  return run_dir(version());
+}
+
+void DirectoryLogger::init_experiment() {
+  const std::string dir = log_dir();
+  std::lock_guard lock(mutex_);
+  log_dir_ = dir;
+  ensure_experiment();
+}
+
+void DirectoryLogger::resolve_log_dir() {
+  if (!log_dir_.empty()) return;
+  if (!version_) version_ = next_logger_version(root_dir());
+  log_dir_ = run_dir(*version_);
+}
+
 std::string version_dirname(const LoggerVersion& version) {
   if (const auto* n = std::get_if<std::int64_t>(&version)) return "version_" + std::to_string(*n);
   return std::get<std::string>(version);

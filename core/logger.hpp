@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -54,6 +55,37 @@ class Logger {
   /// Creates what the logger writes into (directories, files), as Lightning does when it touches
   /// `logger.experiment` before the setup hooks. Default: nothing.
   virtual void init_experiment() {}
+};
+
+/// The part CSVLogger and TensorBoardLogger share: files under
+/// <save_dir>/<name>/<version dir>[/<sub_dir>], the version resolved once (the next free version_N
+/// unless fixed), and the lock every call of theirs takes.
+class DirectoryLogger : public Logger {
+ public:
+  std::string name() const override { return name_; }
+  LoggerVersion version() override;
+  std::string save_dir() const override { return save_dir_; }
+  /// <save_dir>/<name>
+  std::string root_dir() const;
+  std::string log_dir() override;
+  void init_experiment() override;
+
+ protected:
+  DirectoryLogger(std::string save_dir, std::string name, std::optional<LoggerVersion> version,
+                  std::string sub_dir = "");
+  /// Creates the run's directory and files if missing; mutex_ held.
+  virtual void ensure_experiment() = 0;
+  /// Sets log_dir_ (resolving the version) unless init_experiment did; mutex_ held.
+  void resolve_log_dir();
+
+  mutable std::mutex mutex_;
+  std::optional<LoggerVersion> version_;
+  std::string log_dir_;  // the run's directory once resolved
+
+ private:
+  std::string run_dir(const LoggerVersion& version) const;
+
+  std::string save_dir_, name_, sub_dir_;
 };
 
 /// "version_3" for 3, the name itself for a named version (Lightning's directory naming).

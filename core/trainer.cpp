@@ -43,11 +43,15 @@ struct Trainer::Loops {
         signals(*t.strategy_, t.state_),
         data(t.options_, t.state_, t.hooks_, *t.strategy_),
         logger(t.options_, t.state_, t.hooks_, *t.strategy_, t.metrics_, progress, {}),
-        checkpoint({t.options_, t.state_, t.hooks_, *t.strategy_, t.metrics_, t.optimizer_config_,
-                    data, callbacks, progress, epoch}),
+        checkpoint({parts(t), callbacks}),
         evaluation(t.options_, t.state_, t.hooks_, t.metrics_, data, logger, signals),
-        fit({t.options_, t.state_, t.hooks_, *t.strategy_, t.metrics_, t.optimizer_config_, data,
-             logger, signals, checkpoint, evaluation, progress, epoch}) {}
+        fit({parts(t), logger, signals, checkpoint, evaluation}) {}
+
+  // What every loop and connector shares (the members it names are built before their users).
+  RunParts parts(Trainer& t) {
+    return {t.options_,          t.state_, t.hooks_, *t.strategy_, t.metrics_,
+            t.optimizer_config_, data,     progress, epoch};
+  }
 
   // The fit's counters: written by the fit and epoch loops, saved and logged by the connectors.
   FitProgress progress;

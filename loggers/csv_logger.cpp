@@ -33,7 +33,15 @@ void write_row(std::ostream& out, const std::vector<std::string>& keys,
   out << "\r\n";
 }
 
-// RFC 4180 records (our own file, read back when its header must change).
+std::string metric_text(const std::string& key, double value) {
+  // Lightning adds "epoch" as an int; everything logged is a float.
+  if (key == "epoch" && value == static_cast<double>(static_cast<std::int64_t>(value)))
+    return std::to_string(static_cast<std::int64_t>(value));
+  return python_float(value);
+}
+
+}  // namespace
+
 std::vector<std::vector<std::string>> read_csv(const std::string& text) {
   std::vector<std::vector<std::string>> records;
   std::vector<std::string> record;
@@ -77,51 +85,18 @@ std::vector<std::vector<std::string>> read_csv(const std::string& text) {
   return records;
 }
 
-std::string metric_text(const std::string& key, double value) {
-  // Lightning adds "epoch" as an int; everything logged is a float.
-  if (key == "epoch" && value == static_cast<double>(static_cast<std::int64_t>(value)))
-    return std::to_string(static_cast<std::int64_t>(value));
-  return python_float(value);
-}
-
-}  // namespace
-
 CSVLogger::CSVLogger(std::string save_dir, CSVLoggerOptions options)
-    : save_dir_(std::move(save_dir)), options_(std::move(options)) {
+    : DirectoryLogger(std::move(save_dir), options.name(), options.version()),
+      options_(std::move(options)) {
   if (options_.flush_logs_every_n_steps() < 1)
     throw std::invalid_argument("CSVLoggerOptions::flush_logs_every_n_steps(" +
                                 std::to_string(options_.flush_logs_every_n_steps()) +
                                 ") must be >= 1");
-  version_ = options_.version();
-}
-
-std::string CSVLogger::root_dir() const {
-  return options_.name().empty() ? save_dir_ : (fs::path(save_dir_) / options_.name()).string();
-}
-
-LoggerVersion CSVLogger::version() {
-  std::lock_guard lock(mutex_);
-  if (!version_) version_ = next_logger_version(root_dir());
-  return *version_;
-}
-
-std::string CSVLogger::log_dir() {
-  return (fs::path(root_dir()) / version_dirname(version())).string();
-}
-
-void CSVLogger::init_experiment() {
-  const std::string dir = log_dir();
-  std::lock_guard lock(mutex_);
-  log_dir_ = dir;
-  ensure_experiment();
 }
 
 void CSVLogger::ensure_experiment() {
   if (experiment_) return;
-  if (log_dir_.empty()) {
-    if (!version_) version_ = next_logger_version(root_dir());
-    log_dir_ = (fs::path(root_dir()) / version_dirname(*version_)).string();
-  }
+  resolve_log_dir();
   std::error_code error;
   fs::create_directories(root_dir(), error);
   const fs::path metrics = fs::path(log_dir_) / "metrics.csv";

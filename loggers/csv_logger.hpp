@@ -17,10 +17,14 @@
 #include "hookline/core/chained_options.hpp"
 #include "hookline/core/logger.hpp"
 
-#include <mutex>
+#include <string>
 #include <vector>
 
 namespace hookline {
+
+/// The records of CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF line ends; blank
+/// lines skipped). CSVLogger reads its own file back with it when the columns change.
+std::vector<std::vector<std::string>> read_csv(const std::string& text);
 
 class CSVLoggerOptions {
   /// Experiment name: the directory under save_dir ("" for none).
@@ -33,7 +37,7 @@ class CSVLoggerOptions {
   HOOKLINE_CHAINED_OPTION(CSVLoggerOptions, std::int64_t, flush_logs_every_n_steps, 100)
 };
 
-class CSVLogger : public Logger {
+class CSVLogger : public DirectoryLogger {
  public:
   explicit CSVLogger(std::string save_dir, CSVLoggerOptions options = {});
 
@@ -42,25 +46,14 @@ class CSVLogger : public Logger {
   void log_hyperparams(const Checkpoint& params) override;
   void save() override;
   void finalize(const std::string& status) override;
-  std::string name() const override { return options_.name(); }
-  LoggerVersion version() override;
-  std::string save_dir() const override { return save_dir_; }
-  /// <save_dir>/<name>
-  std::string root_dir() const;
-  std::string log_dir() override;
-  void init_experiment() override;
   const CSVLoggerOptions& options() const { return options_; }
 
  private:
-  void ensure_experiment();  // mutex held
+  void ensure_experiment() override;  // mutex held
   void save_locked();
 
-  std::string save_dir_;
   CSVLoggerOptions options_;
-  std::mutex mutex_;
-  std::optional<LoggerVersion> version_;
   bool experiment_ = false;
-  std::string log_dir_;
   std::vector<std::map<std::string, std::string>> rows_;  // not yet written
   std::vector<std::string> keys_;                         // the file's columns, sorted
   Checkpoint hparams_;

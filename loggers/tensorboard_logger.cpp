@@ -76,29 +76,12 @@ std::string plugin_content(const pb::HParamsPluginData& data) {
 }  // namespace
 
 TensorBoardLogger::TensorBoardLogger(std::string save_dir, TensorBoardLoggerOptions options)
-    : save_dir_(std::move(save_dir)), options_(std::move(options)) {
-  version_ = options_.version();
-}
+    : DirectoryLogger(std::move(save_dir), options.name(), options.version(), options.sub_dir()),
+      options_(std::move(options)) {}
 
 TensorBoardLogger::~TensorBoardLogger() {
   std::lock_guard lock(mutex_);
   close();
-}
-
-std::string TensorBoardLogger::root_dir() const {
-  return options_.name().empty() ? save_dir_ : (fs::path(save_dir_) / options_.name()).string();
-}
-
-LoggerVersion TensorBoardLogger::version() {
-  std::lock_guard lock(mutex_);
-  if (!version_) version_ = next_logger_version(root_dir());
-  return *version_;
-}
-
-std::string TensorBoardLogger::log_dir() {
-  fs::path dir = fs::path(root_dir()) / version_dirname(version());
-  if (!options_.sub_dir().empty()) dir /= options_.sub_dir();
-  return dir.string();
 }
 
 std::string TensorBoardLogger::event_file() const {
@@ -106,21 +89,9 @@ std::string TensorBoardLogger::event_file() const {
   return event_file_;
 }
 
-void TensorBoardLogger::init_experiment() {
-  const std::string dir = log_dir();
-  std::lock_guard lock(mutex_);
-  log_dir_ = dir;
-  ensure_experiment();
-}
-
 void TensorBoardLogger::ensure_experiment() {
   if (file_) return;  // after finalize, a new run gets a new file (as SummaryWriter does)
-  if (log_dir_.empty()) {
-    if (!version_) version_ = next_logger_version(root_dir());
-    fs::path dir = fs::path(root_dir()) / version_dirname(*version_);
-    if (!options_.sub_dir().empty()) dir /= options_.sub_dir();
-    log_dir_ = dir.string();
-  }
+  resolve_log_dir();
   std::error_code error;
   fs::create_directories(log_dir_, error);
   if (error)

@@ -18,7 +18,6 @@
 
 #include <cstdio>
 #include <memory>
-#include <mutex>
 
 namespace hookline {
 
@@ -36,7 +35,7 @@ class TensorBoardLoggerOptions {
   HOOKLINE_CHAINED_OPTION(TensorBoardLoggerOptions, std::string, sub_dir, "")
 };
 
-class TensorBoardLogger : public Logger {
+class TensorBoardLogger : public DirectoryLogger {
  public:
   explicit TensorBoardLogger(std::string save_dir, TensorBoardLoggerOptions options = {});
   ~TensorBoardLogger() override;
@@ -51,28 +50,17 @@ class TensorBoardLogger : public Logger {
   void log_text(const std::string& tag, const std::string& text, std::int64_t step = 0);
   void save() override;
   void finalize(const std::string& status) override;
-  std::string name() const override { return options_.name(); }
-  LoggerVersion version() override;
-  std::string save_dir() const override { return save_dir_; }
-  /// <save_dir>/<name>
-  std::string root_dir() const;
-  std::string log_dir() override;
-  void init_experiment() override;
   /// The event file being written ("" before the experiment exists).
   std::string event_file() const;
   const TensorBoardLoggerOptions& options() const { return options_; }
 
  private:
-  void ensure_experiment();  // mutex held
+  void ensure_experiment() override;  // mutex held
   void write_record(const std::string& event_bytes);
   void write_scalars(const std::map<std::string, double>& metrics, std::int64_t step);
   void close();
 
-  std::string save_dir_;
   TensorBoardLoggerOptions options_;
-  mutable std::mutex mutex_;
-  std::optional<LoggerVersion> version_;
-  std::string log_dir_;
   std::string event_file_;
   std::FILE* file_ = nullptr;
   Checkpoint hparams_;

@@ -23,21 +23,31 @@ const Callback* find_one(const std::vector<std::shared_ptr<Callback>>& callbacks
   return it == callbacks.end() ? nullptr : it->get();
 }
 
+// Adds a `Default` to `out` when `enabled` and `given` has no T; a T given while the option is
+// off is an error.
+template <class T, class Default>
+void add_default(std::vector<std::shared_ptr<Callback>>& out,
+                 const std::vector<std::shared_ptr<Callback>>& given, bool enabled,
+                 const std::string& option, const std::string& what) {
+  if (const Callback* found = find_one<T>(given)) {
+    if (!enabled)
+      throw std::invalid_argument("TrainerOptions::" + option +
+                                  "(false), but the callbacks include " + what + " '" +
+                                  found->name() + "'; remove it or leave " + option + " on");
+  } else if (enabled) {
+    out.push_back(std::make_shared<Default>());
+  }
+}
+
 }  // namespace
 
 TrainerDefaults trainer_defaults(const TrainerOptions& options,
                                  const std::vector<std::shared_ptr<Callback>>& given) {
   TrainerDefaults defaults;
   // A progress bar by default ...
-  if (const Callback* bar = find_one<TQDMProgressBar>(given)) {
-    if (!options.enable_progress_bar())
-      throw std::invalid_argument(
-          "TrainerOptions::enable_progress_bar(false), but the callbacks include the progress "
-          "bar '" +
-          bar->name() + "'; remove it or leave enable_progress_bar on");
-  } else if (options.enable_progress_bar()) {
-    defaults.callbacks.push_back(std::make_shared<TQDMProgressBar>());
-  }
+  add_default<TQDMProgressBar, TQDMProgressBar>(defaults.callbacks, given,
+                                                options.enable_progress_bar(),
+                                                "enable_progress_bar", "the progress bar");
   // ... and a model summary (Lightning adds none when off, and keeps one the user gave).
   if (options.enable_model_summary() && !find_one<ModelSummary>(given))
     defaults.callbacks.push_back(std::make_shared<ModelSummary>());
@@ -47,15 +57,9 @@ TrainerDefaults trainer_defaults(const TrainerOptions& options,
   else if (options.logger())
     defaults.loggers.push_back(std::make_shared<TensorBoardLogger>(options.default_root_dir()));
   // A ModelCheckpoint by default, none when turned off.
-  if (const Callback* checkpoint = find_one<CheckpointCallback>(given)) {
-    if (!options.enable_checkpointing())
-      throw std::invalid_argument(
-          "TrainerOptions::enable_checkpointing(false), but the callbacks include checkpoint "
-          "callback '" +
-          checkpoint->name() + "'; remove it or leave enable_checkpointing on");
-  } else if (options.enable_checkpointing()) {
-    defaults.callbacks.push_back(std::make_shared<ModelCheckpoint>());
-  }
+  add_default<CheckpointCallback, ModelCheckpoint>(defaults.callbacks, given,
+                                                   options.enable_checkpointing(),
+                                                   "enable_checkpointing", "checkpoint callback");
   return defaults;
 }
 

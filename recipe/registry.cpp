@@ -43,6 +43,23 @@ auto build(const std::string& name, RecipeOptions& options, Make make) {
   }
 }
 
+// Refuses an empty name or an empty factory given to Registry::<what>.
+void check_entry(const char* what, const std::string& name, bool has_factory) {
+  if (name.empty())
+    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
+  if (!has_factory)
+    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
+                                "'): the factory is empty");
+}
+
+// The names in `factories`, sorted.
+template <class Factory>
+std::vector<std::string> names_of(const std::map<std::string, Factory>& factories) {
+  std::vector<std::string> out;
+  for (const auto& entry : factories) out.push_back(entry.first);
+  return out;
+}
+
 }  // namespace
 
 Registry::Registry() = default;
@@ -67,11 +84,7 @@ Registry& registry() {
 
 // Refuses an empty name, an empty factory or a taken name (callbacks and packs share names).
 void Registry::check_new(const char* what, const std::string& name, bool has_factory) const {
-  if (name.empty())
-    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
-  if (!has_factory)
-    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
-                                "'): the factory is empty");
+  check_entry(what, name, has_factory);
   if (callbacks_.count(name) || packs_.count(name))
     throw std::invalid_argument("Registry: the name '" + name +
                                 "' is already registered; choose another one");
@@ -101,16 +114,12 @@ bool Registry::has_pack(const std::string& name) const {
 
 std::vector<std::string> Registry::callback_names() const {
   std::lock_guard lock(mutex_);
-  std::vector<std::string> out;
-  for (const auto& entry : callbacks_) out.push_back(entry.first);
-  return out;
+  return names_of(callbacks_);
 }
 
 std::vector<std::string> Registry::pack_names() const {
   std::lock_guard lock(mutex_);
-  std::vector<std::string> out;
-  for (const auto& entry : packs_) out.push_back(entry.first);
-  return out;
+  return names_of(packs_);
 }
 
 std::shared_ptr<Callback> Registry::make_callback(const std::string& name,
@@ -147,21 +156,10 @@ namespace {
 template <class Factory>
 void add_to(std::map<std::string, Factory>& factories, const char* what, const std::string& name,
             Factory factory) {
-  if (name.empty())
-    throw std::invalid_argument(std::string("Registry::") + what + ": the name is empty");
-  if (!factory)
-    throw std::invalid_argument(std::string("Registry::") + what + "('" + name +
-                                "'): the factory is empty");
+  check_entry(what, name, static_cast<bool>(factory));
   if (!factories.emplace(name, std::move(factory)).second)
     throw std::invalid_argument(std::string("Registry::") + what + ": the name '" + name +
                                 "' is already registered; choose another one");
-}
-
-template <class Factory>
-std::vector<std::string> names_of(const std::map<std::string, Factory>& factories) {
-  std::vector<std::string> out;
-  for (const auto& entry : factories) out.push_back(entry.first);
-  return out;
 }
 
 }  // namespace

@@ -148,20 +148,12 @@ Checkpoint CheckpointConnector::dump(bool weights_only) {
   if (pending) {
     fit_loop = deep_copy(pending->fit_loop).toGenericDict();  // hooks may edit the checkpoint
   } else {
-    Dict progress = new_dict();
-    progress.insert("batches_done", p_.epoch.batches_done);
-    progress.insert("tail_pending", p_.epoch.tail_pending);
-    progress.insert("last_ran_step", p_.epoch.last_ran_step);
-    progress.insert("last_stepped", p_.epoch.last_stepped);
-    progress.insert("validated", p_.epoch.validated);
-    progress.insert("reached_last_batch", p_.epoch.reached_last_batch);
-    progress.insert("epoch_end_done", p_.epoch.epoch_end_done);
     fit_loop.insert("current_epoch", p_.progress.current_epoch);
     fit_loop.insert("global_step", p_.progress.global_step);
     fit_loop.insert("batches_that_stepped", p_.progress.batches_that_stepped);
     fit_loop.insert("should_stop", p_.state.should_stop);
     fit_loop.insert("stop_reason", p_.state.stop_reason);
-    fit_loop.insert("epoch_progress", progress);
+    fit_loop.insert("epoch_progress", detail::epoch_progress_dict(p_.epoch));
     fit_loop.insert("metrics", p_.metrics.state());
     if (p_.data.has_train_loader()) {
       // The position is what the loop finished, not what the loader fetched ahead.

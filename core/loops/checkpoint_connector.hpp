@@ -5,15 +5,8 @@
 
 #include "hookline/core/checkpoint.hpp"
 #include "hookline/core/data_module.hpp"
-#include "hookline/core/hook_emitter.hpp"
 #include "hookline/core/loops/callback_connector.hpp"
-#include "hookline/core/loops/data_connector.hpp"
-#include "hookline/core/loops/progress.hpp"
-#include "hookline/core/metrics.hpp"
-#include "hookline/core/optimization.hpp"
-#include "hookline/core/strategy.hpp"
-#include "hookline/core/trainer_options.hpp"
-#include "hookline/core/trainer_state.hpp"
+#include "hookline/core/loops/run_parts.hpp"
 
 #include <future>
 #include <memory>
@@ -25,17 +18,8 @@ class Trainer;
 
 class CheckpointConnector {
  public:
-  struct Parts {
-    const TrainerOptions& options;
-    TrainerState& state;
-    HookEmitter& hooks;
-    Strategy& strategy;
-    MetricStore& metrics;
-    OptimizerConfig& optimizers;
-    DataConnector& data;
+  struct Parts : RunParts {
     CallbackConnector& callbacks;
-    FitProgress& progress;
-    EpochProgress& epoch;
   };
   explicit CheckpointConnector(const Parts& parts);
   ~CheckpointConnector();

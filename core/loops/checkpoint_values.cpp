@@ -80,18 +80,32 @@ Dict dict_field(const Dict& dict, const std::string& key, const std::string& whe
   return v.toGenericDict();
 }
 
+namespace {
+// EpochProgress's flags by their keys in "epoch_progress" (after "batches_done"), in file order.
+constexpr std::pair<const char*, bool EpochProgress::*> kProgressFlags[] = {
+    {"tail_pending", &EpochProgress::tail_pending},
+    {"last_ran_step", &EpochProgress::last_ran_step},
+    {"last_stepped", &EpochProgress::last_stepped},
+    {"validated", &EpochProgress::validated},
+    {"reached_last_batch", &EpochProgress::reached_last_batch},
+    {"epoch_end_done", &EpochProgress::epoch_end_done},
+};
+}  // namespace
+
+Dict epoch_progress_dict(const EpochProgress& progress) {
+  Dict out = new_dict();
+  out.insert("batches_done", progress.batches_done);
+  for (const auto& [key, flag] : kProgressFlags) out.insert(key, progress.*flag);
+  return out;
+}
+
 LoopPosition read_loop_position(const Dict& fit_loop, std::int64_t epoch, const std::string& path) {
   LoopPosition out;
   const std::string where = "'loops.fit_loop.epoch_progress' ";
   const Dict progress = dict_field(fit_loop, "epoch_progress", "'loops.fit_loop' ", path);
   EpochProgress& p = out.progress;
   p.batches_done = int_field(progress, "batches_done", where, path);
-  p.tail_pending = bool_field(progress, "tail_pending", where, path);
-  p.last_ran_step = bool_field(progress, "last_ran_step", where, path);
-  p.last_stepped = bool_field(progress, "last_stepped", where, path);
-  p.validated = bool_field(progress, "validated", where, path);
-  p.reached_last_batch = bool_field(progress, "reached_last_batch", where, path);
-  p.epoch_end_done = bool_field(progress, "epoch_end_done", where, path);
+  for (const auto& [key, flag] : kProgressFlags) p.*flag = bool_field(progress, key, where, path);
   if (p.batches_done < 0)
     throw CheckpointError(path, where + "'batches_done' is " + std::to_string(p.batches_done) +
                                     "; a count of batches cannot be negative");

@@ -53,6 +53,8 @@ struct LoopPosition {
   EpochProgress progress;
   std::optional<data::DataLoaderState> loader;
 };
+/// `progress` as the "epoch_progress" dictionary that read_loop_position reads back.
+Dict epoch_progress_dict(const EpochProgress& progress);
 /// Reads and checks the position in `fit_loop` (of a checkpoint saved in epoch `epoch`): every
 /// count in range, the flags consistent with each other and with the loader's position, as
 /// CheckpointConnector::dump writes them. Throws CheckpointError naming the field.

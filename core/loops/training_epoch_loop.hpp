@@ -3,18 +3,11 @@
 // validate inside the epoch, the LR schedulers, and when the epoch or the fit stops.
 #pragma once
 
-#include "hookline/core/hook_emitter.hpp"
-#include "hookline/core/loops/data_connector.hpp"
 #include "hookline/core/loops/evaluation_loop.hpp"
 #include "hookline/core/loops/logger_connector.hpp"
 #include "hookline/core/loops/optimization.hpp"
-#include "hookline/core/loops/progress.hpp"
+#include "hookline/core/loops/run_parts.hpp"
 #include "hookline/core/loops/signal_connector.hpp"
-#include "hookline/core/metrics.hpp"
-#include "hookline/core/optimization.hpp"
-#include "hookline/core/strategy.hpp"
-#include "hookline/core/trainer_options.hpp"
-#include "hookline/core/trainer_state.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -24,20 +17,11 @@ namespace hookline {
 class CheckpointConnector;
 
 /// What the fit's loops share: the trainer's state, how to emit hooks, the connectors.
-struct FitContext {
-  const TrainerOptions& options;
-  TrainerState& state;
-  HookEmitter& hooks;
-  Strategy& strategy;
-  MetricStore& metrics;
-  OptimizerConfig& optimizers;
-  DataConnector& data;
+struct FitContext : RunParts {
   LoggerConnector& logger;
   SignalConnector& signals;
   CheckpointConnector& checkpoint;
   EvaluationLoop& evaluation;
-  FitProgress& progress;
-  EpochProgress& epoch;
 };
 
 class TrainingEpochLoop {

@@ -11,6 +11,24 @@ namespace hookline_test_lambda_callback_tests {
 using namespace hookline;
 using namespace test_support;
 
+namespace {
+
+// The lists one after another.
+std::vector<std::string> joined(std::initializer_list<std::vector<std::string>> parts) {
+  std::vector<std::string> out;
+  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+// The hooks of a one-batch `stage` run ("validation", "test", "predict"), in order.
+std::vector<std::string> one_batch_run(const std::string& stage) {
+  const std::string on = "on_" + stage;
+  return {on + "_start",     on + "_epoch_start", on + "_batch_start",
+          on + "_batch_end", on + "_epoch_end",   on + "_end"};
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(lambda_callback)
 
 BOOST_AUTO_TEST_CASE(every_hook_reaches_its_function) {
@@ -66,54 +84,22 @@ BOOST_AUTO_TEST_CASE(every_hook_reaches_its_function) {
                       .enable_checkpointing(false),
                   {std::make_shared<LambdaCallback>(h)});
   trainer.fit(model);
-  const std::vector<std::string> fit{"setup",
-                                     "on_fit_start",
-                                     "on_sanity_check_start",
-                                     "on_validation_start",
-                                     "on_validation_epoch_start",
-                                     "on_validation_batch_start",
-                                     "on_validation_batch_end",
-                                     "on_validation_epoch_end",
-                                     "on_validation_end",
-                                     "on_sanity_check_end",
-                                     "on_train_start",
-                                     "on_train_epoch_start",
-                                     "on_train_batch_start",
-                                     "on_before_zero_grad",
-                                     "on_before_backward",
-                                     "on_after_backward",
-                                     "on_before_optimizer_step",
-                                     "on_train_batch_end",
-                                     "on_validation_start",
-                                     "on_validation_epoch_start",
-                                     "on_validation_batch_start",
-                                     "on_validation_batch_end",
-                                     "on_validation_epoch_end",
-                                     "on_validation_end",
-                                     "on_train_epoch_end",
-                                     "on_train_end",
-                                     "on_fit_end",
-                                     "teardown"};
+  const auto fit = joined({{"setup", "on_fit_start", "on_sanity_check_start"},
+                           one_batch_run("validation"),
+                           {"on_sanity_check_end", "on_train_start", "on_train_epoch_start",
+                            "on_train_batch_start", "on_before_zero_grad", "on_before_backward",
+                            "on_after_backward", "on_before_optimizer_step", "on_train_batch_end"},
+                           one_batch_run("validation"),
+                           {"on_train_epoch_end", "on_train_end", "on_fit_end", "teardown"}});
   BOOST_TEST(seen == fit, boost::test_tools::per_element());
   seen.clear();
   trainer.test(model);
   trainer.predict(model);
-  const std::vector<std::string> rest{"setup",
-                                      "on_test_start",
-                                      "on_test_epoch_start",
-                                      "on_test_batch_start",
-                                      "on_test_batch_end",
-                                      "on_test_epoch_end",
-                                      "on_test_end",
-                                      "teardown",
-                                      "setup",
-                                      "on_predict_start",
-                                      "on_predict_epoch_start",
-                                      "on_predict_batch_start",
-                                      "on_predict_batch_end",
-                                      "on_predict_epoch_end",
-                                      "on_predict_end",
-                                      "teardown"};
+  const auto rest = joined({{"setup"},
+                            one_batch_run("test"),
+                            {"teardown", "setup"},
+                            one_batch_run("predict"),
+                            {"teardown"}});
   BOOST_TEST(seen == rest, boost::test_tools::per_element());
 }
 

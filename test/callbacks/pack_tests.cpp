@@ -79,6 +79,13 @@ TrainerOptions quiet(std::int64_t epochs = 3) {
 
 using Lines = std::vector<std::string>;
 
+// A pack named `name` holding `member`.
+std::shared_ptr<CallbackPack> pack_of(const std::string& name, std::shared_ptr<Callback> member) {
+  auto pack = std::make_shared<CallbackPack>(name);
+  pack->add(std::move(member));
+  return pack;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(packs)
@@ -206,8 +213,7 @@ BOOST_AUTO_TEST_CASE(changes_from_hooks_take_effect_from_the_next_event) {
   TwoBatches model;
   auto x = std::make_shared<Watcher>("x");
   auto y = std::make_shared<Watcher>("y");
-  auto p = std::make_shared<CallbackPack>("P");
-  p->add(y);
+  auto p = pack_of("P", y);
   LambdaHooks h;
   h.on_train_epoch_start = [&](Trainer& t, Module&) {
     if (t.current_epoch() == 1) {
@@ -248,9 +254,8 @@ BOOST_AUTO_TEST_CASE(changes_from_another_thread_take_effect_from_the_next_event
   // epoch 1 batch 0) while another thread adds Z, then removes it.
   TwoBatches model;
   auto z = std::make_shared<Watcher>("z");
-  auto q = std::make_shared<CallbackPack>("Q");
   auto w = std::make_shared<Watcher>("w");
-  q->add(w);
+  auto q = pack_of("Q", w);
   std::mutex mutex;
   std::condition_variable cv;
   int request = 0, done = 0;

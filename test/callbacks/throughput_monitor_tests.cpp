@@ -38,6 +38,21 @@ TrainerOptions quiet(std::shared_ptr<Logger> logger) {
 
 using Metrics = std::map<std::string, double>;
 
+// Lightning's test monitor: 6 items a batch, a window of 4, "|" between key parts, the times of
+// `clock`.
+ThroughputMonitorOptions lightning_options(std::function<double()> clock) {
+  return ThroughputMonitorOptions()
+      .length_fn([](const Batch&) { return std::int64_t{6}; })
+      .window_size(4)
+      .separator("|")
+      .clock(std::move(clock));
+}
+// A monitor counting 3 samples a batch.
+std::shared_ptr<ThroughputMonitor> monitor_with(ThroughputMonitorOptions options) {
+  return std::make_shared<ThroughputMonitor>([](const Batch&) { return std::int64_t{3}; },
+                                             std::move(options));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(throughput_monitor)
@@ -79,15 +94,10 @@ BOOST_AUTO_TEST_CASE(throughput_windows_and_errors) {
 // the window of 4 is full; world size 1 logs the device/ rates only.
 BOOST_AUTO_TEST_CASE(fit_logs_every_logging_step_with_lightnings_values) {
   auto logger = std::make_shared<RecordingLogger>();
-  auto monitor = std::make_shared<ThroughputMonitor>(
-      [](const Batch&) { return std::int64_t{3}; },
-      ThroughputMonitorOptions()
-          .length_fn([](const Batch&) { return std::int64_t{6}; })
-          .window_size(4)
-          .separator("|")
-          .flops_per_batch([](const Module&) { return std::optional<double>(10); })
-          .available_flops(100)
-          .clock(scripted_clock({0.0, 1.5, 2.5, 3.5, 4.5, 5.5})));
+  auto monitor =
+      monitor_with(lightning_options(scripted_clock({0.0, 1.5, 2.5, 3.5, 4.5, 5.5}))
+                       .flops_per_batch([](const Module&) { return std::optional<double>(10); })
+                       .available_flops(100));
   BoringModel model;
   Trainer trainer(
       quiet(logger).max_steps(5).log_every_n_steps(1).limit_val_batches(0).num_sanity_val_steps(2),
@@ -133,13 +143,7 @@ BOOST_AUTO_TEST_CASE(gradient_accumulation_logs_at_window_ends) {
       auto logger = std::make_shared<RecordingLogger>();
       std::vector<double> times{0.0};
       for (int i = 1; i <= 10; ++i) times.push_back(0.5 + i);
-      auto monitor = std::make_shared<ThroughputMonitor>(
-          [](const Batch&) { return std::int64_t{3}; },
-          ThroughputMonitorOptions()
-              .length_fn([](const Batch&) { return std::int64_t{6}; })
-              .window_size(4)
-              .separator("|")
-              .clock(scripted_clock(times)));
+      auto monitor = monitor_with(lightning_options(scripted_clock(times)));
       BoringModel model;
       Trainer trainer(quiet(logger)
                           .limit_train_batches(5)
@@ -219,9 +223,8 @@ BOOST_AUTO_TEST_CASE(evaluation_stages_log_every_n_batches_with_a_running_step) 
   for (const std::string fn : {"validate", "test", "predict"}) {
     BOOST_TEST_CONTEXT(fn) {
       auto logger = std::make_shared<RecordingLogger>();
-      auto monitor = std::make_shared<ThroughputMonitor>(
-          [](const Batch&) { return std::int64_t{3}; },
-          ThroughputMonitorOptions().window_size(3).separator("|").flops_per_batch(
+      auto monitor =
+          monitor_with(ThroughputMonitorOptions().window_size(3).separator("|").flops_per_batch(
               [](const Module&) { return std::optional<double>(10); }));
       BoringModel model;
       Trainer trainer(quiet(logger)

@@ -5,6 +5,7 @@
 
 #include "address_sanitizer.hpp"
 #include "child_process.hpp"
+#include "trainer_options.hpp"
 
 #include <hookline/core/allocator_tuning.hpp>
 #include <hookline/core/data/dataloader.hpp>
@@ -127,14 +128,7 @@ class Net final : public Module {
 };
 
 TrainerOptions quiet(const test_support::TempDir& dir) {
-  return TrainerOptions()
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .enable_checkpointing(false)
-      .logger(false)
-      .num_sanity_val_steps(0)
-      .default_root_dir(dir.path.string())
-      .max_epochs(1);
+  return test_support::silent_options(dir.path).max_epochs(1);
 }
 
 // Runs every stage; returns what the probe saw in each.

@@ -14,6 +14,7 @@
 
 #include "checkpoint_helpers.hpp"
 #include "trace_recorder.hpp"
+#include "trainer_options.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/core/checkpoint_io.hpp>
@@ -47,17 +48,11 @@ class Tiny final : public BoringModel {
 };
 
 TrainerOptions options(const fs::path& root) {
-  return TrainerOptions()
+  return silent_options(root)
       .max_epochs(2)
       .limit_train_batches(2)
       .limit_val_batches(1)
-      .num_sanity_val_steps(0)
-      .enable_checkpointing(false)
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .logger(false)
-      .handle_signals(false)
-      .default_root_dir(root.string());
+      .handle_signals(false);
 }
 
 std::size_t env_number(const char* name, std::size_t fallback) {

@@ -162,6 +162,15 @@ class EpochMetrics final : public Callback {
   std::map<std::int64_t, MetricMap> seen;
 };
 
+// `epochs` epochs with no progress bar, model summary or checkpoint callback.
+TrainerOptions plain_options(std::int64_t epochs) {
+  return TrainerOptions()
+      .enable_progress_bar(false)
+      .enable_model_summary(false)
+      .max_epochs(epochs)
+      .enable_checkpointing(false);
+}
+
 TrainerOptions parity_options(const TempDir& dir) {
   return TrainerOptions()
       .enable_progress_bar(false)
@@ -171,6 +180,17 @@ TrainerOptions parity_options(const TempDir& dir) {
       .enable_checkpointing(false)
       .default_root_dir(dir.path.string())
       .seed(123);
+}
+
+// What a finished run left: its weights, optimizer state, counters and metrics.
+RunResult result_of(Net& model, Trainer& trainer, const EpochMetrics& epochs) {
+  return {weights_of(model),
+          adam_state(trainer),
+          trainer.global_step(),
+          trainer.current_epoch(),
+          trainer.logged_metrics(),
+          trainer.callback_metrics(),
+          epochs.seen};
 }
 
 // An uninterrupted run, and a run crashed at `when`/`at` then resumed from its checkpoint.
@@ -184,13 +204,7 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
     auto epochs = std::make_shared<EpochMetrics>();
     Trainer trainer(options, {epochs});
     trainer.fit(model);
-    straight = {weights_of(model),
-                adam_state(trainer),
-                trainer.global_step(),
-                trainer.current_epoch(),
-                trainer.logged_metrics(),
-                trainer.callback_metrics(),
-                epochs->seen};
+    straight = result_of(model, trainer, *epochs);
   }
   const std::string path = dir.file("crash.ckpt");
   {
@@ -208,13 +222,7 @@ std::pair<RunResult, RunResult> crash_and_resume(Net::Config config, TrainerOpti
     auto epochs = std::make_shared<EpochMetrics>();
     Trainer trainer(options, {epochs});
     trainer.fit(model, nullptr, path);
-    resumed = {weights_of(model),
-               adam_state(trainer),
-               trainer.global_step(),
-               trainer.current_epoch(),
-               trainer.logged_metrics(),
-               trainer.callback_metrics(),
-               epochs->seen};
+    resumed = result_of(model, trainer, *epochs);
   }
   return {straight, resumed};
 }
@@ -242,6 +250,23 @@ void check_parity(const std::pair<RunResult, RunResult>& runs) {
     BOOST_TEST((straight.logged_at_epoch_end.at(epoch) == logged),
                "epoch " << epoch << ": " << describe(straight.logged_at_epoch_end.at(epoch))
                         << " vs " << describe(logged));
+}
+
+// Checks a run crashed at `when`/`at` and resumed against an uninterrupted one, in a fresh
+// directory, with parity_options changed by `adjust`.
+void check_resume(const Net::Config& config, SaveAndCrash::When when, std::int64_t at,
+                  const std::function<TrainerOptions(TrainerOptions)>& adjust = nullptr) {
+  TempDir dir;
+  const TrainerOptions options = adjust ? adjust(parity_options(dir)) : parity_options(dir);
+  check_parity(crash_and_resume(config, options, when, at, dir));
+}
+
+// Fits `model` for one epoch, saving `path` at its end without a crash.
+void fit_first_epoch_saving(Module& model, const TempDir& dir, const std::string& path) {
+  Trainer trainer(
+      parity_options(dir).max_epochs(1),
+      {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+  trainer.fit(model);
 }
 
 }  // namespace
@@ -352,32 +377,18 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(checkpoint_resume)
 
 BOOST_AUTO_TEST_CASE(mid_epoch_with_shuffling_and_schedulers) {
-  TempDir dir;
-  Net::Config config;
-  config.shuffle = true;
-  config.step_scheduler = true;
-  config.epoch_scheduler = true;
-  check_parity(
-      crash_and_resume(config, parity_options(dir), SaveAndCrash::When::train_batch_end, 15, dir));
+  check_resume({.step_scheduler = true, .epoch_scheduler = true, .shuffle = true},
+               SaveAndCrash::When::train_batch_end, 15);
 }
 
 BOOST_AUTO_TEST_CASE(at_an_epoch_boundary) {
-  TempDir dir;
-  Net::Config config;
-  config.shuffle = true;
-  config.epoch_scheduler = true;
-  check_parity(
-      crash_and_resume(config, parity_options(dir), SaveAndCrash::When::train_epoch_end, 0, dir));
+  check_resume({.epoch_scheduler = true, .shuffle = true}, SaveAndCrash::When::train_epoch_end, 0);
 }
 
 BOOST_AUTO_TEST_CASE(inside_an_accumulation_window) {
-  TempDir dir;
-  Net::Config config;
-  config.shuffle = true;
-  config.step_scheduler = true;
   // 11 batches, windows of 3: steps after batches 2, 5, 8 and 10 (the short last window).
-  check_parity(crash_and_resume(config, parity_options(dir).accumulate_grad_batches(3),
-                                SaveAndCrash::When::train_batch_end, 5, dir));
+  check_resume({.step_scheduler = true, .shuffle = true}, SaveAndCrash::When::train_batch_end, 5,
+               [](TrainerOptions o) { return o.accumulate_grad_batches(3); });
 }
 
 // Issue 28: a save after a batch that only accumulated must keep the partial gradients. Every
@@ -387,12 +398,9 @@ BOOST_AUTO_TEST_CASE(at_every_position_of_an_accumulation_window) {
     for (std::int64_t position = 0; position < n; ++position) {
       BOOST_TEST_CONTEXT("accumulate_grad_batches " << n << ", batch " << position + 1
                                                     << " of the window") {
-        TempDir dir;
-        Net::Config config;
-        config.shuffle = true;
-        config.step_scheduler = true;
-        check_parity(crash_and_resume(config, parity_options(dir).accumulate_grad_batches(n),
-                                      SaveAndCrash::When::batch_of_epoch_1, n + position, dir));
+        check_resume({.step_scheduler = true, .shuffle = true},
+                     SaveAndCrash::When::batch_of_epoch_1, n + position,
+                     [n](TrainerOptions o) { return o.accumulate_grad_batches(n); });
       }
     }
 }
@@ -437,10 +445,7 @@ BOOST_AUTO_TEST_CASE(current_epoch_in_on_train_start_counts_the_saved_epoch) {
   const std::string path = dir.file("e0.ckpt");
   {
     Net model;
-    Trainer trainer(
-        parity_options(dir).max_epochs(1),
-        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
-    trainer.fit(model);
+    fit_first_epoch_saving(model, dir, path);
   }
   std::vector<std::int64_t> seen;
   LambdaHooks hooks;
@@ -455,12 +460,8 @@ BOOST_AUTO_TEST_CASE(current_epoch_in_on_train_start_counts_the_saved_epoch) {
 }
 
 BOOST_AUTO_TEST_CASE(after_a_mid_epoch_validation) {
-  TempDir dir;
-  Net::Config config;
-  config.validation = true;
-  config.shuffle = true;
-  check_parity(crash_and_resume(config, parity_options(dir).val_check_interval(0.5),
-                                SaveAndCrash::When::validation_end, 16, dir));
+  check_resume({.validation = true, .shuffle = true}, SaveAndCrash::When::validation_end, 16,
+               [](TrainerOptions o) { return o.val_check_interval(0.5); });
 }
 
 BOOST_AUTO_TEST_CASE(resume_reports_its_path_and_continues_counting) {
@@ -468,10 +469,7 @@ BOOST_AUTO_TEST_CASE(resume_reports_its_path_and_continues_counting) {
   const std::string path = dir.file("c.ckpt");
   {
     Net model;
-    Trainer trainer(
-        parity_options(dir).max_epochs(1),
-        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
-    trainer.fit(model);
+    fit_first_epoch_saving(model, dir, path);
   }
   Net model;
   Trainer trainer(parity_options(dir).max_epochs(2));
@@ -536,13 +534,8 @@ std::string saved_run(const TempDir& dir, std::int64_t hidden, std::string secon
   name += ".ckpt";
   const std::string path = dir.file(name);
   Wider model(hidden, std::move(second));
-  Trainer trainer(
-      TrainerOptions()
-          .enable_progress_bar(false)
-          .enable_model_summary(false)
-          .max_epochs(1)
-          .enable_checkpointing(false),
-      {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
+  Trainer trainer(plain_options(1), {std::make_shared<SaveAndCrash>(
+                                        path, SaveAndCrash::When::train_epoch_end, 0, false)});
   trainer.fit(model);
   return path;
 }
@@ -556,11 +549,7 @@ BOOST_AUTO_TEST_CASE(other_shapes_and_names_fail_before_anything_changes) {
            {wide, "has shape [6, 8]"}, {renamed, "missing from the checkpoint: l2"}}) {
     Wider model(4);
     const auto before = weights_of(model);
-    Trainer trainer(TrainerOptions()
-                        .enable_progress_bar(false)
-                        .enable_model_summary(false)
-                        .max_epochs(2)
-                        .enable_checkpointing(false));
+    Trainer trainer(plain_options(2));
     const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, path); });
     BOOST_TEST(contains(message, expected), message);
     BOOST_TEST(contains(message, path), message);
@@ -577,11 +566,7 @@ BOOST_AUTO_TEST_CASE(bad_files_leave_the_model_untouched) {
   write_bytes(flipped, bytes);
   Wider model(4);
   const auto before = weights_of(model);
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .max_epochs(2)
-                      .enable_checkpointing(false));
+  Trainer trainer(plain_options(2));
   BOOST_TEST(
       contains(checkpoint_error_of([&] { trainer.fit(model, nullptr, flipped); }), "corrupted"));
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
@@ -618,12 +603,7 @@ BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_fit_rolls_the_weights_back) {
   hooks.on_exception = [&on_exception](Trainer& t, Module&, const std::exception_ptr&) {
     t.save_checkpoint(on_exception);
   };
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .max_epochs(2)
-                      .enable_checkpointing(false),
-                  {std::make_shared<LambdaCallback>(hooks, "save_on_exception")});
+  Trainer trainer(plain_options(2), {std::make_shared<LambdaCallback>(hooks, "save_on_exception")});
   const std::string message = checkpoint_error_of([&] { trainer.fit(model, nullptr, path); });
   BOOST_TEST(contains(message, "parameters in the checkpoint but 2 now"), message);
   BOOST_TEST(bitwise_equal(before, weights_of(model)));
@@ -641,23 +621,14 @@ BOOST_AUTO_TEST_CASE(a_weights_only_checkpoint_cannot_resume_a_fit) {
       void on_train_end(Trainer& t, Module&) override { t.save_checkpoint(path, true); }
       std::string path;
     };
-    Trainer trainer(TrainerOptions()
-                        .enable_progress_bar(false)
-                        .enable_model_summary(false)
-                        .max_epochs(1)
-                        .enable_checkpointing(false),
-                    {std::make_shared<SaveWeights>(path)});
+    Trainer trainer(plain_options(1), {std::make_shared<SaveWeights>(path)});
     trainer.fit(model);
   }
   const auto top = read_checkpoint_file(path).toGenericDict();
   BOOST_TEST(top.contains("state_dict"));
   BOOST_TEST(!top.contains("optimizer_states"));
   Wider model(4);
-  Trainer trainer(TrainerOptions()
-                      .enable_progress_bar(false)
-                      .enable_model_summary(false)
-                      .max_epochs(2)
-                      .enable_checkpointing(false));
+  Trainer trainer(plain_options(2));
   BOOST_TEST(contains(checkpoint_error_of([&] { trainer.fit(model, nullptr, path); }),
                       "save_weights_only"));
 }
@@ -804,12 +775,8 @@ BOOST_AUTO_TEST_CASE(an_async_save_holds_the_state_of_its_moment) {
 }
 
 BOOST_AUTO_TEST_CASE(an_async_resume_matches_a_sync_one) {
-  TempDir dir;
-  NetConfig config;
-  config.shuffle = true;
-  config.step_scheduler = true;
-  check_parity(crash_and_resume(config, parity_options(dir).async_checkpointing(true),
-                                SaveAndCrash::When::train_batch_end, 15, dir));
+  check_resume({.step_scheduler = true, .shuffle = true}, SaveAndCrash::When::train_batch_end, 15,
+               [](TrainerOptions o) { return o.async_checkpointing(true); });
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_background_write_is_rethrown) {
@@ -950,10 +917,7 @@ BOOST_AUTO_TEST_CASE(the_modules_overridden_state_dict_is_saved_and_loaded) {
   {
     Renamed model(calls);
     model.scale.fill_(2.5);
-    Trainer trainer(
-        parity_options(dir).max_epochs(1),
-        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
-    trainer.fit(model);
+    fit_first_epoch_saving(model, dir, path);
     saved_weights = weights_of(model);
   }
   BOOST_TEST(calls == (std::vector<std::string>{"state_dict", "on_save_checkpoint"}),
@@ -1002,10 +966,7 @@ BOOST_AUTO_TEST_CASE(custom_scheduler_state) {
   const std::string path = dir.file("s.ckpt");
   {
     Custom model;
-    Trainer trainer(
-        parity_options(dir).max_epochs(1),
-        {std::make_shared<SaveAndCrash>(path, SaveAndCrash::When::train_epoch_end, 0, false)});
-    trainer.fit(model);
+    fit_first_epoch_saving(model, dir, path);
     BOOST_TEST(*model.counter == 4);
   }
   Custom model;

@@ -120,6 +120,20 @@ struct NumberedTorchDataset : torch::data::datasets::Dataset<NumberedTorchDatase
 
 const fs::path kRealFashionMnist{kFashionMnistDir};
 
+// Walks one pass of `ours` and `reference` side by side, checking that their batches are equal and
+// that both end together; returns the number of batches.
+int compare_pass(DataLoader& ours, DataLoader& reference) {
+  auto a = ours.begin();
+  auto b = reference.begin();
+  int n = 0;
+  for (; a != ours.end() && b != reference.end(); ++a, ++b, ++n) {
+    BOOST_TEST(torch::equal((*a)["x"], (*b)["x"]));
+    BOOST_TEST(torch::equal((*a)["y"], (*b)["y"]));
+  }
+  BOOST_TEST((a == ours.end() && b == reference.end()));
+  return n;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(data)
@@ -176,15 +190,7 @@ BOOST_AUTO_TEST_CASE(torch_dataset_adapter_matches_tensor_dataset) {
   BOOST_TEST(adapted->size() == 11);
   DataLoader ours(adapted, DataLoaderOptions().batch_size(4).shuffle(true).seed(5));
   DataLoader reference(numbered(11), DataLoaderOptions().batch_size(4).shuffle(true).seed(5));
-  auto a = ours.begin();
-  auto b = reference.begin();
-  int batches = 0;
-  for (; a != ours.end() && b != reference.end(); ++a, ++b, ++batches) {
-    BOOST_TEST(torch::equal((*a)["x"], (*b)["x"]));
-    BOOST_TEST(torch::equal((*a)["y"], (*b)["y"]));
-  }
-  BOOST_TEST((a == ours.end() && b == reference.end()));
-  BOOST_TEST(batches == 3);
+  BOOST_TEST(compare_pass(ours, reference) == 3);
 }
 
 // TensorDataset gathers rows, so its loader gathers several batches at once and hands out slices;
@@ -212,23 +218,13 @@ BOOST_AUTO_TEST_CASE(chunked_loading_yields_the_same_batches_as_batch_by_batch) 
     const auto options =
         DataLoaderOptions().batch_size(7).shuffle(true).seed(3).drop_last(drop_last);
     DataLoader chunked(rows, options), reference(plain, options);
-    auto compare_pass = [&] {
-      auto a = chunked.begin();
-      auto b = reference.begin();
-      int n = 0;
-      for (; a != chunked.end() && b != reference.end(); ++a, ++b, ++n) {
-        BOOST_TEST(torch::equal((*a)["x"], (*b)["x"]));
-        BOOST_TEST(torch::equal((*a)["y"], (*b)["y"]));
-      }
-      BOOST_TEST((a == chunked.end() && b == reference.end()));
-      return n;
-    };
-    BOOST_TEST(compare_pass() == (drop_last ? 142 : 143));
-    BOOST_TEST(compare_pass() == (drop_last ? 142 : 143));  // next epoch, new permutation
+    BOOST_TEST(compare_pass(chunked, reference) == (drop_last ? 142 : 143));
+    BOOST_TEST(compare_pass(chunked, reference) ==
+               (drop_last ? 142 : 143));  // next epoch, new permutation
     DataLoaderState mid{1, 70, 3};
     chunked.load_state(mid);
     reference.load_state(mid);
-    BOOST_TEST(compare_pass() == (drop_last ? 72 : 73));
+    BOOST_TEST(compare_pass(chunked, reference) == (drop_last ? 72 : 73));
   }
   // Writing into a batch leaves the dataset alone.
   DataLoader loader(rows, DataLoaderOptions().batch_size(10));

@@ -6,6 +6,7 @@
 #include "checkpoint_helpers.hpp"
 #include "child_process.hpp"
 #include "trace_recorder.hpp"
+#include "trainer_options.hpp"
 
 #include <hookline/core/data/dataloader.hpp>
 #include <hookline/core/data/sample.hpp>
@@ -123,15 +124,7 @@ class WorkerNet : public Module {
 };
 
 TrainerOptions quiet(const test_support::TempDir& dir) {
-  return TrainerOptions()
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .enable_checkpointing(false)
-      .logger(false)
-      .num_sanity_val_steps(0)
-      .default_root_dir(dir.path.string())
-      .max_epochs(2)
-      .seed(5);
+  return test_support::silent_options(dir.path).max_epochs(2).seed(5);
 }
 
 class SaveAndCrash final : public Callback {

@@ -57,13 +57,7 @@ std::string temp_file() {
 }
 
 TrainerOptions no_val(std::int64_t epochs) {
-  return TrainerOptions()
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .max_epochs(epochs)
-      .limit_train_batches(2)
-      .limit_val_batches(0)
-      .enable_checkpointing(false);
+  return golden::plain_options().max_epochs(epochs).limit_train_batches(2).limit_val_batches(0);
 }
 
 const Lines kSave = {"cb.state_dict", "cb.on_save_checkpoint", "lm.on_save_checkpoint"};

@@ -13,6 +13,18 @@ using namespace hookline;
 using namespace test_support;
 using golden::Lines;
 
+namespace {
+// Runs `stage` of a BoringModel and checks its trace: the stage's prologue, `run`, its epilogue.
+void check_stage(Stage stage, const std::string& name, const Lines& run,
+                 const TrainerOptions& options) {
+  Lines expected = golden::stage_prologue(name);
+  golden::append(expected, run);
+  golden::append(expected, golden::stage_epilogue(name));
+  BoringModel model;
+  golden::check(golden::run(model, options, stage), expected);
+}
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(golden_fit)
 
 BOOST_AUTO_TEST_CASE(fit_with_sanity_check_two_epochs) {
@@ -35,40 +47,28 @@ BOOST_AUTO_TEST_CASE(fit_with_sanity_check_two_epochs) {
 }
 
 BOOST_AUTO_TEST_CASE(validate) {
-  Lines expected = golden::stage_prologue("validate");
-  golden::append(expected, golden::val_run(2, true));
-  golden::append(expected, golden::stage_epilogue("validate"));
-  BoringModel model;
-  auto trace = golden::run(model, golden::plain_options().limit_val_batches(2), Stage::validate);
-  golden::check(trace, expected);
+  check_stage(Stage::validate, "validate", golden::val_run(2, true),
+              golden::plain_options().limit_val_batches(2));
 }
 
 BOOST_AUTO_TEST_CASE(test) {
-  Lines expected = golden::stage_prologue("test");
-  golden::append(expected, golden::eval_run("test", "test", 2, true, "y"));
-  golden::append(expected, golden::stage_epilogue("test"));
-  BoringModel model;
-  auto trace = golden::run(model, golden::plain_options().limit_test_batches(2), Stage::test);
-  golden::check(trace, expected);
+  check_stage(Stage::test, "test", golden::eval_run("test", "test", 2, true, "y"),
+              golden::plain_options().limit_test_batches(2));
 }
 
 BOOST_AUTO_TEST_CASE(predict) {
-  Lines expected = golden::stage_prologue("predict");
-  golden::append(expected, {"lm.predict_dataloader", "lm.on_predict_model_eval",
-                            "cb+lm.on_predict_start", "cb+lm.on_predict_epoch_start"});
+  Lines run{"lm.predict_dataloader", "lm.on_predict_model_eval", "cb+lm.on_predict_start",
+            "cb+lm.on_predict_epoch_start"};
   for (int i = 0; i < 2; ++i) {
-    golden::append(expected, golden::transfer(0));
+    golden::append(run, golden::transfer(0));
     const std::string idx = "batch_idx=" + std::to_string(i);
-    golden::append(expected,
+    golden::append(run,
                    {"cb+lm.on_predict_batch_start(batch(n=4), " + idx + ")",
                     "lm.predict_step(batch(n=4), " + idx + ")",
                     "cb+lm.on_predict_batch_end(outputs{prediction}, batch(n=4), " + idx + ")"});
   }
-  golden::append(expected, {"cb+lm.on_predict_epoch_end", "cb+lm.on_predict_end"});
-  golden::append(expected, golden::stage_epilogue("predict"));
-  BoringModel model;
-  auto trace = golden::run(model, golden::plain_options().limit_predict_batches(2), Stage::predict);
-  golden::check(trace, expected);
+  golden::append(run, {"cb+lm.on_predict_epoch_end", "cb+lm.on_predict_end"});
+  check_stage(Stage::predict, "predict", run, golden::plain_options().limit_predict_batches(2));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -46,6 +46,16 @@ class StopAtFirstEpochEnd : public NamedCallback {
   }
 };
 
+// golden::plain_options without a sanity check: `epochs` epochs of `train` training batches and
+// `val` validation batches.
+TrainerOptions loop_options(std::int64_t epochs, std::int64_t train, std::int64_t val) {
+  return golden::plain_options()
+      .max_epochs(epochs)
+      .limit_train_batches(train)
+      .limit_val_batches(val)
+      .num_sanity_val_steps(0);
+}
+
 std::vector<std::shared_ptr<Callback>> plain_callback() {
   return {std::make_shared<NamedCallback>("cb")};
 }
@@ -73,12 +83,7 @@ BOOST_AUTO_TEST_CASE(train_batch_start_minus_one_skips_rest_of_epoch) {
   golden::append(expected, golden::fit_epilogue());
 
   SkipRestOfEpochModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(2)
-                      .limit_train_batches(3)
-                      .limit_val_batches(1)
-                      .num_sanity_val_steps(0),
-                  plain_callback());
+  Trainer trainer(loop_options(2, 3, 1), plain_callback());
   golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 4);  // 1 step in epoch 0, 3 in epoch 1
   BOOST_TEST(trainer.current_epoch() == 2);
@@ -100,13 +105,7 @@ BOOST_AUTO_TEST_CASE(accumulate_two_with_clipping_short_last_window) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(1)
-                      .limit_train_batches(3)
-                      .limit_val_batches(0)
-                      .num_sanity_val_steps(0)
-                      .accumulate_grad_batches(2)
-                      .gradient_clip_val(0.5),
+  Trainer trainer(loop_options(1, 3, 0).accumulate_grad_batches(2).gradient_clip_val(0.5),
                   plain_callback());
   golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 2);
@@ -128,13 +127,7 @@ BOOST_AUTO_TEST_CASE(val_check_interval_half) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(1)
-                      .limit_train_batches(4)
-                      .limit_val_batches(1)
-                      .num_sanity_val_steps(0)
-                      .val_check_interval(0.5),
-                  plain_callback());
+  Trainer trainer(loop_options(1, 4, 1).val_check_interval(0.5), plain_callback());
   golden::fit_and_check(trainer, model, expected);
 }
 
@@ -153,13 +146,7 @@ BOOST_AUTO_TEST_CASE(check_val_every_second_epoch) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(2)
-                      .limit_train_batches(2)
-                      .limit_val_batches(1)
-                      .num_sanity_val_steps(0)
-                      .check_val_every_n_epoch(2),
-                  plain_callback());
+  Trainer trainer(loop_options(2, 2, 1).check_val_every_n_epoch(2), plain_callback());
   golden::fit_and_check(trainer, model, expected);
 }
 
@@ -175,13 +162,7 @@ BOOST_AUTO_TEST_CASE(max_steps_mid_epoch) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(5)
-                      .max_steps(3)
-                      .limit_train_batches(4)
-                      .limit_val_batches(1)
-                      .num_sanity_val_steps(0),
-                  plain_callback());
+  Trainer trainer(loop_options(5, 4, 1).max_steps(3), plain_callback());
   golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 3);
   BOOST_TEST(trainer.current_epoch() == 1);  // §2.i: incremented after on_train_epoch_end
@@ -221,12 +202,7 @@ BOOST_AUTO_TEST_CASE(manual_optimization) {
   golden::append(expected, golden::fit_epilogue());
 
   ManualModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(1)
-                      .limit_train_batches(2)
-                      .limit_val_batches(0)
-                      .num_sanity_val_steps(0),
-                  plain_callback());
+  Trainer trainer(loop_options(1, 2, 0), plain_callback());
   golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 2);
 }
@@ -245,12 +221,7 @@ BOOST_AUTO_TEST_CASE(exception_in_training_step) {
                  {"cb+lm.on_train_batch_start(batch(n=4), batch_idx=1)", "cb.on_exception(boom)"});
 
   ThrowingModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(1)
-                      .limit_train_batches(3)
-                      .limit_val_batches(0)
-                      .num_sanity_val_steps(0),
-                  plain_callback());
+  Trainer trainer(loop_options(1, 3, 0), plain_callback());
   auto recorder = golden::record(trainer);
   BOOST_CHECK_EXCEPTION(trainer.fit(model), std::runtime_error, [](const std::runtime_error& e) {
     return std::string(e.what()) == "boom";
@@ -272,12 +243,7 @@ BOOST_AUTO_TEST_CASE(should_stop_from_train_batch_end) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(3)
-                      .limit_train_batches(3)
-                      .limit_val_batches(1)
-                      .num_sanity_val_steps(0),
-                  {std::make_shared<StopAtFirstBatch>()});
+  Trainer trainer(loop_options(3, 3, 1), {std::make_shared<StopAtFirstBatch>()});
   golden::fit_and_check(trainer, model, expected);
   BOOST_TEST(trainer.global_step() == 1);
   BOOST_TEST(trainer.current_epoch() == 1);
@@ -299,13 +265,7 @@ BOOST_AUTO_TEST_CASE(min_epochs_defers_should_stop) {
   golden::append(expected, golden::fit_epilogue());
 
   BoringModel model;
-  Trainer trainer(golden::plain_options()
-                      .max_epochs(5)
-                      .min_epochs(2)
-                      .limit_train_batches(2)
-                      .limit_val_batches(1)
-                      .num_sanity_val_steps(0),
-                  {std::make_shared<StopAtFirstEpochEnd>()});
+  Trainer trainer(loop_options(5, 2, 1).min_epochs(2), {std::make_shared<StopAtFirstEpochEnd>()});
   auto recorder = golden::record(trainer);
   trainer.fit(model);
   const Lines trace = recorder->calls();

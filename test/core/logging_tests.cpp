@@ -1,9 +1,10 @@
 // Logging: Lightning's metric maps at batch and epoch ends, the logger connector (what loggers
-// get, when, at which step), CSVLogger and TensorBoardLogger files read back independently, and
-// the progress bar on a pseudo-terminal and on a pipe.
+// get, when, at which step), CSVLogger files read back with read_csv, TensorBoardLogger files
+// decoded independently, and the progress bar on a pseudo-terminal and on a pipe.
 #include <boost/test/unit_test.hpp>
 
 #include "recording_logger.hpp"
+#include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
 #include <hookline/callbacks/progress_bar.hpp>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -38,48 +40,27 @@ TrainerOptions quiet() {
 }
 
 using Recording = test_support::RecordingLogger;
+using test_support::read_text;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// RFC 4180: records of fields (quotes, doubled quotes, CRLF).
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> rows(1);
-  std::string field;
-  bool quoted = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      rows.back().push_back(field);
-      field.clear();
-    } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-      rows.back().push_back(field);
-      field.clear();
-      rows.emplace_back();
-      ++i;
-    } else {
-      field += c;
-    }
+// A BoringModel whose training and validation steps first run `train` / `val` (when set) with the
+// model and the batch index: the logging a test needs.
+class Logging final : public BoringModel {
+ public:
+  using Step = std::function<void(Module&, std::int64_t)>;
+  explicit Logging(Step train, Step val = nullptr)
+      : train_(std::move(train)), val_(std::move(val)) {}
+  StepOutput training_step(const Batch& b, std::int64_t i) override {
+    if (train_) train_(*this, i);
+    return BoringModel::training_step(b, i);
   }
-  if (!field.empty() || !rows.back().empty()) rows.back().push_back(field);
-  if (rows.back().empty()) rows.pop_back();
-  return rows;
-}
+  StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
+    if (val_) val_(*this, i);
+    return BoringModel::validation_step(b, i, d);
+  }
+
+ private:
+  Step train_, val_;
+};
 
 // CRC-32C bit by bit (independent of Boost.CRC), and TensorFlow's mask.
 std::uint32_t reference_crc32c(const unsigned char* p, std::size_t n) {
@@ -106,7 +87,7 @@ std::uint32_t le32(const unsigned char* p) {
 
 // Every TFRecord of `path`, with both CRCs checked; each payload decoded by protoc --decode_raw.
 std::vector<std::string> decode_records(const fs::path& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_text(path);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   std::vector<std::string> decoded;
   std::size_t at = 0;
@@ -217,14 +198,10 @@ BOOST_AUTO_TEST_CASE(evaluation_step_values_are_not_callback_metrics) {
 }
 
 BOOST_AUTO_TEST_CASE(same_name_twice_in_a_hook_with_other_options_is_an_error) {
-  class Twice final : public BoringModel {
-   public:
-    StepOutput training_step(const Batch& b, std::int64_t i) override {
-      log("x", 1.0);
-      log("x", 1.0, LogOptions().prog_bar(true));
-      return BoringModel::training_step(b, i);
-    }
-  } model;
+  Logging model([](Module& m, std::int64_t) {
+    m.log("x", 1.0);
+    m.log("x", 1.0, LogOptions().prog_bar(true));
+  });
   Trainer trainer(quiet().max_epochs(1).limit_train_batches(1));
   BOOST_CHECK_EXCEPTION(trainer.fit(model), std::invalid_argument,
                         [](const std::invalid_argument& e) {
@@ -307,17 +284,11 @@ BOOST_AUTO_TEST_SUITE(logger_connector)
 // log_every_n_steps throttles the training step values sent to loggers; validation end values and
 // epoch values follow with Lightning's "epoch" key and step (batches that stepped).
 BOOST_AUTO_TEST_CASE(loggers_get_what_lightning_sends_when_it_sends_it) {
-  class Logs final : public BoringModel {
-   public:
-    StepOutput training_step(const Batch& b, std::int64_t i) override {
-      log("loss", static_cast<double>(i), LogOptions().on_step(true).on_epoch(true));
-      return BoringModel::training_step(b, i);
-    }
-    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
-      log("val_loss", 10.0 + static_cast<double>(i));
-      return BoringModel::validation_step(b, i, d);
-    }
-  } model;
+  Logging model(
+      [](Module& m, std::int64_t i) {
+        m.log("loss", static_cast<double>(i), LogOptions().on_step(true).on_epoch(true));
+      },
+      [](Module& m, std::int64_t i) { m.log("val_loss", 10.0 + static_cast<double>(i)); });
   model.hparams().set("lr", 0.1);
   auto rec = std::make_shared<Recording>();
   auto other = std::make_shared<Recording>();
@@ -405,13 +376,7 @@ BOOST_AUTO_TEST_CASE(default_logger_is_tensorboard_under_default_root_dir_and_ca
 
 // log_every_n_steps(3) over 7 batches: the loggers get batches 2 and 5 (0-based) only.
 BOOST_AUTO_TEST_CASE(log_every_n_steps_throttles_only_the_loggers) {
-  class Logs final : public BoringModel {
-   public:
-    StepOutput training_step(const Batch& b, std::int64_t i) override {
-      log("i", static_cast<double>(i));
-      return BoringModel::training_step(b, i);
-    }
-  } model;
+  Logging model([](Module& m, std::int64_t i) { m.log("i", static_cast<double>(i)); });
   auto rec = std::make_shared<Recording>();
   Trainer trainer(quiet().max_epochs(1).limit_train_batches(7).log_every_n_steps(3).logger(rec));
   trainer.fit(model);
@@ -432,31 +397,18 @@ BOOST_AUTO_TEST_SUITE(csv_logger)
 
 BOOST_AUTO_TEST_CASE(layout_versions_columns_and_hparams) {
   const fs::path save = fs::absolute("csv_layout");
-  class Logs final : public BoringModel {
-   public:
-    StepOutput training_step(const Batch& b, std::int64_t i) override {
-      log("loss", 0.5 * static_cast<double>(i + 1));
-      return BoringModel::training_step(b, i);
-    }
-    StepOutput validation_step(const Batch& b, std::int64_t i, std::int64_t d) override {
-      log("val, \"quoted\"", 2.0);
-      return BoringModel::validation_step(b, i, d);
-    }
-  } model;
+  Logging model([](Module& m, std::int64_t i) { m.log("loss", 0.5 * static_cast<double>(i + 1)); },
+                [](Module& m, std::int64_t) { m.log("val, \"quoted\"", 2.0); });
   model.hparams().set("lr", 0.001);
   model.hparams().set("layers", c10::IValue(std::vector<std::int64_t>{64, 32}));
   model.hparams().set("name", std::string("mlp"));
   for (int run = 0; run < 2; ++run) {
     auto csv = std::make_shared<CSVLogger>(save.string());
-    Trainer trainer(TrainerOptions()
+    Trainer trainer(quiet()
                         .max_epochs(2)
                         .limit_train_batches(2)
                         .limit_val_batches(1)
-                        .num_sanity_val_steps(0)
                         .log_every_n_steps(1)
-                        .enable_checkpointing(false)
-                        .enable_progress_bar(false)
-                        .enable_model_summary(false)
                         .logger(csv));
     trainer.fit(model);
     BOOST_TEST(std::get<std::int64_t>(csv->version()) == run);
@@ -464,9 +416,9 @@ BOOST_AUTO_TEST_CASE(layout_versions_columns_and_hparams) {
                (save / "lightning_logs" / ("version_" + std::to_string(run))).string());
   }
   const fs::path dir = save / "lightning_logs" / "version_1";
-  const std::string text = read_file(dir / "metrics.csv");
+  const std::string text = read_text(dir / "metrics.csv");
   BOOST_TEST(contains(text, "\r\n"));
-  const auto rows = parse_csv(text);
+  const auto rows = read_csv(text);
   // Columns: the sorted union; the validation key came after the first rows (file rewritten).
   BOOST_REQUIRE(!rows.empty());
   BOOST_TEST(rows[0] == (std::vector<std::string>{"epoch", "loss", "step", "val, \"quoted\""}),
@@ -478,7 +430,7 @@ BOOST_AUTO_TEST_CASE(layout_versions_columns_and_hparams) {
       {"1", "0.5", "2", ""}, {"1", "1.0", "3", ""}, {"1", "", "3", "2.0"}};
   for (std::size_t i = 0; i < expected.size(); ++i)
     BOOST_TEST(rows[i + 1] == expected[i], boost::test_tools::per_element());
-  BOOST_TEST(read_file(dir / "hparams.yaml") == "layers:\n- 64\n- 32\nlr: 0.001\nname: mlp\n");
+  BOOST_TEST(read_text(dir / "hparams.yaml") == "layers:\n- 64\n- 32\nlr: 0.001\nname: mlp\n");
 }
 
 BOOST_AUTO_TEST_CASE(options_name_version_prefix_and_flushing) {
@@ -493,7 +445,7 @@ BOOST_AUTO_TEST_CASE(options_name_version_prefix_and_flushing) {
   BOOST_TEST(!fs::exists(file));  // buffered until (step + 1) % 3 == 0
   logger.log_metrics({{"b", 1e-5}}, 2);
   BOOST_REQUIRE(fs::exists(file));
-  const auto rows = parse_csv(read_file(file));
+  const auto rows = read_csv(read_text(file));
   BOOST_TEST(rows[0] == (std::vector<std::string>{"p-a", "p-b", "step"}),
              boost::test_tools::per_element());
   BOOST_TEST(rows[3] == (std::vector<std::string>{"", "1e-05", "2"}),
@@ -523,13 +475,7 @@ BOOST_AUTO_TEST_SUITE(tensorboard_logger)
 
 BOOST_AUTO_TEST_CASE(event_files_have_valid_records_tensorboard_can_read) {
   const fs::path save = fs::absolute("tb_records");
-  class Logs final : public BoringModel {
-   public:
-    StepOutput training_step(const Batch& b, std::int64_t i) override {
-      log("loss", 1.0);
-      return BoringModel::training_step(b, i);
-    }
-  } model;
+  Logging model([](Module& m, std::int64_t) { m.log("loss", 1.0); });
   model.hparams().set("lr", 0.25);
   model.hparams().set("optimizer", std::string("sgd"));
   auto tb = std::make_shared<TensorBoardLogger>(save.string());
@@ -588,7 +534,7 @@ BOOST_AUTO_TEST_CASE(options_and_crc) {
   const auto records = decode_records(tb.event_file());
   BOOST_REQUIRE_EQUAL(records.size(), 2u);  // no hp_metric, no hparams summaries
   BOOST_TEST(contains(records[1], "1: \"p-m\""));
-  BOOST_TEST(read_file(save / "exp" / "version_3" / "sub" / "hparams.yaml") == "{}\n");
+  BOOST_TEST(read_text(save / "exp" / "version_3" / "sub" / "hparams.yaml") == "{}\n");
 }
 
 // loggers/tfrecord: our reader gets back what the logger wrote (as many records as the
@@ -598,7 +544,7 @@ BOOST_AUTO_TEST_CASE(tfrecord_reader_round_trip_and_errors) {
   TensorBoardLogger tb(save.string());
   tb.log_metrics({{"a", 1.0}, {"b", 2.0}}, 1);
   tb.finalize("success");
-  const std::string bytes = read_file(tb.event_file());
+  const std::string bytes = read_text(tb.event_file());
   BOOST_TEST(tfrecord_read(bytes).size() == decode_records(tb.event_file()).size());
 
   // Built apart: GCC 12's -Warray-bounds misreads a temporary's + inside the list (at -O1).

@@ -26,6 +26,16 @@ TrainerOptions quiet() {
   return bare().num_sanity_val_steps(0).limit_val_batches(0).enable_checkpointing(false);
 }
 
+// `epochs` epochs of `batches` training batches, each followed by one validation batch; no
+// sanity check.
+TrainerOptions validated(std::int64_t epochs, std::int64_t batches) {
+  return bare()
+      .num_sanity_val_steps(0)
+      .max_epochs(epochs)
+      .limit_train_batches(batches)
+      .limit_val_batches(1);
+}
+
 bool mentions(const std::exception& e, const std::string& text) {
   return std::string(e.what()).find(text) != std::string::npos;
 }
@@ -206,9 +216,7 @@ BOOST_AUTO_TEST_CASE(batch_end_sees_detached_outputs_and_the_step_batch) {
 
 BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
   Steps model;
-  Trainer trainer(
-      bare().num_sanity_val_steps(0).max_epochs(1).limit_train_batches(4).limit_val_batches(1),
-      {std::make_shared<Judge>(Action::SkipBatch, 1)});
+  Trainer trainer(validated(1, 4), {std::make_shared<Judge>(Action::SkipBatch, 1)});
   trainer.fit(model);
   BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 2, 3}),
              boost::test_tools::per_element());
@@ -219,9 +227,7 @@ BOOST_AUTO_TEST_CASE(skip_batch_skips_only_that_batch) {
 
 BOOST_AUTO_TEST_CASE(skipping_the_last_batch_keeps_the_epoch_end_validation) {
   Steps model;
-  Trainer trainer(
-      bare().num_sanity_val_steps(0).max_epochs(1).limit_train_batches(3).limit_val_batches(1),
-      {std::make_shared<Judge>(Action::SkipBatch, 2)});
+  Trainer trainer(validated(1, 3), {std::make_shared<Judge>(Action::SkipBatch, 2)});
   trainer.fit(model);
   BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 1}), boost::test_tools::per_element());
   BOOST_TEST(model.val_epochs.size() == 1u);
@@ -229,9 +235,7 @@ BOOST_AUTO_TEST_CASE(skipping_the_last_batch_keeps_the_epoch_end_validation) {
 
 BOOST_AUTO_TEST_CASE(skip_rest_of_epoch_is_lightnings_minus_one) {
   Steps model;
-  Trainer trainer(
-      bare().num_sanity_val_steps(0).max_epochs(2).limit_train_batches(4).limit_val_batches(1),
-      {std::make_shared<Judge>(Action::SkipRestOfEpoch, 2)});
+  Trainer trainer(validated(2, 4), {std::make_shared<Judge>(Action::SkipRestOfEpoch, 2)});
   trainer.fit(model);
   BOOST_TEST(model.stepped == (std::vector<std::int64_t>{0, 1, 0, 1, 2, 3}),
              boost::test_tools::per_element());
@@ -561,8 +565,7 @@ BOOST_AUTO_TEST_CASE(monitored_scheduler_gets_the_metric) {
     }
     std::vector<double> metrics;
   } model;
-  Trainer(bare().num_sanity_val_steps(0).max_epochs(2).limit_train_batches(2).limit_val_batches(1))
-      .fit(model);
+  Trainer(validated(2, 2)).fit(model);
   BOOST_TEST(model.metrics == (std::vector<double>{0.5, 0.5}), boost::test_tools::per_element());
   class Unlogged final : public BoringModel {
     OptimizerConfig configure_optimizers() override {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <future>
 #include <thread>
+#include <utility>
 
 using namespace hookline;
 using namespace test_events;
@@ -25,46 +26,37 @@ BOOST_AUTO_TEST_CASE(async_subscriber_sees_every_event_in_order_after_flush) {
 }
 
 BOOST_AUTO_TEST_CASE(one_million_events_nothing_lost_under_back_pressure) {
-  Bus::Options options;
-  options.async.threads = 2;
-  options.async.capacity = 256;
-  Bus bus(options);
+  Bus bus(async_options({.threads = 2, .capacity = 256}));
   constexpr int kEvents = 1'000'000;
-  long long sum_a = 0, sum_b = 0;
-  int last_a = -1, last_b = -1;
-  bool ordered_a = true, ordered_b = true;  // one per subscriber: they run in parallel
-  bus.on<Ping>(
-      [&](const Ping& p) {
-        ordered_a = ordered_a && p.value == last_a + 1;
-        last_a = p.value;
-        sum_a += p.value;
-      },
-      SubscribeOptions().named("a").lane(Lane::async));
-  bus.on<Ping>(
-      [&](const Ping& p) {
-        ordered_b = ordered_b && p.value == last_b + 1;
-        last_b = p.value;
-        sum_b += p.value;
-      },
-      SubscribeOptions().named("b").lane(Lane::async));
+  struct Seen {
+    long long sum = 0;
+    int last = -1;
+    bool ordered = true;
+  };
+  Seen a, b;  // one per subscriber: they run in parallel
+  for (auto [seen, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}})
+    bus.on<Ping>(
+        [seen](const Ping& p) {
+          seen->ordered = seen->ordered && p.value == seen->last + 1;
+          seen->last = p.value;
+          seen->sum += p.value;
+        },
+        SubscribeOptions().named(name).lane(Lane::async));
   for (int i = 0; i < kEvents; ++i) bus.emit(Ping{i});
   bus.flush();
   const long long expected = static_cast<long long>(kEvents) * (kEvents - 1) / 2;
-  BOOST_TEST(ordered_a);
-  BOOST_TEST(ordered_b);
-  BOOST_TEST(last_a == kEvents - 1);
-  BOOST_TEST(sum_a == expected);
-  BOOST_TEST(sum_b == expected);
+  BOOST_TEST(a.ordered);
+  BOOST_TEST(b.ordered);
+  BOOST_TEST(a.last == kEvents - 1);
+  BOOST_TEST(a.sum == expected);
+  BOOST_TEST(b.sum == expected);
   BOOST_TEST(bus.async_lane().completed() == 2u * kEvents);
   BOOST_TEST(bus.async_lane().pending() == 0u);
   BOOST_TEST(bus.async_lane().waits() > 0u);  // capacity 256 forced back-pressure
 }
 
 BOOST_AUTO_TEST_CASE(full_queue_in_fail_mode_reports_instead_of_dropping) {
-  Bus::Options options;
-  options.async.capacity = 2;
-  options.async.when_full = AsyncLane::WhenFull::fail;
-  Bus bus(options);
+  Bus bus(async_options({.capacity = 2, .when_full = AsyncLane::WhenFull::fail}));
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
   std::atomic<int> delivered{0};
@@ -139,9 +131,7 @@ BOOST_AUTO_TEST_CASE(async_and_sync_mix_and_verdicts_come_from_sync_only) {
 }
 
 BOOST_AUTO_TEST_CASE(async_subscriber_may_emit_without_deadlock) {
-  Bus::Options options;
-  options.async.capacity = 1;
-  Bus bus(options);
+  Bus bus(async_options({.capacity = 1}));
   std::atomic<int> pongs{0};
   bus.on<Gate>([&](const Gate&) { ++pongs; }, SubscribeOptions().lane(Lane::async));
   bus.on<Ping>([&](const Ping&) { bus.emit(Gate{}); }, SubscribeOptions().lane(Lane::async));

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
@@ -54,12 +55,36 @@ bool eventually(F done) {
   return true;
 }
 
+// A handler that counts its calls in `started`, opens `first` at the first call, then waits for
+// `release`.
+auto holds_until_released(std::atomic<int>& started, Latch& first, const Latch& release) {
+  return [&started, &first, &release](const Ping&) {
+    if (started.fetch_add(1) == 0) first.open();
+    release.wait();
+  };
+}
+
+// Runs `work` on another thread and requires it to finish within kPatience.
+void finishes_in_time(const std::function<void()>& work) {
+  auto done = std::async(std::launch::async, work);
+  BOOST_REQUIRE((done.wait_for(kPatience) == std::future_status::ready));
+  done.get();
+}
+
 // An event that shares a buffer, and says how large it is.
 struct Blob {
   static constexpr std::string_view name = "on_blob";
   std::shared_ptr<const std::vector<char>> data;
   static Blob of(std::size_t n) { return Blob{std::make_shared<const std::vector<char>>(n)}; }
 };
+
+// A handler that waits for `release`, then counts its call in `delivered`.
+auto counts_when_released(const Latch& release, std::atomic<int>& delivered) {
+  return [&release, &delivered](const Blob&) {
+    release.wait();
+    ++delivered;
+  };
+}
 
 }  // namespace
 
@@ -75,12 +100,8 @@ BOOST_AUTO_TEST_CASE(queued_calls_do_not_start_after_disconnect_returns) {
   Latch first_started, release;
   Bus bus;
   std::atomic<int> started{0};
-  Connection c = bus.on<Ping>(
-      [&](const Ping&) {
-        if (started.fetch_add(1) == 0) first_started.open();
-        release.wait();
-      },
-      SubscribeOptions().named("slow").lane(Lane::async));
+  Connection c = bus.on<Ping>(holds_until_released(started, first_started, release),
+                              SubscribeOptions().named("slow").lane(Lane::async));
   for (int i = 0; i < 200; ++i) bus.emit(Ping{i});
   BOOST_REQUIRE(first_started.wait());
   c.disconnect();
@@ -98,12 +119,8 @@ BOOST_AUTO_TEST_CASE(disconnect_owner_and_all_skip_queued_calls_too) {
   Bus bus;
   std::atomic<int> a{0}, b{0};
   const int owner = 0;
-  bus.on<Ping>(
-      [&](const Ping&) {
-        if (a.fetch_add(1) == 0) first_started.open();
-        release.wait();
-      },
-      SubscribeOptions().named("a").lane(Lane::async).owner(&owner));
+  bus.on<Ping>(holds_until_released(a, first_started, release),
+               SubscribeOptions().named("a").lane(Lane::async).owner(&owner));
   bus.on<Ping>([&](const Ping&) { ++b; }, SubscribeOptions().named("b").lane(Lane::async));
   for (int i = 0; i < 50; ++i) bus.emit(Ping{i});
   BOOST_REQUIRE(first_started.wait());
@@ -122,12 +139,8 @@ BOOST_AUTO_TEST_CASE(queued_calls_of_a_blocked_subscriber_are_skipped) {
   Latch first_started, release;
   Bus bus;
   std::atomic<int> started{0};
-  Connection c = bus.on<Ping>(
-      [&](const Ping&) {
-        if (started.fetch_add(1) == 0) first_started.open();
-        release.wait();
-      },
-      SubscribeOptions().lane(Lane::async));
+  Connection c = bus.on<Ping>(holds_until_released(started, first_started, release),
+                              SubscribeOptions().lane(Lane::async));
   for (int i = 0; i < 20; ++i) bus.emit(Ping{i});
   BOOST_REQUIRE(first_started.wait());
   {
@@ -205,9 +218,7 @@ BOOST_AUTO_TEST_CASE(disconnect_and_wait_from_its_own_handler_does_not_deadlock)
       SubscribeOptions().lane(Lane::async));
   for (int i = 0; i < 5; ++i) bus.emit(Ping{i});
   ready.open();
-  auto flushed = std::async(std::launch::async, [&] { bus.flush(); });
-  BOOST_REQUIRE((flushed.wait_for(kPatience) == std::future_status::ready));
-  flushed.get();
+  finishes_in_time([&] { bus.flush(); });
   BOOST_TEST(calls.load() == 1);
   BOOST_TEST(waited_answers.load() == 0);
   BOOST_TEST(!self.connected());
@@ -217,9 +228,7 @@ BOOST_AUTO_TEST_CASE(disconnect_and_wait_from_its_own_handler_does_not_deadlock)
 BOOST_AUTO_TEST_CASE(an_owner_can_die_right_after_disconnect_and_wait) {
   // The pattern bus.hpp advises: many emissions queued, the owner disconnects and dies while one
   // of its calls runs. Nothing may touch the owner afterwards (ASan reports it if something does).
-  Bus::Options options;
-  options.async.threads = 2;
-  Bus bus(options);
+  Bus bus(async_options({.threads = 2}));
   struct Owner {
     std::vector<int> seen;
     Latch started;
@@ -317,16 +326,11 @@ BOOST_AUTO_TEST_CASE(defaults_bound_tasks_and_bytes) {
 // Issue 27 item 11: a slow observer held one batch per queued event, bounded only by a count.
 BOOST_AUTO_TEST_CASE(a_slow_observer_blocks_the_producer_at_the_byte_budget) {
   Latch release;
-  Bus::Options options;
-  options.async.max_bytes = 1000;  // three 300-byte blobs fit, a fourth does not
-  Bus bus(options);
+  // Three 300-byte blobs fit, a fourth does not.
+  Bus bus(async_options({.max_bytes = 1000}));
   std::atomic<int> delivered{0};
-  bus.on<Blob>(
-      [&](const Blob&) {
-        release.wait();
-        ++delivered;
-      },
-      SubscribeOptions().named("slow").lane(Lane::async));
+  bus.on<Blob>(counts_when_released(release, delivered),
+               SubscribeOptions().named("slow").lane(Lane::async));
   std::atomic<int> emitted{0};
   std::thread producer([&] {
     for (int i = 0; i < 10; ++i) {
@@ -348,17 +352,11 @@ BOOST_AUTO_TEST_CASE(a_slow_observer_blocks_the_producer_at_the_byte_budget) {
 
 BOOST_AUTO_TEST_CASE(one_copy_is_counted_once_for_all_async_subscribers) {
   Latch release;
-  Bus::Options options;
-  options.async.max_bytes = 1000;
-  Bus bus(options);
+  Bus bus(async_options({.max_bytes = 1000}));
   std::atomic<int> delivered{0};
   for (const char* name : {"a", "b", "c"})
-    bus.on<Blob>(
-        [&](const Blob&) {
-          release.wait();
-          ++delivered;
-        },
-        SubscribeOptions().named(name).lane(Lane::async));
+    bus.on<Blob>(counts_when_released(release, delivered),
+                 SubscribeOptions().named(name).lane(Lane::async));
   bus.emit(Blob::of(600));
   BOOST_TEST(bus.async_lane().pending() == 3u);
   BOOST_TEST(bus.async_lane().pending_bytes() == 600u);  // one copy, held by three tasks
@@ -371,9 +369,7 @@ BOOST_AUTO_TEST_CASE(one_copy_is_counted_once_for_all_async_subscribers) {
 
 BOOST_AUTO_TEST_CASE(skipped_calls_give_their_bytes_back) {
   Latch started, release;
-  Bus::Options options;
-  options.async.max_bytes = 1000;
-  Bus bus(options);
+  Bus bus(async_options({.max_bytes = 1000}));
   Connection c = bus.on<Blob>(
       [&](const Blob&) {
         started.open();
@@ -392,17 +388,10 @@ BOOST_AUTO_TEST_CASE(skipped_calls_give_their_bytes_back) {
 
 BOOST_AUTO_TEST_CASE(over_the_byte_budget_in_fail_mode_names_the_subscriber) {
   Latch release;
-  Bus::Options options;
-  options.async.max_bytes = 1000;
-  options.async.when_full = AsyncLane::WhenFull::fail;
-  Bus bus(options);
+  Bus bus(async_options({.when_full = AsyncLane::WhenFull::fail, .max_bytes = 1000}));
   std::atomic<int> delivered{0};
-  bus.on<Blob>(
-      [&](const Blob&) {
-        release.wait();
-        ++delivered;
-      },
-      SubscribeOptions().named("slow").lane(Lane::async));
+  bus.on<Blob>(counts_when_released(release, delivered),
+               SubscribeOptions().named("slow").lane(Lane::async));
   bus.emit(Blob::of(600));
   BOOST_CHECK_EXCEPTION(bus.emit(Blob::of(600)), QueueFull, [](const QueueFull& e) {
     const std::string what = e.what();
@@ -418,34 +407,26 @@ BOOST_AUTO_TEST_CASE(over_the_byte_budget_in_fail_mode_names_the_subscriber) {
 }
 
 BOOST_AUTO_TEST_CASE(a_copy_larger_than_the_budget_passes_alone) {
-  Bus::Options options;
-  options.async.max_bytes = 100;
-  Bus bus(options);
+  Bus bus(async_options({.max_bytes = 100}));
   std::atomic<int> delivered{0};
   bus.on<Blob>([&](const Blob&) { ++delivered; }, SubscribeOptions().lane(Lane::async));
-  auto producer = std::async(std::launch::async, [&] {
+  finishes_in_time([&] {
     for (int i = 0; i < 5; ++i) bus.emit(Blob::of(500));
   });
-  BOOST_REQUIRE((producer.wait_for(kPatience) == std::future_status::ready));
-  producer.get();
   bus.flush();
   BOOST_TEST(delivered.load() == 5);
 }
 
 BOOST_AUTO_TEST_CASE(an_async_subscriber_that_emits_is_not_held_by_the_byte_budget) {
-  Bus::Options options;
-  options.async.max_bytes = 100;
-  Bus bus(options);
+  Bus bus(async_options({.max_bytes = 100}));
   std::atomic<int> inner{0};
   bus.on<Blob>([&](const Blob&) { ++inner; }, SubscribeOptions().named("inner").lane(Lane::async));
   bus.on<Ping>([&](const Ping&) { bus.emit(Blob::of(80)); },
                SubscribeOptions().named("relay").lane(Lane::async));
-  auto producer = std::async(std::launch::async, [&] {
+  finishes_in_time([&] {
     for (int i = 0; i < 50; ++i) bus.emit(Ping{i});
     bus.flush();
   });
-  BOOST_REQUIRE((producer.wait_for(kPatience) == std::future_status::ready));
-  producer.get();
   BOOST_TEST(inner.load() == 50);
 }
 
@@ -453,9 +434,7 @@ BOOST_AUTO_TEST_CASE(a_sync_subscriber_that_emits_while_a_copy_is_queued_does_no
   // The outer emission's copy is queued when a later sync subscriber emits a second large event:
   // the emitting frame's own reference to its copy must not count against the budget, or the
   // nested emission would wait for bytes only the outer frame can give back.
-  Bus::Options options;
-  options.async.max_bytes = 1000;
-  Bus bus(options);
+  Bus bus(async_options({.max_bytes = 1000}));
   std::atomic<int> delivered{0};
   bus.on<Blob>([&](const Blob&) { ++delivered; },
                SubscribeOptions().named("observer").lane(Lane::async).priority(0));
@@ -468,12 +447,10 @@ BOOST_AUTO_TEST_CASE(a_sync_subscriber_that_emits_while_a_copy_is_queued_does_no
       SubscribeOptions().named("relay").priority(1));
   BOOST_REQUIRE(bus.subscribers<Blob>().size() == 2u);
   BOOST_TEST(bus.subscribers<Blob>()[0].name == "observer");  // queues its copy first
-  auto producer = std::async(std::launch::async, [&] {
+  finishes_in_time([&] {
     bus.emit(Blob::of(700));
     bus.flush();
   });
-  BOOST_REQUIRE((producer.wait_for(kPatience) == std::future_status::ready));
-  producer.get();
   BOOST_TEST(delivered.load() == 2);
 }
 

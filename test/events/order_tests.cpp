@@ -4,6 +4,11 @@
 
 #include "test_events.hpp"
 
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
 using namespace hookline;
 using namespace test_events;
 
@@ -13,27 +18,31 @@ Connection record(Bus& bus, Journal& j, std::string label, int priority) {
   return bus.on<E>([&j, label] { j.add(label); },
                    SubscribeOptions().named(label).priority(priority));
 }
+
+// Subscribes a recorder per (label, priority), in this order, to E on a bus with `policy` (none:
+// the default), emits E once and returns the labels in the order they ran.
+template <class E>
+Labels dispatch_order(const std::vector<std::pair<std::string, int>>& subscribers,
+                      std::shared_ptr<const DispatchPolicy> policy = nullptr) {
+  Bus bus(Bus::Options{std::move(policy), {}});
+  Journal j;
+  for (const auto& [label, priority] : subscribers) record<E>(bus, j, label, priority);
+  bus.emit(E{});
+  return j.entries();
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(order)
 
 BOOST_AUTO_TEST_CASE(lower_priority_runs_first) {
-  Bus bus;
-  Journal j;
-  record<Ping>(bus, j, "c", 30);
-  record<Ping>(bus, j, "a", -5);
-  record<Ping>(bus, j, "b", 10);
-  bus.emit(Ping{});
-  BOOST_TEST(j.entries() == (Labels{"a", "b", "c"}), boost::test_tools::per_element());
+  BOOST_TEST(dispatch_order<Ping>({{"c", 30}, {"a", -5}, {"b", 10}}) == (Labels{"a", "b", "c"}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(ties_keep_registration_order) {
-  Bus bus;
-  Journal j;
-  for (const char* name : {"first", "second", "third", "fourth"}) record<Ping>(bus, j, name, 7);
-  record<Ping>(bus, j, "early", 6);
-  bus.emit(Ping{});
-  BOOST_TEST(j.entries() == (Labels{"early", "first", "second", "third", "fourth"}),
+  BOOST_TEST(dispatch_order<Ping>(
+                 {{"first", 7}, {"second", 7}, {"third", 7}, {"fourth", 7}, {"early", 6}}) ==
+                 (Labels{"early", "first", "second", "third", "fourth"}),
              boost::test_tools::per_element());
 }
 
@@ -45,58 +54,44 @@ BOOST_AUTO_TEST_CASE(default_subscription_is_in_callback_band) {
 }
 
 BOOST_AUTO_TEST_CASE(standard_band_order) {
-  Bus bus;
-  Journal j;
   // Registered in scrambled order; each band must come out in Lightning's order.
-  record<Ping>(bus, j, "module", band::module);
-  record<Ping>(bus, j, "checkpoint", band::checkpoint);
-  record<Ping>(bus, j, "data_module", band::data_module);
-  record<Ping>(bus, j, "callback", band::callback);
-  record<Ping>(bus, j, "monitoring", band::monitoring);
-  record<Ping>(bus, j, "tuner", band::tuner);
-  bus.emit(Ping{});
-  BOOST_TEST(j.entries() ==
+  BOOST_TEST(dispatch_order<Ping>({{"module", band::module},
+                                   {"checkpoint", band::checkpoint},
+                                   {"data_module", band::data_module},
+                                   {"callback", band::callback},
+                                   {"monitoring", band::monitoring},
+                                   {"tuner", band::tuner}}) ==
                  (Labels{"tuner", "callback", "monitoring", "checkpoint", "data_module", "module"}),
              boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(data_module_first_rule) {
-  Bus bus;
-  Journal j;
-  record<Setup>(bus, j, "module", band::module);
-  record<Setup>(bus, j, "callback", band::callback);
-  record<Setup>(bus, j, "data_module", band::data_module);
-  record<Setup>(bus, j, "checkpoint", band::checkpoint);
-  bus.emit(Setup{});
-  BOOST_TEST(j.entries() == (Labels{"data_module", "callback", "checkpoint", "module"}),
+  BOOST_TEST(dispatch_order<Setup>({{"module", band::module},
+                                    {"callback", band::callback},
+                                    {"data_module", band::data_module},
+                                    {"checkpoint", band::checkpoint}}) ==
+                 (Labels{"data_module", "callback", "checkpoint", "module"}),
              boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(module_before_monitoring_rule_splits_callbacks) {
-  Bus bus;
-  Journal j;
-  record<EpochEnd>(bus, j, "ckpt", band::checkpoint);
-  record<EpochEnd>(bus, j, "early_stop", band::monitoring);
-  record<EpochEnd>(bus, j, "module", band::module);
-  record<EpochEnd>(bus, j, "printer", band::callback);
-  record<EpochEnd>(bus, j, "tuner", band::tuner);
-  bus.emit(EpochEnd{});
-  BOOST_TEST(j.entries() == (Labels{"tuner", "printer", "module", "early_stop", "ckpt"}),
+  BOOST_TEST(dispatch_order<EpochEnd>({{"ckpt", band::checkpoint},
+                                       {"early_stop", band::monitoring},
+                                       {"module", band::module},
+                                       {"printer", band::callback},
+                                       {"tuner", band::tuner}}) ==
+                 (Labels{"tuner", "printer", "module", "early_stop", "ckpt"}),
              boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(offsets_inside_a_band_and_out_of_band_priorities) {
-  Bus bus;
-  Journal j;
-  record<EpochEnd>(bus, j, "after_all", 100000);
-  record<EpochEnd>(bus, j, "module+1", band::module + 1);
-  record<EpochEnd>(bus, j, "module", band::module);
-  record<EpochEnd>(bus, j, "before_all", -1);
-  record<EpochEnd>(bus, j, "callback+999", band::callback + 999);
-  bus.emit(EpochEnd{});
-  BOOST_TEST(
-      j.entries() == (Labels{"before_all", "callback+999", "module", "module+1", "after_all"}),
-      boost::test_tools::per_element());
+  BOOST_TEST(dispatch_order<EpochEnd>({{"after_all", 100000},
+                                       {"module+1", band::module + 1},
+                                       {"module", band::module},
+                                       {"before_all", -1},
+                                       {"callback+999", band::callback + 999}}) ==
+                 (Labels{"before_all", "callback+999", "module", "module+1", "after_all"}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(reverse_end_order_reverses_only_end_events) {
@@ -115,14 +110,13 @@ BOOST_AUTO_TEST_CASE(reverse_end_order_reverses_only_end_events) {
 }
 
 BOOST_AUTO_TEST_CASE(reverse_end_order_within_band_keeps_bands) {
-  Bus bus(Bus::Options{std::make_shared<ReverseEndOrder>(ReverseEndOrder::Scope::within_band), {}});
-  Journal j;
-  record<SpanEnd>(bus, j, "cb1", band::callback);
-  record<SpanEnd>(bus, j, "cb2", band::callback + 3);
-  record<SpanEnd>(bus, j, "ckpt", band::checkpoint);
-  record<SpanEnd>(bus, j, "module", band::module);
-  bus.emit(SpanEnd{});
-  BOOST_TEST(j.entries() == (Labels{"cb2", "cb1", "ckpt", "module"}),
+  BOOST_TEST(dispatch_order<SpanEnd>(
+                 {{"cb1", band::callback},
+                  {"cb2", band::callback + 3},
+                  {"ckpt", band::checkpoint},
+                  {"module", band::module}},
+                 std::make_shared<ReverseEndOrder>(ReverseEndOrder::Scope::within_band)) ==
+                 (Labels{"cb2", "cb1", "ckpt", "module"}),
              boost::test_tools::per_element());
 }
 
@@ -160,13 +154,9 @@ class BreaksSlots final : public DispatchPolicy {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(user_policy) {
-  Bus bus(Bus::Options{std::make_shared<BangFirst>(), {}});
-  Journal j;
-  record<Ping>(bus, j, "x", 1);
-  record<Ping>(bus, j, "!urgent", 50);
-  record<Ping>(bus, j, "y", 2);
-  bus.emit(Ping{});
-  BOOST_TEST(j.entries() == (Labels{"!urgent", "x", "y"}), boost::test_tools::per_element());
+  BOOST_TEST(dispatch_order<Ping>({{"x", 1}, {"!urgent", 50}, {"y", 2}},
+                                  std::make_shared<BangFirst>()) == (Labels{"!urgent", "x", "y"}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(policy_that_corrupts_slots_is_reported) {

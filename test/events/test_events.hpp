@@ -9,6 +9,11 @@
 
 namespace test_events {
 
+/// Bus options with `async` for the async lane and the default dispatch policy.
+inline hookline::Bus::Options async_options(hookline::AsyncLane::Options async) {
+  return {nullptr, async};
+}
+
 struct Ping {
   static constexpr std::string_view name = "on_ping";
   int value = 0;

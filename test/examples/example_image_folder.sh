@@ -2,10 +2,8 @@
 # The main example's CNN on augmented images made by 2 workers, read from an image folder it
 # writes once (root/<split>/<class>/<n>.png, issue 32 item 5): a short run trains and tests, the
 # folder has the ten classes, and a second run reads the folder without writing it again.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_dir.sh"
 exe=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 run() {
   "$exe" --cnn --image-folder "$dir/png" --epochs 1 --limit-train-batches 4 \
     --trainer.limit_val_batches=2 --trainer.limit_test_batches=2 --root-dir "$dir/run" "$@"

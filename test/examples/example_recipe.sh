@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The recipe example: trains with the shipped recipes, and a bad recipe gives its error with the
 # file, line and key and exit status 2 before anything trains.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_dir.sh"
 exe=$1
 recipes=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 cd "$dir"
+
+# Runs the example on $1.yaml, which it must refuse with exit status 2; output in $1.out, $1.err.
+refused() {
+  local status=0
+  "$exe" "$1.yaml" > "$1.out" 2> "$1.err" || status=$?
+  cat "$1.err"
+  test "$status" -eq 2
+}
 
 # The default recipe: classification_defaults (best + last checkpoint, early stopping, LR
 # monitor) and a Timer; CSV logs.
@@ -46,10 +52,7 @@ model:
   class: Perceptron
   hiden: 32
 YAML
-status=0
-"$exe" bad_model.yaml > bad_model.out 2> bad_model.err || status=$?
-cat bad_model.err
-test "$status" -eq 2
+refused bad_model
 grep -q "^recipe: bad_model.yaml:3:3: model.hiden: unknown option 'hiden' for 'Perceptron'" bad_model.err
 
 # A bad recipe: exit status 2, and the message names the file, line, column and key.
@@ -61,10 +64,7 @@ callbacks:
       monitor: val_loss
       patiense: 3
 YAML
-status=0
-"$exe" bad.yaml > bad.out 2> bad.err || status=$?
-cat bad.err
-test "$status" -eq 2
+refused bad
 grep -q "^recipe: bad.yaml:6:7: callbacks\[0\].EarlyStopping.patiense: unknown option 'patiense'" bad.err
 test ! -s bad.out
 echo "example_recipe: passed"

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # The main example writes checkpoints and --resume continues where the last run stopped:
 # one epoch, then a second run asked for two epochs resumes after the first and trains only one.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_dir.sh"
 exe=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 "$exe" --epochs 1 --limit-train-batches 30 --root-dir "$dir" > "$dir/first.txt"
 cat "$dir/first.txt"
 test -f "$dir/checkpoints/last.ckpt"

@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # The main example's --trace (issue 29 item 5) goes through the same front end as HOOKLINE_TRACE:
 # the file passes `hookline-trace check` and its records carry durations.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_dir.sh"
 exe=$1
 tool=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 cd "$dir"
 "$exe" --epochs 1 --limit-train-batches 20 --root-dir run --trace t.jsonl > out.txt
 cat out.txt

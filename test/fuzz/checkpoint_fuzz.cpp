@@ -10,6 +10,7 @@
 //   HOOKLINE_FUZZ_WRITE_SEEDS=<dir> build/asan/test/fuzz/fuzz_checkpoint
 #include "../support/checkpoint_helpers.hpp"
 #include "../support/trace_recorder.hpp"
+#include "../support/trainer_options.hpp"
 
 #include <hookline/callbacks/lambda_callback.hpp>
 #include <hookline/core/checkpoint_io.hpp>
@@ -51,16 +52,8 @@ const fs::path& scratch() {
 }
 
 TrainerOptions options() {
-  return TrainerOptions()
-      .max_epochs(1)
-      .limit_val_batches(1)
-      .num_sanity_val_steps(0)
-      .enable_checkpointing(false)
-      .enable_progress_bar(false)
-      .enable_model_summary(false)
-      .logger(false)
-      .handle_signals(false)
-      .default_root_dir(scratch().string());
+  TrainerOptions quiet = test_support::silent_options(scratch());
+  return quiet.max_epochs(1).limit_val_batches(1).handle_signals(false);
 }
 
 // Seeds: payloads saved at the end of the fit, in the middle of the epoch, and weights only.

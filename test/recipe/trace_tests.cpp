@@ -9,6 +9,7 @@
 // test/tools/trace/*.jsonl were made).
 #include <boost/test/unit_test.hpp>
 
+#include "jsonl.hpp"
 #include "temp_dir.hpp"
 #include "trace_recorder.hpp"
 
@@ -54,20 +55,12 @@ std::string tool() {
   return suite_arg("--trace-tool=");
 }
 
+using test_support::read_text;
 using test_support::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
+// The records of the JSON-lines file `path`.
 std::vector<json> read_jsonl(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-  return out;
+  return test_support::parse_jsonl(read_text(path));
 }
 
 void write_lines(const std::string& path, const std::vector<json>& lines) {
@@ -83,7 +76,7 @@ struct Ran {
 Ran run(const std::string& command, const TempDir& dir) {
   const std::string out = dir.file("command-output.txt");
   const int status = std::system((command + " > " + out + " 2>&1").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out)};
 }
 
 // Copies a scenario trace to HOOKLINE_TRACE_FIXTURES, when set.
@@ -204,7 +197,7 @@ BOOST_AUTO_TEST_CASE(a_traced_fit_runs_the_same_hooks_as_an_untraced_one) {
   for (const auto& [seq, name] : emitted) from_trace.push_back(name);
   BOOST_TEST(from_trace == plain, boost::test_tools::per_element());
   BOOST_TEST(fs::file_size(dir.file("fit.json")) > 1000u);
-  BOOST_TEST(slurp(dir.file("summary.txt")).find("optimizer_step") != std::string::npos);
+  BOOST_TEST(read_text(dir.file("summary.txt")).find("optimizer_step") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(records_carry_the_run_context) {
@@ -441,7 +434,7 @@ BOOST_AUTO_TEST_CASE(tail_follows_a_live_run_over_loopback) {
   BOOST_REQUIRE(server->clients() == 1u);
   trainer.fit(model);
   const int status = tail.get();
-  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), slurp(out));
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), read_text(out));
   std::vector<json> got = read_jsonl(out);
   BOOST_REQUIRE(got.size() == 3u);
   for (std::size_t i = 0; i < got.size(); ++i) {

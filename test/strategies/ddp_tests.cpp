@@ -92,18 +92,8 @@ Result run(const std::string& scenario, const TempDir& dir, std::vector<std::str
   Result r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(err);
-  std::ostringstream text;
-  text << in.rdbuf();
-  r.err = text.str();
+  r.err = test_support::read_text(err);
   return r;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 struct Report {
@@ -245,13 +235,13 @@ BOOST_AUTO_TEST_CASE(sigterm_to_rank_0_stops_every_rank_resumably,
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   BOOST_REQUIRE_MESSAGE(!exited && fs::exists(dir.path / "training"),
-                        "the run did not start training: " << read_text(err));
+                        "the run did not start training: " << test_support::read_text(err));
   ::kill(pid, SIGTERM);
   const auto sent = std::chrono::steady_clock::now();
   ::waitpid(pid, &status, 0);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
-  const std::string stderr_text = read_text(err);
+  const std::string stderr_text = test_support::read_text(err);
   BOOST_TEST_MESSAGE("rank 0's stderr:\n" << stderr_text);
   // Rank 0 exits as a process stopped by SIGTERM does, after its run ended resumably.
   BOOST_TEST(WIFEXITED(status));

@@ -1,10 +1,11 @@
-// Test helper: a fresh directory under the system's temporary directory, removed with everything
-// in it at the end of its scope. Torch-free, for every test runner.
+// Test helpers: a fresh directory under the system's temporary directory, removed with everything
+// in it at the end of its scope, and reading a file whole. Torch-free, for every test runner.
 #pragma once
 
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 
 namespace test_support {
@@ -32,5 +33,13 @@ struct TempDir {
     return file(name);
   }
 };
+
+/// The whole of file `path`, byte for byte ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
 
 }  // namespace test_support

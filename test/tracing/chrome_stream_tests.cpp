@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(an_unfinished_run_leaves_a_trace_that_loads) {
   for (std::size_t i = 1; i <= n; ++i) sink->write(call_record(i, 0));
   // The sink is neither flushed nor destroyed (as after SIGKILL): the file holds what was
   // streamed so far, an array without its closing bracket.
-  const std::string text = tracing_tests::read_file(path);
+  const std::string text = tracing_tests::read_text(path);
   BOOST_REQUIRE(!text.empty());
   BOOST_TEST(text.front() == '[');
   const json events = json::parse(text + "]");
@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(an_unfinished_run_leaves_a_trace_that_loads) {
   BOOST_TEST(named);
   // Finished: the file is rewritten whole (object form, every record).
   sink.reset();
-  const json whole = json::parse(tracing_tests::read_file(path));
+  const json whole = json::parse(tracing_tests::read_text(path));
   BOOST_REQUIRE(whole.contains("traceEvents"));
   BOOST_TEST(slices(whole["traceEvents"]) == n);
 }
@@ -73,10 +73,10 @@ BOOST_AUTO_TEST_CASE(records_after_a_flush_stream_again_from_the_start) {
   ChromeSink sink(path);
   for (std::uint64_t i = 1; i <= 10; ++i) sink.write(call_record(i, 1));
   sink.flush();  // a run boundary: a whole file
-  BOOST_TEST(json::parse(tracing_tests::read_file(path)).contains("traceEvents"));
+  BOOST_TEST(json::parse(tracing_tests::read_text(path)).contains("traceEvents"));
   const std::size_t more = ChromeSink::kStreamRecords;
   for (std::uint64_t i = 11; i < 11 + more; ++i) sink.write(call_record(i, 1));
-  const json events = json::parse(tracing_tests::read_file(path) + "]");
+  const json events = json::parse(tracing_tests::read_text(path) + "]");
   BOOST_REQUIRE(events.is_array());
   // Streamed at the 4096th record since the last stream: the first run's records come again.
   BOOST_TEST(slices(events) == ChromeSink::kStreamRecords);

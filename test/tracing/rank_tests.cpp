@@ -21,7 +21,7 @@ using Kind = TraceSpec::Item::Kind;
 namespace {
 
 std::vector<nlohmann::json> lines_of(const std::string& path) {
-  std::istringstream in(tracing_tests::read_file(path));
+  std::istringstream in(tracing_tests::read_text(path));
   std::vector<nlohmann::json> out;
   for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
   return out;

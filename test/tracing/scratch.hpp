@@ -1,11 +1,11 @@
 // A scratch directory for one test, removed afterwards, and reading a file whole.
 #pragma once
 
+#include "support/temp_dir.hpp"
+
 #include <stdlib.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace tracing_tests {
@@ -23,11 +23,6 @@ struct Scratch {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using test_support::read_text;
 
 }  // namespace tracing_tests

@@ -7,6 +7,7 @@
 #include "hookline/tracing/trace.hpp"
 #include "hookline/tracing/trace_sinks.hpp"
 #include "hookline/tracing/trace_spec.hpp"
+#include "support/jsonl.hpp"
 #include "support/temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
@@ -78,21 +79,8 @@ class FakeContext final : public TraceContext {
   std::int64_t epoch = 0;
 };
 
+using test_support::parse_jsonl;
 using test_support::TempDir;
-
-std::vector<json> read_jsonl(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-  return out;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -239,7 +227,7 @@ BOOST_AUTO_TEST_CASE(jsonl_lines_parse_and_carry_the_fields) {
                  SubscribeOptions().named("judge"));
     bus.emit(Gate{9});
   }
-  const auto lines = read_jsonl(out.str());
+  const auto lines = parse_jsonl(out.str());
   BOOST_REQUIRE(lines.size() == 2u);
   const json& call = lines[0];
   BOOST_TEST(call["kind"] == "call");
@@ -291,7 +279,7 @@ BOOST_AUTO_TEST_CASE(ring_buffer_keeps_the_last_records_and_dumps_on_failure) {
   BOOST_TEST(!std::filesystem::exists(options.path));
   bus.emit(Failure{});
   BOOST_TEST(ring->dumps() == 1u);
-  const auto lines = read_jsonl(slurp(options.path));
+  const auto lines = parse_jsonl(test_support::read_text(options.path));
   BOOST_REQUIRE(lines.size() == 5u);
   BOOST_TEST(lines.back()["event"] == "on_exception");
   BOOST_TEST(lines.front()["seq"] == 9);
@@ -347,7 +335,7 @@ BOOST_AUTO_TEST_CASE(chrome_trace_parses_with_tracks_slices_and_paired_spans) {
     bus.emit(SpanStart{});  // never ends: shown as unfinished
     bus.flush();
   }
-  const json trace = json::parse(slurp(path));
+  const json trace = json::parse(test_support::read_text(path));
   BOOST_REQUIRE(trace.contains("traceEvents"));
   int spans = 0, unfinished = 0, calls = 0, emits = 0, names = 0;
   std::set<std::int64_t> tids;
@@ -451,7 +439,7 @@ BOOST_AUTO_TEST_CASE(configure_tracing_shares_sinks_by_item) {
   b.set_tracer(nullptr);
   ra.reset();
   rb.reset();
-  const auto lines = read_jsonl(slurp(dir.file("shared.jsonl")));
+  const auto lines = parse_jsonl(test_support::read_text(dir.file("shared.jsonl")));
   BOOST_REQUIRE(lines.size() == 2u);
   BOOST_TEST(lines[0]["bus"] != lines[1]["bus"]);
   BOOST_TEST(configure_tracing(a, "off") == nullptr);

@@ -293,17 +293,21 @@ int main(int argc, char** argv) {
   double timeout = 0, wait = 5;
   std::vector<std::string> ignore, compare, files;
   SelectionOptions sel;
+  // The one trace a subcommand reads.
+  auto trace_argument = [&file](CLI::App* command) {
+    command->add_option("trace", file, "JSON-lines trace ('-': standard input)")->required();
+  };
 
   auto* summary = app.add_subcommand(
       "summary", "time per hook (emissions) and per subscriber: count, total, mean, p50, p99, max");
-  summary->add_option("trace", file, "JSON-lines trace ('-': standard input)")->required();
+  trace_argument(summary);
   summary->add_option("--by", by, "tables: hook, subscriber, call (subscriber.hook); comma list")
       ->capture_default_str();
   summary->add_option("--top", top, "keep the N slowest rows of each table");
   sel.add(summary);
 
   auto* filter = app.add_subcommand("filter", "print the records that match (JSON lines)");
-  filter->add_option("trace", file, "JSON-lines trace ('-': standard input)")->required();
+  trace_argument(filter);
   filter->add_option("-o,--output", output, "write here instead of standard output");
   filter->add_flag("--text", text, "one readable line per record instead of JSON");
   sel.add(filter);
@@ -326,7 +330,7 @@ int main(int argc, char** argv) {
       "check",
       "verify a trace against the hook grammar of fit / validate / test / predict (order,\n"
       "start/end pairing, nesting, verdicts); report the first violation");
-  check->add_option("trace", file, "JSON-lines trace ('-': standard input)")->required();
+  trace_argument(check);
   check->add_flag("-q,--quiet", quiet, "print nothing when the trace is valid");
 
   auto* chrome = app.add_subcommand(
