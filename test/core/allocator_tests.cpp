@@ -3,8 +3,8 @@
 // left alone when the option is off. Linked into the test_core runner.
 #include <boost/test/unit_test.hpp>
 
-#include "address_sanitizer.hpp"
 #include "child_process.hpp"
+#include "sanitizers.hpp"
 #include "trainer_options.hpp"
 
 #include <hookline/core/allocator_tuning.hpp>
@@ -25,7 +25,7 @@
 #endif
 
 // The probe reads glibc's own counters, which the sanitizers' allocators do not keep.
-#if defined(__GLIBC__) && !HOOKLINE_TEST_UNDER_ASAN && !defined(__SANITIZE_THREAD__)
+#if defined(__GLIBC__) && !HOOKLINE_TEST_UNDER_ASAN && !HOOKLINE_TEST_UNDER_TSAN
 #define HOOKLINE_TEST_GLIBC_MALLOC 1
 #else
 #define HOOKLINE_TEST_GLIBC_MALLOC 0

@@ -4,7 +4,7 @@
 // memory flat once warmed up (see the allowances below).
 #include <boost/test/unit_test.hpp>
 
-#include "address_sanitizer.hpp"
+#include "sanitizers.hpp"
 
 #include "trace_recorder.hpp"
 

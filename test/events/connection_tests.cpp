@@ -3,7 +3,7 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
-#include "address_sanitizer.hpp"
+#include "sanitizers.hpp"
 
 #include "test_events.hpp"
 
