@@ -345,10 +345,16 @@ c10::IValue read_checkpoint_file(const std::filesystem::path& path) {
     throw CheckpointError(name, "no such file; check the path (or pass \"last\" / \"best\")");
   if (std::filesystem::is_directory(path, error))
     throw CheckpointError(name, "is a directory; pass a checkpoint file inside it");
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw CheckpointError(name, "cannot be opened for reading; check its permissions");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw CheckpointError(name, "could not be read completely");
+  // One read of the whole file, not a byte at a time through istreambuf_iterator: checkpoints
+  // are often hundreds of MB.
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw CheckpointError(name, "its size cannot be read");
+  std::vector<char> bytes(static_cast<std::size_t>(size));
+  in.seekg(0);
+  if (!in.read(bytes.data(), size) || in.gcount() != size)
+    throw CheckpointError(name, "could not be read completely");
   return decode_checkpoint(bytes, name);
 }
 

@@ -1,6 +1,8 @@
 // Which sanitizer the tests are built with (GCC or clang), for the checks a sanitizer changes by
 // design: HOOKLINE_TEST_UNDER_ASAN (its quarantine keeps freed memory in RSS; its allocator is not
-// glibc's) and HOOKLINE_TEST_UNDER_TSAN (its allocator is not glibc's either).
+// glibc's) and HOOKLINE_TEST_UNDER_TSAN (its allocator is not glibc's either). kSanitizedScale
+// sizes the soak loops: the sanitizer runs (ASan at -O0, TSan) check the same invariants on a
+// tenth of the cycles the release run does.
 #pragma once
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -24,3 +26,8 @@
 #ifndef HOOKLINE_TEST_UNDER_TSAN
 #define HOOKLINE_TEST_UNDER_TSAN 0
 #endif
+
+namespace hookline_test {
+inline constexpr long kSanitizedScale =
+    HOOKLINE_TEST_UNDER_ASAN || HOOKLINE_TEST_UNDER_TSAN ? 10 : 1;
+}  // namespace hookline_test

@@ -2,6 +2,7 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include "sanitizers.hpp"
 #include "test_events.hpp"
 
 #include <atomic>
@@ -27,7 +28,7 @@ BOOST_AUTO_TEST_CASE(async_subscriber_sees_every_event_in_order_after_flush) {
 
 BOOST_AUTO_TEST_CASE(one_million_events_nothing_lost_under_back_pressure) {
   Bus bus(async_options({.threads = 2, .capacity = 256}));
-  constexpr int kEvents = 1'000'000;
+  constexpr int kEvents = 1'000'000 / hookline_test::kSanitizedScale;
   struct Seen {
     long long sum = 0;
     int last = -1;
