@@ -3,7 +3,8 @@
 #   1. the release build (library, examples, tools, benchmarks, tests) and all its tests;
 #   2. with clang under ASan+UBSan, at -O0: the whole test suite again, and the fuzz targets
 #      (libFuzzer): each replays its seed corpus, then fuzzes for HOOKLINE_FUZZ_SECONDS (20 s by
-#      default). -O0 compiles in under half of -O1's CPU time; the tests take about 1.5x as long;
+#      default). At -O0 it compiles in under half the CPU time of -O1, and the tests (their heavy
+#      work is in LibTorch, which is not instrumented) take about as long;
 #   3. with clang under TSan: the whole test suite again but the cases labelled process_faults
 #      (LibTorch itself is not instrumented). GCC builds everything in step 1, at -O3.
 # Each build's tests run while the next build compiles: the tests keep about one core busy (they
